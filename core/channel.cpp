@@ -1,0 +1,588 @@
+// Channels (telehash-v3/channels.md, reliable.md; PROTOCOL.md 6 and 9). See channel.hpp.
+#include "core/channel.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+#include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+namespace e3x {
+namespace {
+
+constexpr std::uint64_t kU32Max = std::numeric_limits<std::uint32_t>::max();
+// An ad-hoc ack goes out at once after this many new packets since our last ack.
+constexpr std::uint32_t kAckBurst = 32;
+
+// A JSON integer in 0..2^32-1, whichever way Boost.JSON stored it.
+std::optional<std::uint32_t> to_u32(const boost::json::value& value) {
+  if (value.is_int64()) {
+    const std::int64_t number = value.get_int64();
+    if (number < 0 || static_cast<std::uint64_t>(number) > kU32Max) return std::nullopt;
+    return static_cast<std::uint32_t>(number);
+  }
+  if (value.is_uint64()) {
+    const std::uint64_t number = value.get_uint64();
+    if (number > kU32Max) return std::nullopt;
+    return static_cast<std::uint32_t>(number);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::uint32_t> to_positive_u32(const boost::json::value& value) {
+  auto number = to_u32(value);
+  if (!number || *number == 0) return std::nullopt;
+  return number;
+}
+
+bool is_true(const boost::json::value* value) {
+  return value != nullptr && value->is_bool() && value->get_bool();
+}
+
+std::size_t decimal_digits(std::uint32_t value) {
+  std::size_t digits = 1;
+  while (value >= 10) {
+    value /= 10;
+    ++digits;
+  }
+  return digits;
+}
+
+std::size_t inner_size(const boost::json::object& json, std::size_t body) {
+  return 2 + boost::json::serialize(json).size() + body;
+}
+
+// A packet that carries something for the application: anything but c/ack/miss, or a body.
+bool is_content(const boost::json::object& json, ByteView body) {
+  if (!body.empty()) return true;
+  for (const auto& entry : json) {
+    const auto key = entry.key();
+    if (key != "c" && key != "ack" && key != "miss") return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+const char* to_string(ChannelState state) {
+  switch (state) {
+    case ChannelState::kOpening:
+      return "OPENING";
+    case ChannelState::kOpen:
+      return "OPEN";
+    case ChannelState::kEnded:
+      return "ENDED";
+    case ChannelState::kClosed:
+      return "CLOSED";
+  }
+  return "?";
+}
+
+const char* to_string(ChannelSendError error) {
+  switch (error) {
+    case ChannelSendError::kClosed:
+      return "channel closed";
+    case ChannelSendError::kEndSent:
+      return "end already sent";
+    case ChannelSendError::kReservedKey:
+      return "reserved key in extra JSON";
+    case ChannelSendError::kTooLarge:
+      return "packet too large";
+    case ChannelSendError::kBacklogFull:
+      return "send backlog full";
+  }
+  return "?";
+}
+
+std::vector<std::uint32_t> encode_miss(std::uint32_t ack, std::vector<std::uint32_t> missing,
+                                       std::uint32_t buffer) {
+  std::sort(missing.begin(), missing.end());
+  missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
+  const std::uint64_t target = std::min<std::uint64_t>(std::uint64_t{ack} + buffer, kU32Max);
+  std::vector<std::uint32_t> deltas;
+  std::uint64_t previous = ack;
+  for (const std::uint32_t seq : missing) {
+    if (seq <= ack || seq >= target) continue;  // not a miss the peer could act on
+    deltas.push_back(static_cast<std::uint32_t>(seq - previous));
+    previous = seq;
+  }
+  deltas.push_back(static_cast<std::uint32_t>(target - previous));
+  return deltas;
+}
+
+std::optional<DecodedMiss> decode_miss(std::uint32_t ack,
+                                       const std::vector<std::uint32_t>& deltas) {
+  if (deltas.empty()) return std::nullopt;
+  DecodedMiss decoded;
+  std::uint64_t current = ack;
+  for (std::size_t i = 0; i < deltas.size(); ++i) {
+    if (deltas[i] == 0) return std::nullopt;
+    current += deltas[i];
+    if (current > kU32Max) return std::nullopt;
+    if (i + 1 < deltas.size()) decoded.missing.push_back(static_cast<std::uint32_t>(current));
+  }
+  decoded.window = static_cast<std::uint32_t>(current - ack);
+  return decoded;
+}
+
+bool Channel::has_reserved_key(const boost::json::object& extra) {
+  for (const char* key : {"c", "type", "seq", "ack", "miss", "end", "err"}) {
+    if (extra.contains(key)) return true;
+  }
+  return false;
+}
+
+Channel::Channel(std::uint32_t id, std::string type, bool reliable, Instant now)
+    : id_(id),
+      type_(std::move(type)),
+      reliable_(reliable),
+      created_(now),
+      last_ack_progress_(now),
+      resend_base_(now) {}
+
+Channel Channel::open(std::uint32_t id, std::string type, bool reliable, boost::json::object extra,
+                      Bytes body, Instant now) {
+  Channel channel(id, std::move(type), reliable, now);
+  channel.initiator_ = true;
+  boost::json::object head;
+  head["type"] = channel.type_;
+  for (const auto& entry : extra) head[entry.key()] = entry.value();
+  if (reliable) {
+    Sending packet;
+    packet.seq = static_cast<std::uint32_t>(channel.next_seq_++);
+    packet.head = std::move(head);
+    packet.body = std::move(body);
+    channel.track(std::move(packet), now);
+  } else {
+    boost::json::object json;
+    json["c"] = id;
+    for (const auto& entry : head) json[entry.key()] = entry.value();
+    channel.push_outgoing(std::move(json), std::move(body));
+  }
+  return channel;
+}
+
+std::optional<Channel> Channel::accept(std::uint32_t id, const boost::json::object& open_json,
+                                       ByteView body, Instant now) {
+  (void)body;  // the owner reports the open packet itself
+  const auto* type = open_json.if_contains("type");
+  if (type == nullptr || !type->is_string()) return std::nullopt;
+  const auto* seq_value = open_json.if_contains("seq");
+  std::optional<std::uint32_t> seq;
+  if (seq_value != nullptr) {
+    seq = to_positive_u32(*seq_value);
+    if (!seq) return std::nullopt;
+  }
+  Channel channel(id, std::string(type->get_string()), seq.has_value(), now);
+  if (const auto* err = open_json.if_contains("err")) {
+    channel.events_.push_back(channel_event::Errored{
+        err->is_string() ? std::string(err->get_string()) : std::string("error")});
+    channel.terminal_ = true;
+    channel.state_ = ChannelState::kClosed;
+    return channel;
+  }
+  if (seq) {
+    // The open packet is delivered (by the owner): the peer's stream continues after it.
+    channel.received_seq_ = true;
+    channel.ack_ = *seq;
+    channel.receipts_since_ack_ = 1;
+    channel.first_unacked_receipt_ = now;
+  }
+  if (is_true(open_json.if_contains("end"))) channel.on_end_received(now);
+  return channel;
+}
+
+// ---- sending ----------------------------------------------------------------------------
+
+void Channel::push_outgoing(boost::json::object json, Bytes body) {
+  if (state_ == ChannelState::kOpening && !initiator_) state_ = ChannelState::kOpen;
+  outgoing_.push_back(ChannelOutgoing{std::move(json), std::move(body)});
+}
+
+Result<Sent, ChannelSendError> Channel::send(boost::json::object extra, Bytes body, bool end,
+                                             Instant now) {
+  if (state_ == ChannelState::kClosed) return unexpected(ChannelSendError::kClosed);
+  if (end_sent_) return unexpected(ChannelSendError::kEndSent);
+  if (has_reserved_key(extra)) return unexpected(ChannelSendError::kReservedKey);
+  if (end) extra["end"] = true;
+
+  if (!reliable_) {
+    boost::json::object json;
+    json["c"] = id_;
+    for (const auto& entry : extra) json[entry.key()] = entry.value();
+    if (inner_size(json, body.size()) > kMaxChannelInner) {
+      return unexpected(ChannelSendError::kTooLarge);
+    }
+    push_outgoing(std::move(json), std::move(body));
+  } else {
+    if (next_seq_ > kU32Max) return unexpected(ChannelSendError::kClosed);  // seq exhausted
+    const bool in_window = backlog_.empty() && next_seq_ <= std::uint64_t{peer_ack_} + peer_window_;
+    if (!in_window && backlog_.size() >= kReliableBacklog) {
+      return unexpected(ChannelSendError::kBacklogFull);
+    }
+    Sending packet;
+    packet.seq = static_cast<std::uint32_t>(next_seq_);
+    packet.head = std::move(extra);
+    packet.body = std::move(body);
+    if (inner_size(reliable_json(packet), packet.body.size()) > kMaxChannelInner) {
+      return unexpected(ChannelSendError::kTooLarge);
+    }
+    ++next_seq_;
+    if (in_window) {
+      track(std::move(packet), now);
+    } else {
+      backlog_.push_back(std::move(packet));
+    }
+  }
+  if (end) {
+    end_sent_ = true;
+    check_ended(now);
+  }
+  return Sent{};
+}
+
+std::size_t Channel::send_capacity() const {
+  if (state_ == ChannelState::kClosed || end_sent_) return 0;
+  if (!reliable_) return std::numeric_limits<std::size_t>::max();
+  if (next_seq_ > kU32Max) return 0;
+  std::uint64_t room = 0;
+  const std::uint64_t limit = std::uint64_t{peer_ack_} + peer_window_;
+  if (backlog_.empty() && next_seq_ <= limit) room = limit - next_seq_ + 1;
+  room += kReliableBacklog - backlog_.size();
+  return static_cast<std::size_t>(std::min(room, kU32Max + 1 - next_seq_));
+}
+
+std::size_t Channel::quota() const {
+  // LENGTH(2) + {"c":<id>} ...
+  std::size_t overhead = 2 + 6 + decimal_digits(id_);
+  // ... ,"seq":<10 digits>,"ack":<10 digits>
+  if (reliable_) overhead += 7 + 10 + 7 + 10;
+  return kMaxChannelInner - overhead;
+}
+
+boost::json::object Channel::reliable_json(const Sending& packet) const {
+  boost::json::object json;
+  json["c"] = id_;
+  for (const auto& entry : packet.head) json[entry.key()] = entry.value();
+  json["seq"] = packet.seq;
+  add_ack(json);
+  return json;
+}
+
+bool Channel::miss_due() const {
+  // Anything buffered sits above a hole (ack_ + 1 would have been delivered).
+  return !received_.empty() || received_.size() > kReliableWindow / 2;
+}
+
+void Channel::add_ack(boost::json::object& json) const {
+  if (!received_seq_) return;
+  json["ack"] = ack_;
+  if (!miss_due()) return;
+  std::vector<std::uint32_t> missing;
+  const std::uint32_t highest = received_.rbegin()->first;
+  for (std::uint64_t seq = std::uint64_t{ack_} + 1; seq < highest; ++seq) {
+    if (!received_.contains(static_cast<std::uint32_t>(seq))) {
+      missing.push_back(static_cast<std::uint32_t>(seq));
+    }
+  }
+  boost::json::array miss;
+  for (const std::uint32_t delta : encode_miss(ack_, std::move(missing), kReliableWindow)) {
+    miss.push_back(delta);
+  }
+  json["miss"] = std::move(miss);
+}
+
+void Channel::note_ack_sent() {
+  receipts_since_ack_ = 0;
+  ack_now_ = false;
+}
+
+void Channel::transmit(Sending& packet) {
+  auto json = reliable_json(packet);
+  note_ack_sent();
+  push_outgoing(std::move(json), packet.body);
+}
+
+void Channel::track(Sending packet, Instant now) {
+  if (unacked_.empty()) {
+    last_ack_progress_ = now;
+    resend_base_ = now;
+  }
+  auto [it, inserted] = unacked_.emplace(packet.seq, std::move(packet));
+  (void)inserted;
+  transmit(it->second);
+}
+
+void Channel::flush_backlog(Instant now) {
+  while (!backlog_.empty() && backlog_.front().seq <= std::uint64_t{peer_ack_} + peer_window_) {
+    Sending packet = std::move(backlog_.front());
+    backlog_.pop_front();
+    track(std::move(packet), now);
+  }
+}
+
+void Channel::emit_adhoc_ack() {
+  boost::json::object json;
+  json["c"] = id_;
+  add_ack(json);
+  note_ack_sent();
+  push_outgoing(std::move(json), {});
+}
+
+// ---- closing ------------------------------------------------------------------------------
+
+void Channel::drop_buffers() {
+  unacked_.clear();
+  backlog_.clear();
+  received_.clear();
+  receipts_since_ack_ = 0;
+  ack_now_ = false;
+  linger_until_.reset();
+}
+
+void Channel::fail(const std::string& reason) {
+  if (state_ == ChannelState::kClosed) return;
+  if (!terminal_) events_.push_back(channel_event::Errored{reason});
+  terminal_ = true;
+  state_ = ChannelState::kClosed;
+  drop_buffers();
+  outgoing_.clear();
+  boost::json::object json;
+  json["c"] = id_;
+  json["err"] = reason;
+  outgoing_.push_back(ChannelOutgoing{std::move(json), {}});
+}
+
+void Channel::close_with_error(const std::string& reason) {
+  if (state_ == ChannelState::kClosed) return;
+  terminal_ = true;  // the caller asked: no event
+  fail(reason);
+}
+
+void Channel::abort(const std::string& reason) {
+  if (state_ == ChannelState::kClosed) return;
+  if (!terminal_) events_.push_back(channel_event::Errored{reason});
+  terminal_ = true;
+  state_ = ChannelState::kClosed;
+  drop_buffers();
+  outgoing_.clear();
+}
+
+void Channel::on_end_received(Instant now) {
+  end_received_ = true;
+  end_received_at_ = now;
+  if (state_ != ChannelState::kClosed) state_ = ChannelState::kEnded;
+  if (reliable_) {
+    received_.clear();  // nothing after the end is content
+    ack_now(now);       // the end is final: no reason to delay its ack
+  }
+  check_ended(now);
+}
+
+void Channel::check_ended(Instant now) {
+  if (terminal_ || !end_sent_ || !end_received_) return;
+  if (reliable_ && (!unacked_.empty() || !backlog_.empty())) return;
+  events_.push_back(channel_event::Ended{});
+  terminal_ = true;
+  linger_until_ = now + kChannelEndedTimeout;
+}
+
+// ---- receiving ----------------------------------------------------------------------------
+
+void Channel::receive(const boost::json::object& json, ByteView body, Instant now) {
+  if (state_ == ChannelState::kClosed) return;
+
+  if (const auto* err = json.if_contains("err")) {
+    if (!terminal_) {
+      events_.push_back(channel_event::Errored{err->is_string() ? std::string(err->get_string())
+                                                                : std::string("error")});
+    }
+    terminal_ = true;
+    state_ = ChannelState::kClosed;
+    drop_buffers();
+    outgoing_.clear();
+    return;
+  }
+
+  const auto* seq_value = json.if_contains("seq");
+  if (!reliable_) {
+    if (seq_value != nullptr) return fail("invalid");
+    if (state_ == ChannelState::kOpening && initiator_) state_ = ChannelState::kOpen;
+    if (terminal_ || end_received_) return;  // no content after the peer's end
+    const bool end = is_true(json.if_contains("end"));
+    events_.push_back(channel_event::Data{json, Bytes(body.begin(), body.end()), end});
+    if (end) on_end_received(now);
+    return;
+  }
+
+  // Reliable: validate everything before acting on anything.
+  std::optional<std::uint32_t> seq;
+  if (seq_value != nullptr) {
+    seq = to_positive_u32(*seq_value);
+    if (!seq) return fail("invalid");
+  } else if (is_content(json, body)) {
+    return fail("invalid");
+  }
+  std::optional<std::uint32_t> ack;
+  if (const auto* ack_value = json.if_contains("ack")) {
+    ack = to_u32(*ack_value);
+    if (!ack || *ack >= next_seq_) return fail("invalid");  // acks a seq we never assigned
+  }
+
+  if (state_ == ChannelState::kOpening && initiator_) state_ = ChannelState::kOpen;
+  // The seq first, so that packets sent because of the ack carry the freshest ack.
+  if (seq) on_seq(*seq, json, body, now);
+  if (ack) on_ack(*ack, json.if_contains("miss"), now);
+  check_ended(now);
+}
+
+void Channel::ack_now(Instant now) {
+  if (ack_now_) return;
+  ack_now_ = true;
+  ack_now_since_ = now;
+}
+
+void Channel::on_seq(std::uint32_t seq, const boost::json::object& json, ByteView body,
+                     Instant now) {
+  received_seq_ = true;
+  if (seq <= ack_ || end_received_ || received_.contains(seq)) {
+    ack_now(now);  // old, duplicate, or after the end: the peer missed our ack
+    return;
+  }
+  if (std::uint64_t{seq} > std::uint64_t{ack_} + kReliableWindow) {
+    ack_now(now);  // beyond our buffer: dropped; tell the peer where we are
+    return;
+  }
+  received_.emplace(
+      seq, Buffered{json, Bytes(body.begin(), body.end()), is_true(json.if_contains("end"))});
+  if (receipts_since_ack_ == 0) first_unacked_receipt_ = now;
+  ++receipts_since_ack_;
+  while (!received_.empty() && std::uint64_t{received_.begin()->first} == std::uint64_t{ack_} + 1) {
+    auto node = received_.extract(received_.begin());
+    ack_ = node.key();
+    Buffered& packet = node.mapped();
+    const bool end = packet.end;
+    events_.push_back(channel_event::Data{std::move(packet.json), std::move(packet.body), end});
+    if (end) {
+      on_end_received(now);
+      return;
+    }
+  }
+  if (!received_.empty()) ack_now(now);  // a gap
+  if (receipts_since_ack_ >= kAckBurst) ack_now(now);
+}
+
+void Channel::on_ack(std::uint32_t ack, const boost::json::value* miss, Instant now) {
+  if (ack > peer_ack_) {
+    peer_ack_ = ack;
+    unacked_.erase(unacked_.begin(), unacked_.upper_bound(ack));
+    last_ack_progress_ = now;
+    resend_base_ = now;
+  }
+  if (miss != nullptr && miss->is_array()) {
+    // "miss" is advisory: a malformed one is ignored rather than fatal.
+    std::vector<std::uint32_t> deltas;
+    bool well_formed = true;
+    for (const auto& delta : miss->get_array()) {
+      auto value = to_positive_u32(delta);
+      if (!value) {
+        well_formed = false;
+        break;
+      }
+      deltas.push_back(*value);
+    }
+    std::optional<DecodedMiss> decoded;
+    if (well_formed) decoded = decode_miss(ack, deltas);
+    if (decoded) {
+      // Only the newest ack tells the current window; it is capped so that what we keep
+      // unacknowledged stays bounded.
+      if (ack == peer_ack_) peer_window_ = std::min(decoded->window, kReliableWindow);
+      for (const std::uint32_t seq : decoded->missing) {
+        auto it = unacked_.find(seq);
+        if (it == unacked_.end()) continue;
+        Sending& packet = it->second;
+        if (packet.last_resent && now - *packet.last_resent < kReliableMissResendGap) continue;
+        packet.last_resent = now;
+        transmit(packet);
+      }
+    }
+  }
+  flush_backlog(now);
+}
+
+// ---- polling and timers -------------------------------------------------------------------
+
+std::optional<ChannelOutgoing> Channel::poll_outgoing() {
+  if (outgoing_.empty() && ack_now_ && state_ != ChannelState::kClosed) emit_adhoc_ack();
+  if (outgoing_.empty()) return std::nullopt;
+  ChannelOutgoing packet = std::move(outgoing_.front());
+  outgoing_.pop_front();
+  return packet;
+}
+
+std::optional<ChannelEvent> Channel::poll_event() {
+  if (events_.empty()) return std::nullopt;
+  ChannelEvent event = std::move(events_.front());
+  events_.pop_front();
+  return event;
+}
+
+std::optional<Instant> Channel::next_timeout() const {
+  if (state_ == ChannelState::kClosed) return std::nullopt;
+  std::optional<Instant> earliest;
+  auto consider = [&earliest](Instant when) {
+    if (!earliest || when < *earliest) earliest = when;
+  };
+  if (linger_until_) consider(*linger_until_);
+  if (state_ == ChannelState::kOpening) consider(created_ + kChannelOpeningTimeout);
+  if (end_received_ && !end_sent_) consider(end_received_at_ + kChannelEndedTimeout);
+  if (reliable_) {
+    if (!unacked_.empty()) {
+      consider(last_ack_progress_ + kReliableAckTimeout);
+      consider(resend_base_ + kReliableResendInterval);
+    }
+    if (ack_now_) {
+      consider(ack_now_since_);
+    } else if (receipts_since_ack_ > 0) {
+      consider(first_unacked_receipt_ + kReliableAckDelay);
+    }
+  }
+  return earliest;
+}
+
+void Channel::handle_timeout(Instant now) {
+  if (state_ == ChannelState::kClosed) return;
+  if (linger_until_ && now >= *linger_until_) {
+    // Clean finish: both ends done, the grace period for late resends is over.
+    state_ = ChannelState::kClosed;
+    drop_buffers();
+    return;
+  }
+  if (state_ == ChannelState::kOpening && now >= created_ + kChannelOpeningTimeout) {
+    return fail("timeout");
+  }
+  if (end_received_ && !end_sent_ && now >= end_received_at_ + kChannelEndedTimeout) {
+    return fail("timeout");
+  }
+  if (!reliable_) return;
+  if (!unacked_.empty()) {
+    if (now >= last_ack_progress_ + kReliableAckTimeout) return fail("timeout");
+    if (now >= resend_base_ + kReliableResendInterval) {
+      Sending& last = unacked_.rbegin()->second;
+      last.last_resent = now;
+      transmit(last);
+      resend_base_ = now;
+    }
+  }
+  if (ack_now_ || (receipts_since_ack_ > 0 && now >= first_unacked_receipt_ + kReliableAckDelay)) {
+    emit_adhoc_ack();
+  }
+}
+
+bool Channel::is_finished() const {
+  return state_ == ChannelState::kClosed && outgoing_.empty() && events_.empty();
+}
+
+}  // namespace e3x

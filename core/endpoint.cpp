@@ -1,0 +1,559 @@
+#include "core/endpoint.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "core/exchange.hpp"
+#include "core/lob.hpp"
+
+namespace e3x {
+
+struct Endpoint::Peer {
+  Hashname hashname;
+  std::optional<PublicKey> key;
+  std::optional<SharedKey> s_static;  // crypto_box_beforenm(peer static, our static): cached
+  PeerOptions options;
+  std::unique_ptr<Exchange> exchange;
+  std::optional<Instant> timer_at;  // its entry in Endpoint::timers_
+};
+
+const char* to_string(DownReason reason) {
+  switch (reason) {
+    case DownReason::kTimeout:
+      return "timeout";
+    case DownReason::kRemoved:
+      return "removed";
+  }
+  return "?";
+}
+
+const char* to_string(ExchangeState state) {
+  switch (state) {
+    case ExchangeState::kNone:
+      return "down";
+    case ExchangeState::kConnecting:
+      return "connecting";
+    case ExchangeState::kUp:
+      return "up";
+  }
+  return "?";
+}
+
+const char* to_string(EndpointError error) {
+  switch (error) {
+    case EndpointError::kUnknownPeer:
+      return "unknown peer";
+    case EndpointError::kPeerIsSelf:
+      return "the peer's key is our own";
+    case EndpointError::kNoKey:
+      return "the peer's key is not known yet";
+    case EndpointError::kNoPath:
+      return "no path to the peer";
+    case EndpointError::kNoExchange:
+      return "no exchange with the peer";
+    case EndpointError::kUnknownChannel:
+      return "unknown channel";
+    case EndpointError::kChannelIdsExhausted:
+      return "channel ids exhausted";
+    case EndpointError::kSeqExhausted:
+      return "SEQ values exhausted";
+    case EndpointError::kReservedKey:
+      return "a reserved JSON key was used";
+    case EndpointError::kTooLarge:
+      return "too large for one packet";
+    case EndpointError::kChannelClosed:
+      return "channel closed";
+    case EndpointError::kEndSent:
+      return "end already sent on this channel";
+    case EndpointError::kBacklogFull:
+      return "channel backlog full";
+  }
+  return "?";
+}
+
+Endpoint::Endpoint(Config config)
+    : identity_(std::move(config.identity)),
+      hashname_(hashname_of(identity_.public_key)),
+      random_(*config.random),
+      pending_limit_(config.pending_limit),
+      queue_limit_(config.queue_limit),
+      accept_(std::move(config.accept)),
+      seq_floor_(config.seq_floor),
+      highest_seq_used_(config.seq_floor) {}
+
+Endpoint::~Endpoint() = default;
+
+// ---------------------------------------------------------------------------------------
+// Small helpers
+
+SharedKey Endpoint::x25519(const PublicKey& their_public, const SecretKey& our_secret) {
+  stats_.x25519_operations += 1;
+  return x25519_shared(their_public, our_secret);
+}
+
+KeyPair Endpoint::new_ephemeral() {
+  stats_.x25519_operations += 1;
+  return generate_keypair(random_);
+}
+
+std::int64_t Endpoint::unix_now(Instant now) const {
+  return unix_anchor_seconds_ + std::chrono::floor<seconds>(now - unix_anchor_at_).count();
+}
+
+void Endpoint::set_unix_time(Instant at, std::int64_t unix_seconds) {
+  unix_anchor_at_ = at;
+  unix_anchor_seconds_ = unix_seconds;
+}
+
+void Endpoint::note_seq_used(std::uint32_t seq) {
+  highest_seq_used_ = std::max(highest_seq_used_, seq);
+}
+
+void Endpoint::push_transmit(Transmit transmit) {
+  if (transmits_.size() >= queue_limit_) {
+    stats_.dropped_transmits += 1;
+    return;
+  }
+  transmits_.push_back(std::move(transmit));
+}
+
+void Endpoint::push_event(Event event) {
+  if (events_.size() >= queue_limit_) {
+    stats_.dropped_events += 1;
+    return;
+  }
+  events_.push_back(std::move(event));
+}
+
+std::optional<Transmit> Endpoint::poll_transmit() {
+  if (transmits_.empty()) return std::nullopt;
+  Transmit out = std::move(transmits_.front());
+  transmits_.pop_front();
+  return out;
+}
+
+std::optional<Event> Endpoint::poll_event() {
+  if (events_.empty()) return std::nullopt;
+  Event out = std::move(events_.front());
+  events_.pop_front();
+  return out;
+}
+
+Endpoint::Peer* Endpoint::find_peer(const Hashname& hashname) {
+  auto it = peers_.find(hashname);
+  return it == peers_.end() ? nullptr : it->second.get();
+}
+
+const Endpoint::Peer* Endpoint::find_peer(const Hashname& hashname) const {
+  auto it = peers_.find(hashname);
+  return it == peers_.end() ? nullptr : it->second.get();
+}
+
+// ---------------------------------------------------------------------------------------
+// Peers
+
+std::vector<Hashname> Endpoint::peers() const {
+  std::vector<Hashname> out;
+  out.reserve(peers_.size());
+  for (const auto& [hashname, peer] : peers_) out.push_back(hashname);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Result<Hashname, EndpointError> Endpoint::add_peer(const PublicKey& key, PeerOptions options) {
+  if (order_of(identity_.public_key, key) == Order::kSame) {
+    return unexpected(EndpointError::kPeerIsSelf);
+  }
+  const Hashname hashname = hashname_of(key);
+  Peer* peer = find_peer(hashname);
+  if (!peer) {
+    auto created = std::make_unique<Peer>();
+    created->hashname = hashname;
+    peer = created.get();
+    peers_.emplace(hashname, std::move(created));
+  }
+  peer->key = key;
+  peer->options = options;
+  if (peer->exchange) peer->exchange->set_keepalive(options.keepalive);
+  return hashname;
+}
+
+Result<Hashname, EndpointError> Endpoint::add_peer(const Hashname& hashname, PeerOptions options) {
+  if (hashname == hashname_) return unexpected(EndpointError::kPeerIsSelf);
+  Peer* peer = find_peer(hashname);
+  if (!peer) {
+    auto created = std::make_unique<Peer>();
+    created->hashname = hashname;
+    peer = created.get();
+    peers_.emplace(hashname, std::move(created));
+  }
+  peer->options = options;
+  if (peer->exchange) peer->exchange->set_keepalive(options.keepalive);
+  return hashname;
+}
+
+Result<Sent, EndpointError> Endpoint::set_peer_options(const Hashname& hashname,
+                                                       PeerOptions options) {
+  Peer* peer = find_peer(hashname);
+  if (!peer) return unexpected(EndpointError::kUnknownPeer);
+  peer->options = options;
+  if (peer->exchange) {
+    peer->exchange->set_keepalive(options.keepalive);
+    reschedule(*peer);
+  }
+  return Sent{};
+}
+
+bool Endpoint::remove_peer(Instant /*now*/, const Hashname& hashname) {
+  Peer* peer = find_peer(hashname);
+  if (!peer) return false;
+  if (peer->exchange) destroy_exchange(*peer, DownReason::kRemoved);
+  peers_.erase(hashname);
+  return true;
+}
+
+Exchange& Endpoint::ensure_exchange(Peer& peer) {
+  if (!peer.exchange) {
+    if (!peer.s_static) peer.s_static = x25519(*peer.key, identity_.secret_key);
+    const Parity parity =
+        order_of(identity_.public_key, *peer.key) == Order::kHigh ? Parity::kOdd : Parity::kEven;
+    peer.exchange = std::make_unique<Exchange>(*this, peer.hashname, *peer.key, *peer.s_static,
+                                               parity, peer.options.keepalive);
+  }
+  return *peer.exchange;
+}
+
+void Endpoint::destroy_exchange(Peer& peer, DownReason reason) {
+  Exchange& exchange = *peer.exchange;
+  exchange.abort_channels(reason == DownReason::kTimeout ? "timeout" : "removed");
+  if (exchange.remote_token()) by_remote_token_.erase(*exchange.remote_token());
+  if (peer.timer_at) timers_.erase({*peer.timer_at, peer.hashname});
+  peer.timer_at.reset();
+  peer.exchange.reset();
+  push_event(event::ExchangeDown{peer.hashname, reason});
+}
+
+void Endpoint::reschedule(Peer& peer) {
+  std::optional<Instant> next;
+  if (peer.exchange) next = peer.exchange->next_deadline();
+  if (next == peer.timer_at) return;
+  if (peer.timer_at) timers_.erase({*peer.timer_at, peer.hashname});
+  peer.timer_at = next;
+  if (next) timers_.insert({*next, peer.hashname});
+}
+
+std::optional<PeerStatus> Endpoint::peer_status(const Hashname& hashname) const {
+  const Peer* peer = find_peer(hashname);
+  if (!peer) return std::nullopt;
+  PeerStatus status;
+  status.hashname = peer->hashname;
+  status.key = peer->key;
+  status.keepalive = peer->options.keepalive;
+  if (const Exchange* exchange = peer->exchange.get()) {
+    status.state = exchange->in_sync() ? ExchangeState::kUp : ExchangeState::kConnecting;
+    status.path = exchange->path();
+    status.paths = exchange->paths();
+    status.seq_sent = exchange->seq_state().sent_max;
+    status.seq_recv = exchange->seq_state().recv_max;
+    status.local_token = exchange->local_token();
+    status.remote_token = exchange->remote_token();
+    status.last_handshake = exchange->last_sync_time();
+    status.rx_packets = exchange->traffic().rx_packets;
+    status.tx_packets = exchange->traffic().tx_packets;
+    status.rx_bytes = exchange->traffic().rx_bytes;
+    status.tx_bytes = exchange->traffic().tx_bytes;
+    status.channels = exchange->channel_count();
+    status.pending = exchange->pending_count();
+  }
+  return status;
+}
+
+std::size_t Endpoint::channel_quota(const Hashname& hashname, std::uint32_t id) const {
+  const Peer* peer = find_peer(hashname);
+  if (!peer || !peer->exchange) return 0;
+  const Channel* channel = peer->exchange->channel(id);
+  return channel ? channel->quota() : 0;
+}
+
+std::size_t Endpoint::channel_send_capacity(const Hashname& hashname, std::uint32_t id) const {
+  const Peer* peer = find_peer(hashname);
+  if (!peer || !peer->exchange) return 0;
+  const Channel* channel = peer->exchange->channel(id);
+  return channel ? channel->send_capacity() : 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// Commands that act on an exchange
+
+Result<Sent, EndpointError> Endpoint::connect(Instant now, const Hashname& hashname, PathId path) {
+  Peer* peer = find_peer(hashname);
+  if (!peer) return unexpected(EndpointError::kUnknownPeer);
+  if (!peer->key) return unexpected(EndpointError::kNoKey);
+  auto result = ensure_exchange(*peer).connect(now, path);
+  reschedule(*peer);
+  return result;
+}
+
+Result<Sent, EndpointError> Endpoint::request_keepalive(Instant now, const Hashname& hashname,
+                                                        PathId path) {
+  Peer* peer = find_peer(hashname);
+  if (!peer) return unexpected(EndpointError::kUnknownPeer);
+  if (!peer->exchange) return unexpected(EndpointError::kNoExchange);
+  auto result = peer->exchange->handshake_outstanding()
+                    ? peer->exchange->connect(now, path == kNoPath ? peer->exchange->path() : path)
+                    : peer->exchange->start_handshake(now, path);
+  reschedule(*peer);
+  return result;
+}
+
+Result<std::uint32_t, EndpointError> Endpoint::open_channel(Instant now, const Hashname& hashname,
+                                                            std::string type, bool reliable,
+                                                            boost::json::object extra, Bytes body) {
+  Peer* peer = find_peer(hashname);
+  if (!peer) return unexpected(EndpointError::kUnknownPeer);
+  if (!peer->exchange) {
+    if (!peer->key) return unexpected(EndpointError::kNoKey);
+    ensure_exchange(*peer);  // packets wait in the pending queue until a handshake completes
+  }
+  auto result = peer->exchange->open_channel(now, std::move(type), reliable, std::move(extra),
+                                             std::move(body));
+  reschedule(*peer);
+  return result;
+}
+
+Result<Sent, EndpointError> Endpoint::send_channel(Instant now, const Hashname& hashname,
+                                                   std::uint32_t channel, boost::json::object extra,
+                                                   Bytes body, bool end) {
+  Peer* peer = find_peer(hashname);
+  if (!peer) return unexpected(EndpointError::kUnknownPeer);
+  if (!peer->exchange) return unexpected(EndpointError::kUnknownChannel);
+  auto result = peer->exchange->send_channel(now, channel, std::move(extra), std::move(body), end);
+  reschedule(*peer);
+  return result;
+}
+
+Result<Sent, EndpointError> Endpoint::close_channel(Instant now, const Hashname& hashname,
+                                                    std::uint32_t channel,
+                                                    const std::string& reason) {
+  Peer* peer = find_peer(hashname);
+  if (!peer) return unexpected(EndpointError::kUnknownPeer);
+  if (!peer->exchange) return unexpected(EndpointError::kUnknownChannel);
+  auto result = peer->exchange->close_channel(now, channel, reason);
+  reschedule(*peer);
+  return result;
+}
+
+Result<Bytes, EndpointError> Endpoint::send_message(Instant now, const Hashname& hashname,
+                                                    std::string type, std::string id,
+                                                    boost::json::object extra, ByteView body,
+                                                    PathId path) {
+  Peer* peer = find_peer(hashname);
+  if (!peer) return unexpected(EndpointError::kUnknownPeer);
+  if (!peer->key) return unexpected(EndpointError::kNoKey);
+  for (const char* reserved : {"type", "from", "id"}) {
+    if (extra.contains(reserved)) return unexpected(EndpointError::kReservedKey);
+  }
+  Exchange& exchange = ensure_exchange(*peer);
+  if (path == kNoPath) path = exchange.path();
+  if (path == kNoPath) return unexpected(EndpointError::kNoPath);
+
+  // Head order is type, from, id, then the caller's keys (as in the shared vectors).
+  boost::json::object head;
+  head["type"] = type;
+  head["from"] = hashname_.to_string();
+  head["id"] = id;
+  for (auto& [key, value] : extra) head[key] = std::move(value);
+  auto sealed = exchange.seal_application_message(now, lob_encode(head, body));
+  if (!sealed) return sealed;
+  stats_.messages_sent += 1;
+  exchange.send_to(now, path, *sealed);
+  reschedule(*peer);
+  return sealed;
+}
+
+// ---------------------------------------------------------------------------------------
+// Inputs
+
+void Endpoint::handle_datagram(Instant now, PathId path, ByteView packet) {
+  stats_.datagrams_received += 1;
+  // Cheap checks first: the LENGTH prefix alone says message (1), channel (0) or neither.
+  if (packet.size() < 2) {
+    stats_.dropped_malformed += 1;
+    return;
+  }
+  const std::uint16_t head_length = static_cast<std::uint16_t>((packet[0] << 8) | packet[1]);
+  if (head_length == 1) {
+    handle_message_packet(now, path, packet);
+  } else if (head_length == 0) {
+    handle_channel_packet(now, path, packet);
+  } else {
+    stats_.dropped_malformed += 1;
+  }
+}
+
+void Endpoint::handle_message_packet(Instant now, PathId path, ByteView packet) {
+  const auto parts = parse_message(packet);
+  if (!parts) {
+    stats_.dropped_malformed += 1;
+    return;
+  }
+  // Validation cache: a KEY we already know (by its token) needs no X25519 to open.
+  std::optional<SharedKey> computed;
+  const SharedKey* k_box = nullptr;
+  if (auto it = by_remote_token_.find(token_of(parts->key)); it != by_remote_token_.end()) {
+    if (Peer* peer = find_peer(it->second); peer && peer->exchange) {
+      k_box = peer->exchange->cached_k_box_in(parts->key);
+    }
+  }
+  if (!k_box) {
+    computed = x25519(parts->key, identity_.secret_key);
+    k_box = &*computed;
+  }
+  const auto inner_bytes = open_message_box(*parts, *k_box);
+  if (!inner_bytes) {
+    stats_.dropped_unauthenticated += 1;
+    return;
+  }
+  const auto inner = lob_decode(*inner_bytes);
+  if (!inner) {
+    stats_.dropped_malformed += 1;
+    return;
+  }
+  if (inner->json && inner->json->contains("type")) {
+    handle_application_message(now, path, *parts, *inner);
+    return;
+  }
+
+  // A handshake: BODY is the sender's 3a key, HEAD empty or its compact keys.
+  if (inner->body.size() != 32 || (!inner->head.empty() && !inner->json)) {
+    stats_.dropped_malformed += 1;
+    return;
+  }
+  CompactKeys compact;
+  if (inner->json) {
+    auto parsed = parse_compact_keys(*inner->json);
+    if (!parsed) {
+      stats_.dropped_malformed += 1;
+      return;
+    }
+    compact = std::move(*parsed);
+  }
+  PublicKey sender_key;
+  std::copy(inner->body.begin(), inner->body.end(), sender_key.begin());
+  if (order_of(identity_.public_key, sender_key) == Order::kSame) {
+    stats_.dropped_policy += 1;
+    return;
+  }
+  const Hashname sender = hashname_of(sender_key, compact);
+  Peer* peer = find_peer(sender);
+  if (!peer) {
+    if (!accept_ || !accept_(sender)) {
+      stats_.dropped_policy += 1;
+      return;
+    }
+    // Admitted by policy but not configured: it still has to authenticate below before any
+    // state is kept for it.
+    auto created = std::make_unique<Peer>();
+    created->hashname = sender;
+    created->key = sender_key;
+    const SharedKey s_static = x25519(sender_key, identity_.secret_key);
+    if (!verify_message_auth(*parts, s_static)) {
+      stats_.dropped_unauthenticated += 1;
+      return;
+    }
+    created->s_static = s_static;
+    peer = created.get();
+    peers_.emplace(sender, std::move(created));
+  } else if (peer->key && *peer->key != sender_key) {
+    // Same hashname with another key is impossible unless compact keys differ; refuse.
+    stats_.dropped_unauthenticated += 1;
+    return;
+  } else {
+    if (!peer->key) peer->key = sender_key;  // configured by hashname: learn its key now
+    if (!peer->s_static) peer->s_static = x25519(sender_key, identity_.secret_key);
+    if (!verify_message_auth(*parts, *peer->s_static)) {
+      stats_.dropped_unauthenticated += 1;
+      return;
+    }
+  }
+  stats_.handshakes_received += 1;
+  handle_handshake(now, path, *peer, *parts, *k_box);
+}
+
+void Endpoint::handle_handshake(Instant now, PathId path, Peer& peer, const MessageParts& parts,
+                                const SharedKey& k_box) {
+  Exchange& exchange = ensure_exchange(peer);
+  exchange.on_handshake(now, path, parts.seq, parts.key, k_box,
+                        2 + 1 + parts.seq_key_box.size() + parts.auth.size());
+  reschedule(peer);
+}
+
+void Endpoint::handle_application_message(Instant now, PathId path, const MessageParts& parts,
+                                          const LobView& inner) {
+  (void)now;
+  const auto& json = *inner.json;
+  const auto* type = json.if_contains("type");
+  const auto* from = json.if_contains("from");
+  const auto* id = json.if_contains("id");
+  if (!type || !type->is_string() || !from || !from->is_string() || !id || !id->is_string()) {
+    stats_.dropped_malformed += 1;
+    return;
+  }
+  const auto sender = Hashname::parse(std::string_view(from->as_string()));
+  Peer* peer = sender ? find_peer(*sender) : nullptr;
+  if (!peer || !peer->key) {
+    stats_.dropped_policy += 1;
+    return;
+  }
+  if (!peer->s_static) peer->s_static = x25519(*peer->key, identity_.secret_key);
+  if (!verify_message_auth(parts, *peer->s_static)) {
+    stats_.dropped_unauthenticated += 1;
+    return;
+  }
+  stats_.messages_received += 1;
+  if (peer->exchange) {
+    peer->exchange->on_message_received(2 + 1 + parts.seq_key_box.size() + parts.auth.size());
+  }
+  push_event(event::MessageReceived{*sender, path, parts.seq, std::string(type->as_string()),
+                                    std::string(id->as_string()), json,
+                                    Bytes(inner.body.begin(), inner.body.end())});
+}
+
+void Endpoint::handle_channel_packet(Instant now, PathId path, ByteView packet) {
+  const auto parts = parse_channel(packet);
+  if (!parts) {
+    stats_.dropped_malformed += 1;
+    return;
+  }
+  auto it = by_remote_token_.find(parts->token);
+  Peer* peer = it == by_remote_token_.end() ? nullptr : find_peer(it->second);
+  if (!peer || !peer->exchange) {
+    stats_.dropped_unknown_token += 1;
+    return;
+  }
+  peer->exchange->on_channel_packet(now, path, *parts, packet.size());
+  reschedule(*peer);
+}
+
+std::optional<Instant> Endpoint::next_timeout() const {
+  if (timers_.empty()) return std::nullopt;
+  return timers_.begin()->first;
+}
+
+void Endpoint::handle_timeout(Instant now) {
+  std::vector<Hashname> due;
+  for (auto it = timers_.begin(); it != timers_.end() && it->first <= now; ++it) {
+    due.push_back(it->second);
+  }
+  for (const Hashname& hashname : due) {
+    Peer* peer = find_peer(hashname);
+    if (!peer || !peer->exchange) continue;
+    if (peer->exchange->on_timeout(now) == Exchange::TimeoutResult::kTimedOut) {
+      destroy_exchange(*peer, DownReason::kTimeout);
+    } else {
+      reschedule(*peer);
+    }
+  }
+}
+
+}  // namespace e3x

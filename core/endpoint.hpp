@@ -1,0 +1,222 @@
+// The E3X endpoint: our identity, the configured peers, one exchange per peer, and the
+// routing of datagrams between them. A sans-I/O state machine (ARCHITECTURE.md):
+//
+//   inputs     handle_datagram(now, path, bytes), handle_timeout(now)
+//   outputs    poll_transmit(), poll_event(), next_timeout()
+//   commands   add_peer, remove_peer, connect, open_channel, send_channel, close_channel,
+//              send_message, request_keepalive
+//
+// After any input or command the driver drains poll_transmit() to the network, drains
+// poll_event(), then arms one timer at next_timeout(). Time is always an argument; the
+// wall clock (for choosing SEQ values) is given through set_unix_time().
+//
+// Every malformed, unauthenticated, stale or unaccepted packet is dropped silently and
+// counted in stats(); nothing is ever sent in reply to it.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/json/object.hpp>
+
+#include "core/bytes.hpp"
+#include "core/channel.hpp"
+#include "core/cs3a.hpp"
+#include "core/endpoint_stats.hpp"
+#include "core/events.hpp"
+#include "core/hashname.hpp"
+#include "core/lob.hpp"
+#include "core/random.hpp"
+#include "core/result.hpp"
+#include "core/time.hpp"
+
+namespace e3x {
+
+class Exchange;
+struct ExchangeContext;
+
+inline constexpr Duration kDefaultKeepalive = seconds(25);  // UDP default (PROTOCOL.md 9)
+inline constexpr std::size_t kDefaultPendingLimit = 256;
+inline constexpr std::size_t kDefaultQueueLimit = 65536;  // transmits and events
+
+// Decides whether a hashname that is not a configured peer may handshake with us.
+// Configured peers are always accepted. The default (empty function) accepts nobody else.
+using AcceptPolicy = std::function<bool(const Hashname&)>;
+
+struct PeerOptions {
+  Duration keepalive = kDefaultKeepalive;  // zero turns keepalive off
+};
+
+enum class EndpointError {
+  kUnknownPeer,
+  kPeerIsSelf,      // the key is our own
+  kNoKey,           // the peer is known by hashname only and has not handshaken yet
+  kNoPath,          // no path to send on
+  kNoExchange,      // nothing to act on: the peer has no exchange
+  kUnknownChannel,  // no such open channel
+  kChannelIdsExhausted,
+  kSeqExhausted,  // no SEQ value is left in 32 bits
+  kReservedKey,   // extra JSON used a key the protocol owns
+  kTooLarge,      // does not fit one packet
+  kChannelClosed,
+  kEndSent,
+  kBacklogFull,
+};
+const char* to_string(EndpointError error);
+
+enum class ExchangeState { kNone, kConnecting, kUp };
+const char* to_string(ExchangeState state);
+
+// A snapshot for status displays.
+struct PeerStatus {
+  Hashname hashname;
+  std::optional<PublicKey> key;
+  Duration keepalive{};
+  ExchangeState state = ExchangeState::kNone;
+  PathId path = kNoPath;
+  std::vector<PathId> paths;
+  std::uint32_t seq_sent = 0;  // sent_max
+  std::uint32_t seq_recv = 0;  // recv_max
+  std::optional<Token> local_token;
+  std::optional<Token> remote_token;
+  std::optional<Instant> last_handshake;  // when the exchange was last in sync
+  std::uint64_t rx_packets = 0, tx_packets = 0, rx_bytes = 0, tx_bytes = 0;
+  std::size_t channels = 0;
+  std::size_t pending = 0;
+};
+
+class Endpoint {
+ public:
+  struct Config {
+    KeyPair identity{};
+    Random* random = nullptr;  // required; not owned; must outlive the endpoint
+    // The persisted SEQ high-water mark: every SEQ used will be greater than this.
+    std::uint32_t seq_floor = 0;
+    std::size_t pending_limit = kDefaultPendingLimit;
+    std::size_t queue_limit = kDefaultQueueLimit;
+    AcceptPolicy accept{};
+  };
+
+  explicit Endpoint(Config config);
+  ~Endpoint();
+  Endpoint(const Endpoint&) = delete;
+  Endpoint& operator=(const Endpoint&) = delete;
+
+  // ---- getters ----
+  const Hashname& hashname() const { return hashname_; }
+  const PublicKey& public_key() const { return identity_.public_key; }
+  const EndpointStats& stats() const { return stats_; }
+  // The highest SEQ sealed so far (or the floor): the daemon persists it.
+  std::uint32_t highest_seq_used() const { return highest_seq_used_; }
+  std::vector<Hashname> peers() const;
+  std::optional<PeerStatus> peer_status(const Hashname& peer) const;
+  std::size_t channel_quota(const Hashname& peer, std::uint32_t channel) const;
+  std::size_t channel_send_capacity(const Hashname& peer, std::uint32_t channel) const;
+
+  // Anchors Unix time to the monotonic timeline: unix(now) = unix_seconds + (now - at).
+  // SEQ choice uses it; call it again whenever the wall clock may have moved.
+  void set_unix_time(Instant at, std::int64_t unix_seconds);
+
+  // ---- inputs ----
+  void handle_datagram(Instant now, PathId path, ByteView packet);
+  void handle_timeout(Instant now);
+  std::optional<Instant> next_timeout() const;
+
+  // ---- outputs ----
+  std::optional<Transmit> poll_transmit();
+  std::optional<Event> poll_event();
+
+  // ---- commands ----
+  Result<Hashname, EndpointError> add_peer(const PublicKey& key, PeerOptions options = {});
+  // A peer known only by hashname: it can handshake with us (we learn its key then), but we
+  // cannot start a handshake to it before that.
+  Result<Hashname, EndpointError> add_peer(const Hashname& hashname, PeerOptions options = {});
+  Result<Sent, EndpointError> set_peer_options(const Hashname& peer, PeerOptions options);
+  // Errors its channels, reports ExchangeDown{kRemoved} if it had an exchange, forgets it.
+  bool remove_peer(Instant now, const Hashname& peer);
+
+  // Starts (or refreshes) the exchange with `peer` by sending a handshake on `path`. While a
+  // handshake is outstanding the same one is sent to the new path; once in sync on another
+  // path, a new handshake probes this one.
+  Result<Sent, EndpointError> connect(Instant now, const Hashname& peer, PathId path);
+  // The transport asks for a keepalive: a new handshake with a higher SEQ on `path` (or the
+  // current path when kNoPath).
+  Result<Sent, EndpointError> request_keepalive(Instant now, const Hashname& peer,
+                                                PathId path = kNoPath);
+
+  // Opens a channel of `type`. Its packets wait in the pending queue until in sync.
+  Result<std::uint32_t, EndpointError> open_channel(Instant now, const Hashname& peer,
+                                                    std::string type, bool reliable,
+                                                    boost::json::object extra = {},
+                                                    Bytes body = {});
+  Result<Sent, EndpointError> send_channel(Instant now, const Hashname& peer, std::uint32_t channel,
+                                           boost::json::object extra, Bytes body, bool end = false);
+  // Sends {"err":reason} and forgets the channel (no event).
+  Result<Sent, EndpointError> close_channel(Instant now, const Hashname& peer,
+                                            std::uint32_t channel, const std::string& reason);
+
+  // Application message (PROTOCOL.md section 8): INNER head {"type","from","id",...extra},
+  // BODY payload, sealed with the peer's exchange (created if needed) under a fresh
+  // own-parity SEQ, sent on `path` (or the current path). Returns the OUTER bytes too.
+  Result<Bytes, EndpointError> send_message(Instant now, const Hashname& peer, std::string type,
+                                            std::string id, boost::json::object extra,
+                                            ByteView body, PathId path = kNoPath);
+
+ private:
+  friend class Exchange;
+  friend struct ExchangeContext;
+  struct Peer;
+
+  // X25519 through here, so stats_.x25519_operations counts every one.
+  SharedKey x25519(const PublicKey& their_public, const SecretKey& our_secret);
+  KeyPair new_ephemeral();
+
+  void handle_message_packet(Instant now, PathId path, ByteView packet);
+  void handle_channel_packet(Instant now, PathId path, ByteView packet);
+  void handle_handshake(Instant now, PathId path, Peer& peer, const MessageParts& parts,
+                        const SharedKey& k_box);
+  void handle_application_message(Instant now, PathId path, const MessageParts& parts,
+                                  const LobView& inner);
+
+  Peer* find_peer(const Hashname& hashname);
+  const Peer* find_peer(const Hashname& hashname) const;
+  Exchange& ensure_exchange(Peer& peer);
+  void destroy_exchange(Peer& peer, DownReason reason);
+  void reschedule(Peer& peer);
+  std::int64_t unix_now(Instant now) const;
+  void push_transmit(Transmit transmit);
+  void push_event(Event event);
+  void note_seq_used(std::uint32_t seq);
+
+  KeyPair identity_;
+  Hashname hashname_;
+  Random& random_;
+  std::size_t pending_limit_;
+  std::size_t queue_limit_;
+  AcceptPolicy accept_;
+  EndpointStats stats_;
+  std::uint32_t seq_floor_;
+  std::uint32_t highest_seq_used_;
+  Instant unix_anchor_at_{};
+  std::int64_t unix_anchor_seconds_ = 0;
+
+  std::unordered_map<Hashname, std::unique_ptr<Peer>> peers_;
+  // Remote token -> peer whose exchange has that remote ephemeral (routing of channel packets
+  // and the validation cache for keepalive handshakes).
+  std::map<Token, Hashname> by_remote_token_;
+  // One entry per exchange with a deadline: ordered so next_timeout() is the first.
+  std::set<std::pair<Instant, Hashname>> timers_;
+
+  std::deque<Transmit> transmits_;
+  std::deque<Event> events_;
+};
+
+}  // namespace e3x

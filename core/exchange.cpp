@@ -1,0 +1,487 @@
+#include "core/exchange.hpp"
+
+#include <algorithm>
+
+#include "core/endpoint.hpp"
+#include "core/lob.hpp"
+
+namespace e3x {
+
+namespace {
+
+// Incoming channel ids may arrive out of order; ids this far below the highest seen are
+// still accepted if they were never seen.
+constexpr std::uint32_t kIncomingIdSlack = 64;
+constexpr std::size_t kMaxRememberedHandshakes = 16;
+
+std::uint32_t first_channel_id(Parity parity) {
+  return parity == Parity::kOdd ? 1 : 2;
+}
+
+std::optional<std::uint32_t> channel_id_of(const boost::json::object& json) {
+  const auto* c = json.if_contains("c");
+  if (!c) return std::nullopt;
+  std::int64_t value = 0;
+  if (c->is_int64()) {
+    value = c->as_int64();
+  } else if (c->is_uint64() && c->as_uint64() <= 0xffffffffu) {
+    value = static_cast<std::int64_t>(c->as_uint64());
+  } else {
+    return std::nullopt;
+  }
+  if (value < 1 || value > 0xffffffffLL) return std::nullopt;
+  return static_cast<std::uint32_t>(value);
+}
+
+}  // namespace
+
+Exchange::Exchange(Endpoint& endpoint, const Hashname& peer, const PublicKey& peer_static,
+                   const SharedKey& s_static, Parity own_parity, Duration keepalive)
+    : endpoint_(endpoint),
+      peer_(peer),
+      peer_static_(peer_static),
+      s_static_(s_static),
+      keepalive_(keepalive),
+      ephemeral_(endpoint.new_ephemeral()),
+      local_token_(token_of(ephemeral_.public_key)),
+      k_box_out_(endpoint.x25519(peer_static, ephemeral_.secret_key)),
+      next_channel_id_(first_channel_id(own_parity)) {
+  seq_.own = own_parity;
+}
+
+const SharedKey* Exchange::cached_k_box_in(const PublicKey& key) const {
+  return remote_ephemeral_ && *remote_ephemeral_ == key ? &k_box_in_ : nullptr;
+}
+
+const Channel* Exchange::channel(std::uint32_t id) const {
+  auto it = channels_.find(id);
+  return it == channels_.end() ? nullptr : &it->second;
+}
+
+// ---------------------------------------------------------------------------------------
+// Sending
+
+void Exchange::send_to(Instant now, PathId path, Bytes packet) {
+  if (path == kNoPath) return;
+  traffic_.tx_packets += 1;
+  traffic_.tx_bytes += packet.size();
+  if (path == path_) last_sent_ = now;
+  endpoint_.push_transmit(Transmit{path, std::move(packet)});
+}
+
+Bytes Exchange::seal_handshake(std::uint32_t seq) {
+  // INNER: no HEAD (we have one key), BODY our 3a static public key.
+  const Bytes inner = lob_encode(ByteView{}, endpoint_.public_key());
+  endpoint_.note_seq_used(seq);
+  return seal_message(seq, ephemeral_.public_key, k_box_out_, s_static_, inner);
+}
+
+Result<Sent, EndpointError> Exchange::start_handshake(Instant now, PathId path) {
+  if (path == kNoPath) path = path_;
+  if (path == kNoPath) return unexpected(EndpointError::kNoPath);
+  const auto seq = choose_new_seq(seq_, endpoint_.seq_floor_, endpoint_.unix_now(now));
+  if (!seq) return unexpected(EndpointError::kSeqExhausted);
+  if (path_ == kNoPath) path_ = path;
+  if (std::find(paths_.begin(), paths_.end(), path) == paths_.end()) paths_.push_back(path);
+
+  seq_.sent_max = *seq;
+  seq_.outstanding = *seq;
+  seq_.sent_handshakes.push_back(*seq);
+  if (seq_.sent_handshakes.size() > kMaxRememberedHandshakes) {
+    seq_.sent_handshakes.erase(seq_.sent_handshakes.begin());
+  }
+  outstanding_ = OutstandingHandshake{*seq, seal_handshake(*seq), path, now, 0};
+  endpoint_.stats_.handshakes_sent += 1;
+  send_to(now, path, outstanding_->outer);
+  return Sent{};
+}
+
+Result<Sent, EndpointError> Exchange::connect(Instant now, PathId path) {
+  if (path == kNoPath) return unexpected(EndpointError::kNoPath);
+  if (std::find(paths_.begin(), paths_.end(), path) == paths_.end()) paths_.push_back(path);
+  if (outstanding_) {
+    // A handshake is already on its way: offer the same bytes on this path too.
+    if (path_ == kNoPath || !in_sync_) path_ = path;
+    endpoint_.stats_.handshakes_sent += 1;
+    send_to(now, path, outstanding_->outer);
+    return Sent{};
+  }
+  if (in_sync_ && path == path_) return Sent{};  // already up on this path
+  if (!in_sync_) path_ = path;
+  return start_handshake(now, path);
+}
+
+Result<Bytes, EndpointError> Exchange::seal_application_message(Instant now, ByteView inner) {
+  const auto seq = choose_new_seq(seq_, endpoint_.seq_floor_, endpoint_.unix_now(now));
+  if (!seq) return unexpected(EndpointError::kSeqExhausted);
+  seq_.sent_max = *seq;
+  endpoint_.note_seq_used(*seq);
+  return seal_message(*seq, ephemeral_.public_key, k_box_out_, s_static_, inner);
+}
+
+// ---------------------------------------------------------------------------------------
+// Handshakes (the table of PROTOCOL.md section 5; classification in seq_rules.cpp)
+
+void Exchange::adopt_remote_ephemeral(const PublicKey& key, const SharedKey& k_box_in) {
+  const bool had_remote = remote_ephemeral_.has_value();
+  const Token token = token_of(key);
+  if (had_remote && *remote_ephemeral_ == key) return;
+  if (had_remote) reset_session();
+  if (remote_token_) endpoint_.by_remote_token_.erase(*remote_token_);
+  remote_ephemeral_ = key;
+  remote_token_ = token;
+  k_box_in_ = k_box_in;
+  endpoint_.by_remote_token_[token] = peer_;
+  const SharedKey s_eph = endpoint_.x25519(key, ephemeral_.secret_key);
+  channel_keys_ = derive_channel_keys(s_eph, ephemeral_.public_key, key);
+}
+
+// The peer has a new ephemeral key: a new session. Channels of the old one are errored and
+// channel ids start over on both sides.
+void Exchange::reset_session() {
+  abort_channels("reset");
+  next_channel_id_ = first_channel_id(seq_.own);
+  highest_incoming_id_ = 0;
+  recent_incoming_ids_.clear();
+  replay_.clear();
+  in_sync_ = false;
+  reply_.reset();
+}
+
+void Exchange::note_authenticated_path(Instant now, PathId from) {
+  if (from == kNoPath || from == path_) return;
+  if (std::find(paths_.begin(), paths_.end(), from) == paths_.end()) paths_.push_back(from);
+  const bool roamed = path_ != kNoPath;
+  path_ = from;
+  // The keepalive interval of the new path starts now: the peer has just proven it.
+  last_sent_ = now;
+  if (roamed) endpoint_.push_event(event::PathChanged{peer_, from});
+}
+
+void Exchange::became_in_sync(Instant now, std::uint32_t seq, PathId from, bool new_session) {
+  const bool was_in_sync = in_sync_;
+  seq_.last_sync = seq;
+  std::erase_if(seq_.sent_handshakes, [seq](std::uint32_t sent) { return sent < seq; });
+  if (outstanding_ && outstanding_->seq <= seq) {
+    outstanding_.reset();
+    seq_.outstanding.reset();
+  }
+  in_sync_ = true;
+  last_sync_time_ = now;
+  if (!was_in_sync || new_session) {
+    endpoint_.push_event(event::ExchangeUp{peer_, from, *remote_token_, seq, new_session});
+  }
+  flush_pending(now);
+}
+
+void Exchange::on_handshake(Instant now, PathId from, std::uint32_t seq, const PublicKey& key,
+                            const SharedKey& k_box_in, std::size_t wire_size) {
+  traffic_.rx_packets += 1;
+  traffic_.rx_bytes += wire_size;
+  const HandshakeAction action = classify_handshake(seq_, seq);
+  switch (action) {
+    case HandshakeAction::kAcceptAndReply:
+    case HandshakeAction::kAcceptAndResendOurs: {
+      const bool new_session = remote_ephemeral_.has_value() && *remote_ephemeral_ != key;
+      adopt_remote_ephemeral(key, k_box_in);
+      seq_.recv_max = seq;
+      note_authenticated_path(now, from);
+      if (action == HandshakeAction::kAcceptAndResendOurs) {
+        // Crossing: our higher handshake wins; in sync once the peer confirms it.
+        endpoint_.stats_.handshakes_sent += 1;
+        last_reply_resend_ = now;
+        send_to(now, from, outstanding_->outer);
+        return;
+      }
+      reply_ = StoredReply{seq, seal_handshake(seq)};
+      last_reply_resend_ = now;
+      endpoint_.stats_.handshakes_sent += 1;
+      send_to(now, from, reply_->outer);
+      became_in_sync(now, seq, from, new_session);
+      return;
+    }
+    case HandshakeAction::kResendReply:
+      resend_reply_or_ours(now, from);
+      return;
+    case HandshakeAction::kConfirmed: {
+      const bool fresh = !in_sync_ || seq > seq_.last_sync;
+      if (remote_ephemeral_ && *remote_ephemeral_ != key && !fresh) {
+        // A different key confirming an old SEQ: not something a live peer sends.
+        endpoint_.stats_.dropped_stale += 1;
+        return;
+      }
+      const bool new_session = remote_ephemeral_.has_value() && *remote_ephemeral_ != key;
+      adopt_remote_ephemeral(key, k_box_in);
+      if (fresh) note_authenticated_path(now, from);
+      became_in_sync(now, seq, from, new_session);
+      return;
+    }
+    case HandshakeAction::kDropStale:
+    case HandshakeAction::kDropInvalid:
+      endpoint_.stats_.dropped_stale += 1;
+      return;
+  }
+}
+
+void Exchange::resend_reply_or_ours(Instant now, PathId to) {
+  if (last_reply_resend_ && now - *last_reply_resend_ < kReplyResendGap) return;
+  const Bytes* packet = nullptr;
+  if (reply_ && reply_->seq == seq_.recv_max) {
+    packet = &reply_->outer;
+  } else if (outstanding_) {
+    packet = &outstanding_->outer;  // crossing: we answered with ours, so repeat ours
+  }
+  if (!packet) return;
+  last_reply_resend_ = now;
+  endpoint_.stats_.handshakes_sent += 1;
+  send_to(now, to, *packet);
+}
+
+// ---------------------------------------------------------------------------------------
+// Channel packets
+
+void Exchange::flush_pending(Instant now) {
+  if (!in_sync_ || !channel_keys_) return;
+  std::deque<PendingPacket> queued;
+  queued.swap(pending_);
+  for (auto& packet : queued) send_channel_inner(now, packet.channel, std::move(packet.inner));
+}
+
+void Exchange::send_channel_inner(Instant now, std::uint32_t id, Bytes inner) {
+  if (!in_sync_ || !channel_keys_ || path_ == kNoPath) {
+    if (pending_.size() >= endpoint_.pending_limit_) {
+      endpoint_.stats_.dropped_pending += 1;
+      return;
+    }
+    pending_.push_back(PendingPacket{id, std::move(inner)});
+    return;
+  }
+  ChannelNonce nonce;
+  endpoint_.random_.fill(nonce);
+  endpoint_.stats_.channel_packets_sent += 1;
+  send_to(now, path_, seal_channel(local_token_, nonce, channel_keys_->out, inner));
+}
+
+void Exchange::drain_channel(Instant now, Channel& channel) {
+  const std::uint32_t id = channel.id();
+  while (auto outgoing = channel.poll_outgoing()) {
+    send_channel_inner(now, id, lob_encode(outgoing->json, outgoing->body));
+  }
+  while (auto produced = channel.poll_event()) {
+    if (auto* data = std::get_if<channel_event::Data>(&*produced)) {
+      endpoint_.push_event(
+          event::ChannelData{peer_, id, std::move(data->json), std::move(data->body), data->end});
+    } else if (std::holds_alternative<channel_event::Ended>(*produced)) {
+      endpoint_.push_event(event::ChannelEnded{peer_, id});
+    } else if (auto* errored = std::get_if<channel_event::Errored>(&*produced)) {
+      endpoint_.push_event(event::ChannelErrored{peer_, id, errored->reason});
+    }
+  }
+  if (channel.is_finished()) channels_.erase(id);
+}
+
+void Exchange::drain_all_channels(Instant now) {
+  std::vector<std::uint32_t> ids;
+  ids.reserve(channels_.size());
+  for (const auto& [id, channel] : channels_) ids.push_back(id);
+  for (std::uint32_t id : ids) {
+    auto it = channels_.find(id);
+    if (it != channels_.end()) drain_channel(now, it->second);
+  }
+}
+
+void Exchange::on_channel_packet(Instant now, PathId from, const ChannelParts& parts,
+                                 std::size_t wire_size) {
+  if (!channel_keys_) {
+    endpoint_.stats_.dropped_unknown_token += 1;
+    return;
+  }
+  // Cheap check before the expensive one: a nonce we already accepted is a replay.
+  if (replay_.seen(parts.nonce)) {
+    endpoint_.stats_.dropped_replay += 1;
+    return;
+  }
+  auto inner = e3x::open_channel(parts, channel_keys_->in);
+  if (!inner) {
+    endpoint_.stats_.dropped_unauthenticated += 1;
+    return;
+  }
+  replay_.remember(parts.nonce);
+  endpoint_.stats_.channel_packets_received += 1;
+  traffic_.rx_packets += 1;
+  traffic_.rx_bytes += wire_size;
+  note_authenticated_path(now, from);
+
+  auto decoded = lob_decode(*inner);
+  if (!decoded || !decoded->json) {
+    endpoint_.stats_.dropped_channel += 1;
+    return;
+  }
+  dispatch_inner(now, *decoded->json, decoded->body);
+}
+
+bool Exchange::acceptable_incoming_id(std::uint32_t id) const {
+  if (has_parity(id, seq_.own)) return false;  // ids of our parity are ours to open
+  if (recent_incoming_ids_.contains(id)) return false;
+  return highest_incoming_id_ < kIncomingIdSlack || id > highest_incoming_id_ - kIncomingIdSlack;
+}
+
+void Exchange::dispatch_inner(Instant now, const boost::json::object& json, ByteView body) {
+  const auto id = channel_id_of(json);
+  if (!id) {
+    endpoint_.stats_.dropped_channel += 1;
+    return;
+  }
+  if (auto it = channels_.find(*id); it != channels_.end()) {
+    it->second.receive(json, body, now);
+    drain_channel(now, it->second);
+    return;
+  }
+  const auto* type = json.if_contains("type");
+  if (!type || !type->is_string() || json.contains("err") || !acceptable_incoming_id(*id)) {
+    endpoint_.stats_.dropped_channel += 1;  // stragglers of closed channels land here
+    return;
+  }
+  auto accepted = Channel::accept(*id, json, body, now);
+  if (!accepted) {
+    endpoint_.stats_.dropped_channel += 1;
+    return;
+  }
+  highest_incoming_id_ = std::max(highest_incoming_id_, *id);
+  recent_incoming_ids_.insert(*id);
+  while (!recent_incoming_ids_.empty() && highest_incoming_id_ >= kIncomingIdSlack &&
+         *recent_incoming_ids_.begin() <= highest_incoming_id_ - kIncomingIdSlack) {
+    recent_incoming_ids_.erase(recent_incoming_ids_.begin());
+  }
+  const bool end = json.contains("end") && json.at("end").is_bool() && json.at("end").as_bool();
+  auto [it, inserted] = channels_.emplace(*id, std::move(*accepted));
+  endpoint_.push_event(event::ChannelOpened{peer_, *id, std::string(type->as_string()),
+                                            it->second.reliable(), json,
+                                            Bytes(body.begin(), body.end()), end});
+  drain_channel(now, it->second);
+}
+
+Result<Sent, EndpointError> Exchange::map_send_error(ChannelSendError error) const {
+  switch (error) {
+    case ChannelSendError::kClosed:
+      return unexpected(EndpointError::kChannelClosed);
+    case ChannelSendError::kEndSent:
+      return unexpected(EndpointError::kEndSent);
+    case ChannelSendError::kReservedKey:
+      return unexpected(EndpointError::kReservedKey);
+    case ChannelSendError::kTooLarge:
+      return unexpected(EndpointError::kTooLarge);
+    case ChannelSendError::kBacklogFull:
+      return unexpected(EndpointError::kBacklogFull);
+  }
+  return unexpected(EndpointError::kChannelClosed);
+}
+
+Result<std::uint32_t, EndpointError> Exchange::open_channel(Instant now, std::string type,
+                                                            bool reliable,
+                                                            boost::json::object extra, Bytes body) {
+  if (Channel::has_reserved_key(extra)) return unexpected(EndpointError::kReservedKey);
+  // The open packet must fit: LOB prefix, head with c/type/seq and the extra keys, body.
+  boost::json::object probe = extra;
+  probe["c"] = 0xffffffffu;
+  probe["type"] = type;
+  if (reliable) probe["seq"] = 1;
+  if (lob_encode(probe, body).size() > kMaxChannelInner)
+    return unexpected(EndpointError::kTooLarge);
+  if (next_channel_id_ == 0 || next_channel_id_ > 0xfffffffeu) {
+    return unexpected(EndpointError::kChannelIdsExhausted);
+  }
+  const std::uint32_t id = next_channel_id_;
+  next_channel_id_ += 2;
+  auto [it, inserted] = channels_.emplace(
+      id, Channel::open(id, std::move(type), reliable, std::move(extra), std::move(body), now));
+  drain_channel(now, it->second);
+  return id;
+}
+
+Result<Sent, EndpointError> Exchange::send_channel(Instant now, std::uint32_t id,
+                                                   boost::json::object extra, Bytes body,
+                                                   bool end) {
+  auto it = channels_.find(id);
+  if (it == channels_.end()) return unexpected(EndpointError::kUnknownChannel);
+  auto sent = it->second.send(std::move(extra), std::move(body), end, now);
+  drain_channel(now, it->second);
+  if (!sent) return map_send_error(sent.error());
+  return Sent{};
+}
+
+Result<Sent, EndpointError> Exchange::close_channel(Instant now, std::uint32_t id,
+                                                    const std::string& reason) {
+  auto it = channels_.find(id);
+  if (it == channels_.end()) return unexpected(EndpointError::kUnknownChannel);
+  it->second.close_with_error(reason);
+  drain_channel(now, it->second);
+  return Sent{};
+}
+
+void Exchange::abort_channels(const std::string& reason) {
+  for (auto& [id, channel] : channels_) {
+    channel.abort(reason);
+    while (auto produced = channel.poll_event()) {
+      if (auto* errored = std::get_if<channel_event::Errored>(&*produced)) {
+        endpoint_.push_event(event::ChannelErrored{peer_, id, errored->reason});
+      }
+    }
+  }
+  channels_.clear();
+  pending_.clear();
+}
+
+void Exchange::on_message_received(std::size_t wire_size) {
+  traffic_.rx_packets += 1;
+  traffic_.rx_bytes += wire_size;
+}
+
+// ---------------------------------------------------------------------------------------
+// Timers
+
+std::optional<Instant> Exchange::next_deadline() const {
+  std::optional<Instant> next;
+  auto consider = [&next](Instant at) {
+    if (!next || at < *next) next = at;
+  };
+  if (outstanding_) {
+    if (outstanding_->resends_done < std::size(kHandshakeResendOffsets)) {
+      consider(outstanding_->first_sent + kHandshakeResendOffsets[outstanding_->resends_done]);
+    }
+    consider(outstanding_->first_sent + kHandshakeTimeout);
+  } else if (in_sync_ && keepalive_ > Duration::zero() && path_ != kNoPath) {
+    consider(last_sent_ ? *last_sent_ + keepalive_
+                        : last_sync_time_.value_or(Instant{}) + keepalive_);
+  }
+  for (const auto& [id, channel] : channels_) {
+    if (auto at = channel.next_timeout()) consider(*at);
+  }
+  return next;
+}
+
+Exchange::TimeoutResult Exchange::on_timeout(Instant now) {
+  if (outstanding_) {
+    if (now >= outstanding_->first_sent + kHandshakeTimeout) return TimeoutResult::kTimedOut;
+    bool resend_due = false;
+    while (outstanding_->resends_done < std::size(kHandshakeResendOffsets) &&
+           now >= outstanding_->first_sent + kHandshakeResendOffsets[outstanding_->resends_done]) {
+      ++outstanding_->resends_done;  // a late wake-up sends once, not once per missed slot
+      resend_due = true;
+    }
+    if (resend_due) {
+      endpoint_.stats_.handshakes_sent += 1;
+      send_to(now, outstanding_->path, outstanding_->outer);
+    }
+  } else if (in_sync_ && keepalive_ > Duration::zero() && path_ != kNoPath &&
+             (!last_sent_ || now >= *last_sent_ + keepalive_)) {
+    (void)start_handshake(now, path_);  // nothing sent for the keepalive interval
+  }
+  for (auto& [id, channel] : channels_) {
+    if (auto at = channel.next_timeout(); at && *at <= now) channel.handle_timeout(now);
+  }
+  drain_all_channels(now);
+  return TimeoutResult::kAlive;
+}
+
+}  // namespace e3x

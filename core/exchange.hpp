@@ -1,0 +1,163 @@
+// The state between our endpoint and one peer (PROTOCOL.md sections 3, 5 and 6): our
+// ephemeral key and token, the peer's ephemeral, the SEQ state and the handshake timers, the
+// channel keys, the channels, the pending queue of channel packets, and replay rejection.
+//
+// Internal to the core: only Endpoint creates and drives exchanges. Every packet reaching an
+// Exchange has already been authenticated by the Endpoint.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <boost/json/object.hpp>
+
+#include "core/channel.hpp"
+#include "core/cs3a.hpp"
+#include "core/events.hpp"
+#include "core/hashname.hpp"
+#include "core/replay_window.hpp"
+#include "core/result.hpp"
+#include "core/seq_rules.hpp"
+#include "core/time.hpp"
+
+namespace e3x {
+
+class Endpoint;
+enum class EndpointError;
+
+// Handshake resends after the first send, then the timeout (PROTOCOL.md section 5 and 9).
+inline constexpr Duration kHandshakeResendOffsets[] = {seconds(1), seconds(3), seconds(7),
+                                                       seconds(15)};
+inline constexpr Duration kHandshakeTimeout = seconds(30);
+// A stored reply to a resent handshake goes out at most this often.
+inline constexpr Duration kReplyResendGap = seconds(1);
+
+class Exchange {
+ public:
+  Exchange(Endpoint& endpoint, const Hashname& peer, const PublicKey& peer_static,
+           const SharedKey& s_static, Parity own_parity, Duration keepalive);
+
+  // ---- what the endpoint asks ----
+  const Token& local_token() const { return local_token_; }
+  const std::optional<PublicKey>& remote_ephemeral() const { return remote_ephemeral_; }
+  const std::optional<Token>& remote_token() const { return remote_token_; }
+  // K_box for messages sealed with the peer's current ephemeral: the validation cache.
+  const SharedKey* cached_k_box_in(const PublicKey& key) const;
+  bool in_sync() const { return in_sync_; }
+  bool handshake_outstanding() const { return outstanding_.has_value(); }
+  const HandshakeSeqState& seq_state() const { return seq_; }
+  PathId path() const { return path_; }
+  const std::vector<PathId>& paths() const { return paths_; }
+  std::optional<Instant> last_sync_time() const { return last_sync_time_; }
+  std::size_t channel_count() const { return channels_.size(); }
+  std::size_t pending_count() const { return pending_.size(); }
+  const Channel* channel(std::uint32_t id) const;
+  struct Traffic {
+    std::uint64_t rx_packets = 0, tx_packets = 0, rx_bytes = 0, tx_bytes = 0;
+  };
+  const Traffic& traffic() const { return traffic_; }
+  void set_keepalive(Duration keepalive) { keepalive_ = keepalive; }
+
+  // ---- inputs (already authenticated) ----
+  // A handshake from the peer: KEY is its ephemeral; k_box_in the key that opened it.
+  void on_handshake(Instant now, PathId from, std::uint32_t seq, const PublicKey& key,
+                    const SharedKey& k_box_in, std::size_t wire_size);
+  // A channel packet routed here by token. Decrypts, rejects replays, dispatches.
+  void on_channel_packet(Instant now, PathId from, const ChannelParts& parts,
+                         std::size_t wire_size);
+  void on_message_received(std::size_t wire_size);
+
+  // ---- commands ----
+  Result<Sent, EndpointError> start_handshake(Instant now, PathId path);
+  // connect(): send the outstanding handshake to `path`, or start a new one.
+  Result<Sent, EndpointError> connect(Instant now, PathId path);
+  Result<std::uint32_t, EndpointError> open_channel(Instant now, std::string type, bool reliable,
+                                                    boost::json::object extra, Bytes body);
+  Result<Sent, EndpointError> send_channel(Instant now, std::uint32_t id, boost::json::object extra,
+                                           Bytes body, bool end);
+  Result<Sent, EndpointError> close_channel(Instant now, std::uint32_t id,
+                                            const std::string& reason);
+  Result<Bytes, EndpointError> seal_application_message(Instant now, ByteView inner);
+  void send_to(Instant now, PathId path, Bytes packet);
+
+  // ---- timers ----
+  std::optional<Instant> next_deadline() const;
+  enum class TimeoutResult { kAlive, kTimedOut };
+  TimeoutResult on_timeout(Instant now);
+
+  // Errors every channel with `reason` (events emitted), drops pending packets.
+  void abort_channels(const std::string& reason);
+
+ private:
+  struct OutstandingHandshake {
+    std::uint32_t seq = 0;
+    Bytes outer;
+    PathId path = kNoPath;
+    Instant first_sent{};
+    std::size_t resends_done = 0;
+  };
+  struct StoredReply {
+    std::uint32_t seq = 0;
+    Bytes outer;
+  };
+  struct PendingPacket {
+    std::uint32_t channel = 0;
+    Bytes inner;
+  };
+
+  Bytes seal_handshake(std::uint32_t seq);
+  void adopt_remote_ephemeral(const PublicKey& key, const SharedKey& k_box_in);
+  void reset_session();
+  void became_in_sync(Instant now, std::uint32_t seq, PathId from, bool new_session);
+  void note_authenticated_path(Instant now, PathId from);
+  void flush_pending(Instant now);
+  void resend_reply_or_ours(Instant now, PathId to);
+  // Moves what a channel produced (packets, events) out, and forgets it when finished.
+  void drain_channel(Instant now, Channel& channel);
+  void drain_all_channels(Instant now);
+  void send_channel_inner(Instant now, std::uint32_t id, Bytes inner);
+  void dispatch_inner(Instant now, const boost::json::object& json, ByteView body);
+  bool acceptable_incoming_id(std::uint32_t id) const;
+  Result<Sent, EndpointError> map_send_error(ChannelSendError error) const;
+
+  Endpoint& endpoint_;
+  Hashname peer_;
+  PublicKey peer_static_;
+  SharedKey s_static_;
+  Duration keepalive_;
+
+  KeyPair ephemeral_;
+  Token local_token_{};
+  SharedKey k_box_out_;  // crypto_box_beforenm(peer static, our ephemeral secret)
+
+  std::optional<PublicKey> remote_ephemeral_;
+  std::optional<Token> remote_token_;
+  SharedKey k_box_in_;  // crypto_box_beforenm(remote ephemeral, our static secret)
+  std::optional<ChannelKeys> channel_keys_;
+
+  HandshakeSeqState seq_;
+  bool in_sync_ = false;
+  std::optional<Instant> last_sync_time_;
+  std::optional<OutstandingHandshake> outstanding_;
+  std::optional<StoredReply> reply_;
+  std::optional<Instant> last_reply_resend_;
+
+  PathId path_ = kNoPath;
+  std::vector<PathId> paths_;
+  std::optional<Instant> last_sent_;  // on the current path, for keepalive
+
+  std::map<std::uint32_t, Channel> channels_;
+  std::uint32_t next_channel_id_;
+  std::uint32_t highest_incoming_id_ = 0;
+  std::set<std::uint32_t> recent_incoming_ids_;
+  std::deque<PendingPacket> pending_;
+  ReplayWindow replay_;
+  Traffic traffic_;
+};
+
+}  // namespace e3x
