@@ -14,7 +14,8 @@ struct Endpoint::Peer {
   std::optional<SharedKey> s_static;  // crypto_box_beforenm(peer static, our static): cached
   PeerOptions options;
   std::unique_ptr<Exchange> exchange;
-  std::optional<Instant> timer_at;  // its entry in Endpoint::timers_
+  std::optional<Instant> timer_at;    // its entry in Endpoint::timers_
+  HandshakeSeqState remembered_seqs;  // from its last exchange (sent_max, recv_max)
 };
 
 const char* to_string(DownReason reason) {
@@ -217,8 +218,9 @@ Exchange& Endpoint::ensure_exchange(Peer& peer) {
     if (!peer.s_static) peer.s_static = x25519(*peer.key, identity_.secret_key);
     const Parity parity =
         order_of(identity_.public_key, *peer.key) == Order::kHigh ? Parity::kOdd : Parity::kEven;
-    peer.exchange = std::make_unique<Exchange>(*this, peer.hashname, *peer.key, *peer.s_static,
-                                               parity, peer.options.keepalive);
+    peer.exchange =
+        std::make_unique<Exchange>(*this, peer.hashname, *peer.key, *peer.s_static, parity,
+                                   peer.options.keepalive, peer.remembered_seqs);
   }
   return *peer.exchange;
 }
@@ -227,6 +229,8 @@ void Endpoint::destroy_exchange(Peer& peer, DownReason reason) {
   Exchange& exchange = *peer.exchange;
   exchange.abort_channels(reason == DownReason::kTimeout ? "timeout" : "removed");
   if (exchange.remote_token()) by_remote_token_.erase(*exchange.remote_token());
+  peer.remembered_seqs.sent_max = exchange.seq_state().sent_max;
+  peer.remembered_seqs.recv_max = exchange.seq_state().recv_max;
   if (peer.timer_at) timers_.erase({*peer.timer_at, peer.hashname});
   peer.timer_at.reset();
   peer.exchange.reset();

@@ -36,7 +36,8 @@ std::optional<std::uint32_t> channel_id_of(const boost::json::object& json) {
 }  // namespace
 
 Exchange::Exchange(Endpoint& endpoint, const Hashname& peer, const PublicKey& peer_static,
-                   const SharedKey& s_static, Parity own_parity, Duration keepalive)
+                   const SharedKey& s_static, Parity own_parity, Duration keepalive,
+                   const HandshakeSeqState& remembered)
     : endpoint_(endpoint),
       peer_(peer),
       peer_static_(peer_static),
@@ -47,6 +48,8 @@ Exchange::Exchange(Endpoint& endpoint, const Hashname& peer, const PublicKey& pe
       k_box_out_(endpoint.x25519(peer_static, ephemeral_.secret_key)),
       next_channel_id_(first_channel_id(own_parity)) {
   seq_.own = own_parity;
+  seq_.sent_max = remembered.sent_max;
+  seq_.recv_max = remembered.recv_max;
 }
 
 const SharedKey* Exchange::cached_k_box_in(const PublicKey& key) const {
@@ -440,6 +443,16 @@ void Exchange::on_message_received(std::size_t wire_size) {
 // ---------------------------------------------------------------------------------------
 // Timers
 
+// Keepalive (PROTOCOL.md 5): a new handshake once nothing was sent on the current path for
+// the keepalive interval, while in sync and with no handshake already outstanding.
+std::optional<Instant> Exchange::keepalive_due() const {
+  if (!in_sync_ || outstanding_ || keepalive_ <= Duration::zero() || path_ == kNoPath) {
+    return std::nullopt;
+  }
+  const Instant quiet_since = last_sent_ ? *last_sent_ : last_sync_time_.value_or(Instant{});
+  return quiet_since + keepalive_;
+}
+
 std::optional<Instant> Exchange::next_deadline() const {
   std::optional<Instant> next;
   auto consider = [&next](Instant at) {
@@ -450,9 +463,8 @@ std::optional<Instant> Exchange::next_deadline() const {
       consider(outstanding_->first_sent + kHandshakeResendOffsets[outstanding_->resends_done]);
     }
     consider(outstanding_->first_sent + kHandshakeTimeout);
-  } else if (in_sync_ && keepalive_ > Duration::zero() && path_ != kNoPath) {
-    consider(last_sent_ ? *last_sent_ + keepalive_
-                        : last_sync_time_.value_or(Instant{}) + keepalive_);
+  } else if (auto due = keepalive_due()) {
+    consider(*due);
   }
   for (const auto& [id, channel] : channels_) {
     if (auto at = channel.next_timeout()) consider(*at);
@@ -473,8 +485,7 @@ Exchange::TimeoutResult Exchange::on_timeout(Instant now) {
       endpoint_.stats_.handshakes_sent += 1;
       send_to(now, outstanding_->path, outstanding_->outer);
     }
-  } else if (in_sync_ && keepalive_ > Duration::zero() && path_ != kNoPath &&
-             (!last_sent_ || now >= *last_sent_ + keepalive_)) {
+  } else if (auto due = keepalive_due(); due && now >= *due) {
     (void)start_handshake(now, path_);  // nothing sent for the keepalive interval
   }
   for (auto& [id, channel] : channels_) {

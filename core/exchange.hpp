@@ -39,8 +39,11 @@ inline constexpr Duration kReplyResendGap = seconds(1);
 
 class Exchange {
  public:
+  // `remembered` carries sent_max/recv_max over from the peer's previous exchange, so a new
+  // exchange neither reuses a SEQ nor answers a replay of an old handshake.
   Exchange(Endpoint& endpoint, const Hashname& peer, const PublicKey& peer_static,
-           const SharedKey& s_static, Parity own_parity, Duration keepalive);
+           const SharedKey& s_static, Parity own_parity, Duration keepalive,
+           const HandshakeSeqState& remembered);
 
   // ---- what the endpoint asks ----
   const Token& local_token() const { return local_token_; }
@@ -87,6 +90,7 @@ class Exchange {
 
   // ---- timers ----
   std::optional<Instant> next_deadline() const;
+  std::optional<Instant> keepalive_due() const;
   enum class TimeoutResult { kAlive, kTimedOut };
   TimeoutResult on_timeout(Instant now);
 
