@@ -272,8 +272,9 @@ boost::json::object Channel::reliable_json(const Sending& packet) const {
 }
 
 bool Channel::miss_due() const {
-  // Anything buffered sits above a hole (ack_ + 1 would have been delivered).
-  return !received_.empty() || received_.size() > kReliableWindow / 2;
+  // Only out-of-order packets are buffered (in-order ones are delivered at once), so anything
+  // buffered sits above a hole. That also covers "over 50% full", which implies non-empty.
+  return !received_.empty();
 }
 
 void Channel::add_ack(boost::json::object& json) const {
@@ -570,6 +571,14 @@ void Channel::handle_timeout(Instant now) {
   if (!unacked_.empty()) {
     if (now >= last_ack_progress_ + kReliableAckTimeout) return fail("timeout");
     if (now >= resend_base_ + kReliableResendInterval) {
+      // While the peer has not answered at all, the open packet is the only one that can
+      // create the channel there, so it goes again too (before the last one).
+      auto first = unacked_.begin();
+      if (initiator_ && state_ == ChannelState::kOpening && first->first == 1 &&
+          unacked_.size() > 1) {
+        first->second.last_resent = now;
+        transmit(first->second);
+      }
       Sending& last = unacked_.rbegin()->second;
       last.last_resent = now;
       transmit(last);
