@@ -27,6 +27,7 @@ std::uint32_t Random::uniform(std::uint32_t bound) {
 }
 
 void SodiumRandom::fill(std::span<std::uint8_t> out) {
+  if (out.empty()) return;  // randombytes_buf rejects a null pointer, even for 0 bytes
   ensure_sodium();
   randombytes_buf(out.data(), out.size());
 }

@@ -24,6 +24,7 @@ constexpr std::array<std::uint8_t, crypto_stream_chacha20_KEYBYTES> kCloakKey = 
 // XORs the ChaCha20 keystream under `nonce` into `data` (cloaking and uncloaking are the
 // same operation).
 void chacha_xor(std::uint8_t* out, ByteView data, const std::uint8_t* nonce) {
+  if (data.empty()) return;  // libsodium rejects null pointers, even for 0 bytes
   ensure_sodium();
   crypto_stream_chacha20_xor(out, data.data(), data.size(), nonce, kCloakKey.data());
 }
