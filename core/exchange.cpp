@@ -149,6 +149,8 @@ void Exchange::reset_session() {
   replay_.clear();
   in_sync_ = false;
   reply_.reset();
+  // Reported with the next ExchangeUp, which may come later (after a crossing handshake).
+  session_reset_pending_ = true;
 }
 
 void Exchange::note_authenticated_path(Instant now, PathId from) {
@@ -161,7 +163,7 @@ void Exchange::note_authenticated_path(Instant now, PathId from) {
   if (roamed) endpoint_.push_event(event::PathChanged{peer_, from});
 }
 
-void Exchange::became_in_sync(Instant now, std::uint32_t seq, PathId from, bool new_session) {
+void Exchange::became_in_sync(Instant now, std::uint32_t seq, PathId from) {
   const bool was_in_sync = in_sync_;
   seq_.last_sync = seq;
   std::erase_if(seq_.sent_handshakes, [seq](std::uint32_t sent) { return sent < seq; });
@@ -171,6 +173,8 @@ void Exchange::became_in_sync(Instant now, std::uint32_t seq, PathId from, bool 
   }
   in_sync_ = true;
   last_sync_time_ = now;
+  const bool new_session = session_reset_pending_;
+  session_reset_pending_ = false;
   if (!was_in_sync || new_session) {
     endpoint_.push_event(event::ExchangeUp{peer_, from, *remote_token_, seq, new_session});
   }
@@ -185,8 +189,7 @@ void Exchange::on_handshake(Instant now, PathId from, std::uint32_t seq, const P
   switch (action) {
     case HandshakeAction::kAcceptAndReply:
     case HandshakeAction::kAcceptAndResendOurs: {
-      const bool new_session = remote_ephemeral_.has_value() && *remote_ephemeral_ != key;
-      adopt_remote_ephemeral(key, k_box_in);
+      adopt_remote_ephemeral(key, k_box_in);  // a new KEY resets the session
       seq_.recv_max = seq;
       note_authenticated_path(now, from);
       if (action == HandshakeAction::kAcceptAndResendOurs) {
@@ -200,7 +203,7 @@ void Exchange::on_handshake(Instant now, PathId from, std::uint32_t seq, const P
       last_reply_resend_ = now;
       endpoint_.stats_.handshakes_sent += 1;
       send_to(now, from, reply_->outer);
-      became_in_sync(now, seq, from, new_session);
+      became_in_sync(now, seq, from);
       return;
     }
     case HandshakeAction::kResendReply:
@@ -213,10 +216,9 @@ void Exchange::on_handshake(Instant now, PathId from, std::uint32_t seq, const P
         endpoint_.stats_.dropped_stale += 1;
         return;
       }
-      const bool new_session = remote_ephemeral_.has_value() && *remote_ephemeral_ != key;
       adopt_remote_ephemeral(key, k_box_in);
       if (fresh) note_authenticated_path(now, from);
-      became_in_sync(now, seq, from, new_session);
+      became_in_sync(now, seq, from);
       return;
     }
     case HandshakeAction::kDropStale:

@@ -117,7 +117,7 @@ class Exchange {
   Bytes seal_handshake(std::uint32_t seq);
   void adopt_remote_ephemeral(const PublicKey& key, const SharedKey& k_box_in);
   void reset_session();
-  void became_in_sync(Instant now, std::uint32_t seq, PathId from, bool new_session);
+  void became_in_sync(Instant now, std::uint32_t seq, PathId from);
   void note_authenticated_path(Instant now, PathId from);
   void flush_pending(Instant now);
   void resend_reply_or_ours(Instant now, PathId to);
@@ -146,6 +146,7 @@ class Exchange {
 
   HandshakeSeqState seq_;
   bool in_sync_ = false;
+  bool session_reset_pending_ = false;
   std::optional<Instant> last_sync_time_;
   std::optional<OutstandingHandshake> outstanding_;
   std::optional<StoredReply> reply_;

@@ -1,0 +1,221 @@
+// The datagram layer of the simulator: nodes with fake IPv4 addresses, one-way links with
+// delay, jitter (which reorders), loss and duplication, partitions over time windows, and NAT
+// boxes that rewrite inside addresses to public mappings and forget idle ones.
+//
+// It knows nothing about E3X: it moves byte strings between node ids at simulated instants,
+// and every random choice comes from one generator seeded by the caller, so the same seed
+// and the same sends always give the same deliveries.
+#pragma once
+
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/bytes.hpp"
+#include "core/time.hpp"
+
+namespace e3x::sim {
+
+// A fake IPv4 address and port. Never touches the real network.
+struct Address {
+  std::uint32_t ip = 0;
+  std::uint16_t port = 0;
+
+  std::string to_string() const;  // "10.0.0.7:4000"
+  friend auto operator<=>(const Address&, const Address&) = default;
+};
+Address ipv4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d, std::uint16_t port);
+std::ostream& operator<<(std::ostream& out, const Address& address);
+
+using NodeId = std::size_t;
+using NatId = std::size_t;
+
+struct LinkParams {
+  Duration delay = milliseconds(10);  // one way
+  Duration jitter{};                  // extra delay, uniform in [0, jitter]: reorders packets
+  double loss = 0.0;                  // probability a datagram is lost
+  double duplicate = 0.0;             // probability a delivered datagram arrives twice
+};
+
+struct NatOptions {
+  std::uint32_t public_ip = 0;
+  // A mapping unused for this long is forgotten: later traffic to its port is dropped, and
+  // the inside host's next outgoing datagram gets a new port.
+  Duration idle_timeout = seconds(30);
+  // Whether inbound traffic also keeps a mapping alive (RFC 4787 allows either). Off by
+  // default: only the inside host's own sends refresh it.
+  bool refresh_on_inbound = false;
+  std::uint16_t first_port = 40000;
+};
+
+// An endpoint-independent mapping NAT (full cone) with idle expiry. Ports are never reused.
+class Nat {
+ public:
+  explicit Nat(NatOptions options) : options_(options), next_port_(options.first_port) {}
+
+  // The public source address for a datagram the inside address sends at `now`: its live
+  // mapping (refreshed), or a new one on a port never handed out before.
+  Address outbound(Address inside, Instant now);
+  // The inside address a datagram to public `port` reaches at `now`, if that mapping is alive.
+  std::optional<Address> inbound(std::uint16_t port, Instant now);
+  // The live mapping of `inside`, without refreshing it.
+  std::optional<Address> mapping_of(Address inside, Instant now) const;
+
+  std::uint32_t public_ip() const { return options_.public_ip; }
+  const NatOptions& options() const { return options_; }
+  std::size_t mappings_created() const { return mappings_created_; }
+
+ private:
+  struct Mapping {
+    std::uint16_t port = 0;
+    Instant last_used{};
+  };
+  bool alive(const Mapping& mapping, Instant now) const;
+
+  NatOptions options_;
+  std::uint16_t next_port_;
+  std::size_t mappings_created_ = 0;
+  std::map<Address, Mapping> by_inside_;
+  std::map<std::uint16_t, Address> by_port_;
+};
+
+// What became of a sent datagram.
+enum class Fate {
+  kDelivered,    // scheduled for delivery (possibly twice when duplicated)
+  kLost,         // link loss
+  kPartitioned,  // the link was down
+  kNatDropped,   // sent to a NAT port with no live mapping
+  kUnroutable,   // no node has that address
+  kFiltered,     // a test filter dropped it
+};
+const char* to_string(Fate fate);
+
+// One datagram as it left a node (after NAT rewriting of its source).
+struct SentRecord {
+  std::uint64_t id = 0;
+  Instant at{};
+  NodeId from_node = 0;
+  Address local;  // the sender's own address
+  Address from;   // the source address as the receiver sees it (after NAT)
+  Address to;     // the destination as the sender addressed it
+  std::optional<NodeId> to_node;
+  Fate fate = Fate::kDelivered;
+  Bytes bytes;
+};
+
+// A datagram due at a node.
+struct Delivery {
+  Instant at{};
+  NodeId node = 0;
+  Address from;  // the source address the receiver sees
+  Bytes bytes;
+  std::uint64_t sent_id = 0;  // 0 for injected datagrams
+  bool injected = false;
+  std::uint64_t link_seq = 0;  // send order on its directed link, for reordering stats
+  NodeId from_node = 0;        // the sending node (meaningless when injected)
+};
+
+struct NetworkStats {
+  std::uint64_t sent = 0;
+  std::uint64_t delivered = 0;
+  std::uint64_t lost = 0;
+  std::uint64_t duplicated = 0;
+  std::uint64_t partitioned = 0;
+  std::uint64_t nat_dropped = 0;
+  std::uint64_t unroutable = 0;
+  std::uint64_t filtered = 0;
+  std::uint64_t injected = 0;
+  std::uint64_t reordered = 0;  // deliveries that overtook an earlier send on the same link
+};
+
+class Network {
+ public:
+  explicit Network(std::uint64_t seed) : rng_(seed) {}
+
+  NodeId add_node(Address local, std::optional<NatId> nat = std::nullopt);
+  NatId add_nat(NatOptions options);
+  Nat& nat(NatId id) { return nats_.at(id); }
+  // Moves a node to another local address (a host that changes network).
+  void set_address(NodeId node, Address local) { nodes_.at(node).local = local; }
+  Address local_address(NodeId node) const { return nodes_.at(node).local; }
+  std::optional<NatId> nat_of(NodeId node) const { return nodes_.at(node).nat; }
+  // Where others can reach the node at `now`: its own address, or its live NAT mapping.
+  std::optional<Address> public_address(NodeId node, Instant now) const;
+
+  void set_default_link(LinkParams params) { default_link_ = params; }
+  void set_link(NodeId a, NodeId b, LinkParams params);  // both directions
+  void set_link_one_way(NodeId from, NodeId to, LinkParams params);
+  const LinkParams& link(NodeId from, NodeId to) const;
+  // The link between a and b is down (both directions) for sends in [from, until).
+  void partition(NodeId a, NodeId b, Instant from, Instant until);
+  // Every link of the node is down for sends in [from, until).
+  void isolate(NodeId node, Instant from, Instant until);
+  bool link_up(NodeId a, NodeId b, Instant at) const;
+
+  // Returns false to drop the datagram (counted as kFiltered).
+  using Filter = std::function<bool(const SentRecord&)>;
+  void set_filter(Filter filter) { filter_ = std::move(filter); }
+
+  // Sends a datagram from a node to an address at `now`. Returns the record id.
+  std::uint64_t send(Instant now, NodeId from, Address to, Bytes bytes);
+  // Delivers bytes to a node at `at` as if sent from `from`, bypassing links and NATs (a
+  // tap replaying or forging traffic).
+  void inject(Instant at, NodeId to, Address from, Bytes bytes);
+
+  std::optional<Instant> next_delivery() const;
+  // Removes and returns the earliest delivery due at or before `now`.
+  std::optional<Delivery> pop_due(Instant now);
+  std::size_t in_flight() const { return queue_.size(); }
+
+  // Every datagram sent, in order (when capturing; on by default).
+  const std::vector<SentRecord>& sent_log() const { return sent_log_; }
+  void set_capture(bool capture) { capture_ = capture; }
+  bool capturing() const { return capture_; }
+  void clear_log() { sent_log_.clear(); }
+  const NetworkStats& stats() const { return stats_; }
+
+  // The network's generator, for tests that want extra seeded choices.
+  std::mt19937_64& rng() { return rng_; }
+  double uniform01();
+  bool chance(double probability);
+
+ private:
+  struct Node {
+    Address local;
+    std::optional<NatId> nat;
+  };
+  struct Window {
+    Instant from{};
+    Instant until{};
+  };
+  std::optional<NodeId> resolve(Address to, NodeId sender, Instant now, bool& nat_dropped);
+  void schedule(Delivery delivery);
+  Duration sample_delay(const LinkParams& params);
+
+  std::mt19937_64 rng_;
+  std::vector<Node> nodes_;
+  std::vector<Nat> nats_;
+  LinkParams default_link_;
+  std::map<std::pair<NodeId, NodeId>, LinkParams> links_;
+  std::map<std::pair<NodeId, NodeId>, std::vector<Window>> partitions_;  // key (min, max)
+  std::map<NodeId, std::vector<Window>> isolated_;
+  Filter filter_;
+  std::map<std::pair<Instant, std::uint64_t>, Delivery> queue_;
+  std::uint64_t order_ = 0;
+  std::uint64_t next_sent_id_ = 1;
+  std::map<std::pair<NodeId, NodeId>, std::uint64_t> link_sends_;
+  std::map<std::pair<NodeId, NodeId>, std::uint64_t> link_max_delivered_;
+  std::vector<SentRecord> sent_log_;
+  bool capture_ = true;
+  NetworkStats stats_;
+};
+
+}  // namespace e3x::sim

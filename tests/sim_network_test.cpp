@@ -1,0 +1,135 @@
+// The simulated network itself (tests/sim/network.hpp): scenario tests rely on its NAT, link
+// and partition behaviour, so that behaviour is pinned down here without any endpoint.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "sim/network.hpp"
+#include "sim/seed.hpp"
+
+namespace e3x::sim {
+namespace {
+
+constexpr Instant kT0 = Instant{} + seconds(100);
+
+TEST(SimNat, KeepsMappingWhileUsedAndRebindsAfterIdleTimeout) {
+  Nat nat(NatOptions{ipv4(203, 0, 113, 10, 0).ip, seconds(30), false, 40000});
+  const Address inside = ipv4(192, 168, 0, 2, 4000);
+  const Address first = nat.outbound(inside, kT0);
+  EXPECT_EQ(first.ip, ipv4(203, 0, 113, 10, 0).ip);
+  EXPECT_EQ(nat.inbound(first.port, kT0 + seconds(29)), inside);
+  // Outbound use at +20 s refreshes: still alive at +49 s.
+  EXPECT_EQ(nat.outbound(inside, kT0 + seconds(20)), first);
+  EXPECT_EQ(nat.inbound(first.port, kT0 + seconds(49)), inside);
+  // Inbound does not refresh by default: gone 30 s after the last outbound use.
+  EXPECT_EQ(nat.inbound(first.port, kT0 + seconds(50)), std::nullopt);
+  EXPECT_EQ(nat.mapping_of(inside, kT0 + seconds(50)), std::nullopt);
+  const Address second = nat.outbound(inside, kT0 + seconds(51));
+  EXPECT_NE(second.port, first.port);
+  EXPECT_EQ(nat.inbound(first.port, kT0 + seconds(51)), std::nullopt);
+  EXPECT_EQ(nat.inbound(second.port, kT0 + seconds(51)), inside);
+  EXPECT_EQ(nat.mappings_created(), 2u);
+}
+
+TEST(SimNat, InboundRefreshWhenConfigured) {
+  Nat nat(NatOptions{ipv4(203, 0, 113, 10, 0).ip, seconds(10), true, 40000});
+  const Address inside = ipv4(192, 168, 0, 2, 4000);
+  const Address pub = nat.outbound(inside, kT0);
+  EXPECT_EQ(nat.inbound(pub.port, kT0 + seconds(9)), inside);
+  EXPECT_EQ(nat.inbound(pub.port, kT0 + seconds(18)), inside);
+}
+
+TEST(SimNetwork, NatRewritesSourceAndDropsTrafficToExpiredMapping) {
+  Network net(resolve_seed(1));
+  const NatId nat = net.add_nat(NatOptions{ipv4(203, 0, 113, 10, 0).ip, seconds(30), false, 40000});
+  const NodeId inside = net.add_node(ipv4(192, 168, 0, 2, 4000), nat);
+  const NodeId outside = net.add_node(ipv4(10, 0, 0, 1, 4000));
+  net.send(kT0, inside, ipv4(10, 0, 0, 1, 4000), Bytes{1});
+  auto delivery = net.pop_due(kT0 + seconds(1));
+  ASSERT_TRUE(delivery.has_value());
+  EXPECT_EQ(delivery->node, outside);
+  const Address mapped = delivery->from;
+  EXPECT_EQ(mapped.ip, ipv4(203, 0, 113, 10, 0).ip);
+  // Reply through the mapping reaches the inside node.
+  net.send(kT0 + seconds(1), outside, mapped, Bytes{2});
+  delivery = net.pop_due(kT0 + seconds(2));
+  ASSERT_TRUE(delivery.has_value());
+  EXPECT_EQ(delivery->node, inside);
+  // After the idle timeout the same reply is dropped at the NAT.
+  net.send(kT0 + seconds(31), outside, mapped, Bytes{3});
+  EXPECT_EQ(net.sent_log().back().fate, Fate::kNatDropped);
+  EXPECT_FALSE(net.pop_due(kT0 + seconds(40)).has_value());
+  // The inside node's next send gets a new public port.
+  net.send(kT0 + seconds(41), inside, ipv4(10, 0, 0, 1, 4000), Bytes{4});
+  delivery = net.pop_due(kT0 + seconds(42));
+  ASSERT_TRUE(delivery.has_value());
+  EXPECT_NE(delivery->from, mapped);
+  // The private address is not reachable from outside.
+  net.send(kT0 + seconds(43), outside, ipv4(192, 168, 0, 2, 4000), Bytes{5});
+  EXPECT_EQ(net.sent_log().back().fate, Fate::kUnroutable);
+}
+
+TEST(SimNetwork, LossDuplicationAndJitterFollowTheirParameters) {
+  const std::uint64_t seed = resolve_seed(7);
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  Network net(seed);
+  const NodeId a = net.add_node(ipv4(10, 0, 0, 1, 1));
+  const NodeId b = net.add_node(ipv4(10, 0, 0, 2, 1));
+  net.set_link(a, b, LinkParams{milliseconds(20), milliseconds(20), 0.2, 0.1});
+  constexpr int kSends = 5000;
+  for (int i = 0; i < kSends; ++i) {
+    net.send(kT0 + milliseconds(i), a, ipv4(10, 0, 0, 2, 1),
+             Bytes{static_cast<std::uint8_t>(i), static_cast<std::uint8_t>(i >> 8)});
+  }
+  std::vector<int> order;
+  while (auto d = net.pop_due(kT0 + seconds(100))) {
+    EXPECT_GE(d->at, kT0 + milliseconds(20));
+    order.push_back(d->bytes[0] | (d->bytes[1] << 8));
+  }
+  const auto& stats = net.stats();
+  EXPECT_NEAR(static_cast<double>(stats.lost) / kSends, 0.2, 0.03);
+  EXPECT_NEAR(static_cast<double>(stats.duplicated) / (kSends - stats.lost), 0.1, 0.03);
+  EXPECT_EQ(order.size(), kSends - stats.lost + stats.duplicated);
+  EXPECT_GT(stats.reordered, 0u);
+  bool any_out_of_order = false;
+  for (std::size_t i = 1; i < order.size(); ++i) any_out_of_order |= order[i] < order[i - 1];
+  EXPECT_TRUE(any_out_of_order);
+}
+
+TEST(SimNetwork, SameSeedSameFates) {
+  auto run = [](std::uint64_t seed) {
+    Network net(seed);
+    const NodeId a = net.add_node(ipv4(10, 0, 0, 1, 1));
+    net.add_node(ipv4(10, 0, 0, 2, 1));
+    net.set_default_link(LinkParams{milliseconds(5), milliseconds(50), 0.3, 0.3});
+    std::vector<std::pair<Instant, Fate>> out;
+    for (int i = 0; i < 200; ++i) net.send(kT0, a, ipv4(10, 0, 0, 2, 1), Bytes{1});
+    for (const auto& r : net.sent_log()) out.emplace_back(r.at, r.fate);
+    while (auto d = net.pop_due(kT0 + seconds(1))) out.emplace_back(d->at, Fate::kDelivered);
+    return out;
+  };
+  const std::uint64_t seed = resolve_seed(11);
+  EXPECT_EQ(run(seed), run(seed));
+  EXPECT_NE(run(seed), run(seed + 1));
+}
+
+TEST(SimNetwork, PartitionDropsOnlyInsideItsWindow) {
+  Network net(resolve_seed(3));
+  const NodeId a = net.add_node(ipv4(10, 0, 0, 1, 1));
+  const NodeId b = net.add_node(ipv4(10, 0, 0, 2, 1));
+  const NodeId c = net.add_node(ipv4(10, 0, 0, 3, 1));
+  net.partition(a, b, kT0 + seconds(10), kT0 + seconds(20));
+  EXPECT_TRUE(net.link_up(a, b, kT0 + seconds(9)));
+  EXPECT_FALSE(net.link_up(a, b, kT0 + seconds(10)));
+  EXPECT_FALSE(net.link_up(b, a, kT0 + seconds(19)));
+  EXPECT_TRUE(net.link_up(a, b, kT0 + seconds(20)));
+  EXPECT_TRUE(net.link_up(a, c, kT0 + seconds(15)));
+  net.send(kT0 + seconds(15), b, ipv4(10, 0, 0, 1, 1), Bytes{1});
+  EXPECT_EQ(net.sent_log().back().fate, Fate::kPartitioned);
+  net.isolate(c, kT0 + seconds(30), kT0 + seconds(40));
+  EXPECT_FALSE(net.link_up(a, c, kT0 + seconds(35)));
+  EXPECT_TRUE(net.link_up(a, b, kT0 + seconds(35)));
+}
+
+}  // namespace
+}  // namespace e3x::sim
