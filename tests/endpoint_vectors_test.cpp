@@ -225,3 +225,75 @@ TEST_F(EndpointVectors, EveryHandshakeRejectVectorIsDroppedWithoutReply) {
 
 }  // namespace
 }  // namespace e3x
+
+namespace e3x {
+namespace {
+
+// With the vectors' ephemeral keys known, the test can seal channel packets as A would, with
+// any channel id, and watch B's validation of incoming ids.
+class IncomingChannelIds : public EndpointVectors {
+ protected:
+  void SetUp() override {
+    EndpointVectors::SetUp();
+    ASSERT_TRUE(a_->connect(t0_, b_hashname_, kPathToB));
+    b_->handle_datagram(t0_, kPathToA, only_transmit(*a_, kPathToB));
+    (void)b_->poll_transmit();
+    (void)events_of<event::ExchangeUp>(*b_);
+    const auto& keys = vectors_.at("keys");
+    const KeyPair a_ephemeral = keypair(keys.at("A_ephemeral").at("secret"));
+    const PublicKey b_ephemeral = hex_array<32>(keys.at("B_ephemeral").at("public"));
+    a_out_ = derive_channel_keys(x25519_shared(b_ephemeral, a_ephemeral.secret_key),
+                                 a_ephemeral.public_key, b_ephemeral)
+                 .out;
+    a_token_ = token_of(a_ephemeral.public_key);
+  }
+
+  // Seals {"c":id,...} as A's exchange would and hands it to B; returns B's events.
+  std::vector<Event> send_as_a(boost::json::object head) {
+    ChannelNonce nonce;
+    nonce_source_.fill(nonce);
+    b_->handle_datagram(t0_, kPathToA, seal_channel(a_token_, nonce, a_out_, lob_encode(head, {})));
+    std::vector<Event> out;
+    while (auto event = b_->poll_event()) out.push_back(std::move(*event));
+    while (b_->poll_transmit()) {
+    }
+    return out;
+  }
+  bool opened(std::uint32_t id) {
+    auto events = send_as_a({{"c", id}, {"type", "probe"}});
+    return events.size() == 1 && std::holds_alternative<event::ChannelOpened>(events[0]) &&
+           std::get<event::ChannelOpened>(events[0]).channel == id;
+  }
+
+  SharedKey a_out_;
+  Token a_token_{};
+  SeededRandom nonce_source_{99};
+};
+
+TEST_F(IncomingChannelIds, OnlyThePeersParityAndNewIdsOpenChannels) {
+  // A is HIGH: its channels are odd. An even id is B's own to open.
+  EXPECT_FALSE(opened(2));
+  EXPECT_EQ(b_->stats().dropped_channel, 1u);
+  EXPECT_TRUE(opened(1));
+  EXPECT_TRUE(opened(3));
+
+  // Channel 1 is closed by the peer's err; its id cannot be opened again.
+  auto closed = send_as_a({{"c", 1}, {"err", "done"}});
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<event::ChannelErrored>(closed[0]));
+  EXPECT_FALSE(opened(1));
+
+  // Ids may arrive a little out of order, not arbitrarily far below the highest seen.
+  EXPECT_TRUE(opened(1001));
+  EXPECT_TRUE(opened(999));
+  EXPECT_FALSE(opened(901));
+  // Zero, and anything that is not a 32-bit positive integer, is not a channel id.
+  EXPECT_TRUE(send_as_a({{"c", 0}, {"type", "probe"}}).empty());
+  EXPECT_TRUE(send_as_a({{"c", 4294967297LL}, {"type", "probe"}}).empty());
+  EXPECT_TRUE(send_as_a({{"c", "5"}, {"type", "probe"}}).empty());
+  EXPECT_TRUE(send_as_a({{"c", 5}}).empty()) << "no type: not an open packet";
+  EXPECT_EQ(b_->peer_status(a_hashname_)->channels, 3u);  // 3, 1001 and 999; 1 was closed
+}
+
+}  // namespace
+}  // namespace e3x
