@@ -1,4 +1,6 @@
-// Channels (telehash-v3/channels.md, reliable.md; PROTOCOL.md 6 and 9). See channel.hpp.
+// Channels (telehash-v3/channels.md; PROTOCOL.md 6 and 9): lifecycle, states, unreliable
+// delivery, polling and timers. The reliable machinery (seq/ack/miss) is in
+// reliable_channel.cpp. See channel.hpp.
 #include "core/channel.hpp"
 
 #include <algorithm>
@@ -9,37 +11,10 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include "core/json_fields.hpp"
+
 namespace e3x {
 namespace {
-
-constexpr std::uint64_t kU32Max = std::numeric_limits<std::uint32_t>::max();
-// An ad-hoc ack goes out at once after this many new packets since our last ack.
-constexpr std::uint32_t kAckBurst = 32;
-
-// A JSON integer in 0..2^32-1, whichever way Boost.JSON stored it.
-std::optional<std::uint32_t> to_u32(const boost::json::value& value) {
-  if (value.is_int64()) {
-    const std::int64_t number = value.get_int64();
-    if (number < 0 || static_cast<std::uint64_t>(number) > kU32Max) return std::nullopt;
-    return static_cast<std::uint32_t>(number);
-  }
-  if (value.is_uint64()) {
-    const std::uint64_t number = value.get_uint64();
-    if (number > kU32Max) return std::nullopt;
-    return static_cast<std::uint32_t>(number);
-  }
-  return std::nullopt;
-}
-
-std::optional<std::uint32_t> to_positive_u32(const boost::json::value& value) {
-  auto number = to_u32(value);
-  if (!number || *number == 0) return std::nullopt;
-  return number;
-}
-
-bool is_true(const boost::json::value* value) {
-  return value != nullptr && value->is_bool() && value->get_bool();
-}
 
 std::size_t decimal_digits(std::uint32_t value) {
   std::size_t digits = 1;
@@ -50,12 +25,15 @@ std::size_t decimal_digits(std::uint32_t value) {
   return digits;
 }
 
-std::size_t inner_size(const boost::json::object& json, std::size_t body) {
+}  // namespace
+
+// LENGTH(2) + serialized head + body: the INNER size a packet will have.
+std::size_t Channel::inner_size(const boost::json::object& json, std::size_t body) {
   return 2 + boost::json::serialize(json).size() + body;
 }
 
 // A packet that carries something for the application: anything but c/ack/miss, or a body.
-bool is_content(const boost::json::object& json, ByteView body) {
+bool Channel::is_content(const boost::json::object& json, ByteView body) {
   if (!body.empty()) return true;
   for (const auto& entry : json) {
     const auto key = entry.key();
@@ -63,8 +41,6 @@ bool is_content(const boost::json::object& json, ByteView body) {
   }
   return false;
 }
-
-}  // namespace
 
 const char* to_string(ChannelState state) {
   switch (state) {
@@ -94,37 +70,6 @@ const char* to_string(ChannelSendError error) {
       return "send backlog full";
   }
   return "?";
-}
-
-std::vector<std::uint32_t> encode_miss(std::uint32_t ack, std::vector<std::uint32_t> missing,
-                                       std::uint32_t buffer) {
-  std::sort(missing.begin(), missing.end());
-  missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
-  const std::uint64_t target = std::min<std::uint64_t>(std::uint64_t{ack} + buffer, kU32Max);
-  std::vector<std::uint32_t> deltas;
-  std::uint64_t previous = ack;
-  for (const std::uint32_t seq : missing) {
-    if (seq <= ack || seq >= target) continue;  // not a miss the peer could act on
-    deltas.push_back(static_cast<std::uint32_t>(seq - previous));
-    previous = seq;
-  }
-  deltas.push_back(static_cast<std::uint32_t>(target - previous));
-  return deltas;
-}
-
-std::optional<DecodedMiss> decode_miss(std::uint32_t ack,
-                                       const std::vector<std::uint32_t>& deltas) {
-  if (deltas.empty()) return std::nullopt;
-  DecodedMiss decoded;
-  std::uint64_t current = ack;
-  for (std::size_t i = 0; i < deltas.size(); ++i) {
-    if (deltas[i] == 0) return std::nullopt;
-    current += deltas[i];
-    if (current > kU32Max) return std::nullopt;
-    if (i + 1 < deltas.size()) decoded.missing.push_back(static_cast<std::uint32_t>(current));
-  }
-  decoded.window = static_cast<std::uint32_t>(current - ack);
-  return decoded;
 }
 
 bool Channel::has_reserved_key(const boost::json::object& extra) {
@@ -172,7 +117,7 @@ std::optional<Channel> Channel::accept(std::uint32_t id, const boost::json::obje
   const auto* seq_value = open_json.if_contains("seq");
   std::optional<std::uint32_t> seq;
   if (seq_value != nullptr) {
-    seq = to_positive_u32(*seq_value);
+    seq = json_positive_u32(*seq_value);
     if (!seq) return std::nullopt;
   }
   Channel channel(id, std::string(type->get_string()), seq.has_value(), now);
@@ -190,7 +135,7 @@ std::optional<Channel> Channel::accept(std::uint32_t id, const boost::json::obje
     channel.receipts_since_ack_ = 1;
     channel.first_unacked_receipt_ = now;
   }
-  if (is_true(open_json.if_contains("end"))) channel.on_end_received(now);
+  if (json_is_true(open_json.if_contains("end"))) channel.on_end_received(now);
   return channel;
 }
 
@@ -260,76 +205,6 @@ std::size_t Channel::quota() const {
   // ... ,"seq":<10 digits>,"ack":<10 digits>
   if (reliable_) overhead += 7 + 10 + 7 + 10;
   return kMaxChannelInner - overhead;
-}
-
-boost::json::object Channel::reliable_json(const Sending& packet) const {
-  boost::json::object json;
-  json["c"] = id_;
-  for (const auto& entry : packet.head) json[entry.key()] = entry.value();
-  json["seq"] = packet.seq;
-  add_ack(json);
-  return json;
-}
-
-bool Channel::miss_due() const {
-  // Only out-of-order packets are buffered (in-order ones are delivered at once), so anything
-  // buffered sits above a hole. That also covers "over 50% full", which implies non-empty.
-  return !received_.empty();
-}
-
-void Channel::add_ack(boost::json::object& json) const {
-  if (!received_seq_) return;
-  json["ack"] = ack_;
-  if (!miss_due()) return;
-  std::vector<std::uint32_t> missing;
-  const std::uint32_t highest = received_.rbegin()->first;
-  for (std::uint64_t seq = std::uint64_t{ack_} + 1; seq < highest; ++seq) {
-    if (!received_.contains(static_cast<std::uint32_t>(seq))) {
-      missing.push_back(static_cast<std::uint32_t>(seq));
-    }
-  }
-  boost::json::array miss;
-  for (const std::uint32_t delta : encode_miss(ack_, std::move(missing), kReliableWindow)) {
-    miss.push_back(delta);
-  }
-  json["miss"] = std::move(miss);
-}
-
-void Channel::note_ack_sent() {
-  receipts_since_ack_ = 0;
-  ack_now_ = false;
-}
-
-void Channel::transmit(Sending& packet) {
-  auto json = reliable_json(packet);
-  note_ack_sent();
-  push_outgoing(std::move(json), packet.body);
-}
-
-void Channel::track(Sending packet, Instant now) {
-  if (unacked_.empty()) {
-    last_ack_progress_ = now;
-    resend_base_ = now;
-  }
-  auto [it, inserted] = unacked_.emplace(packet.seq, std::move(packet));
-  (void)inserted;
-  transmit(it->second);
-}
-
-void Channel::flush_backlog(Instant now) {
-  while (!backlog_.empty() && backlog_.front().seq <= std::uint64_t{peer_ack_} + peer_window_) {
-    Sending packet = std::move(backlog_.front());
-    backlog_.pop_front();
-    track(std::move(packet), now);
-  }
-}
-
-void Channel::emit_adhoc_ack() {
-  boost::json::object json;
-  json["c"] = id_;
-  add_ack(json);
-  note_ack_sent();
-  push_outgoing(std::move(json), {});
 }
 
 // ---- closing ------------------------------------------------------------------------------
@@ -412,7 +287,7 @@ void Channel::receive(const boost::json::object& json, ByteView body, Instant no
     if (seq_value != nullptr) return fail("invalid");
     if (state_ == ChannelState::kOpening && initiator_) state_ = ChannelState::kOpen;
     if (terminal_ || end_received_) return;  // no content after the peer's end
-    const bool end = is_true(json.if_contains("end"));
+    const bool end = json_is_true(json.if_contains("end"));
     events_.push_back(channel_event::Data{json, Bytes(body.begin(), body.end()), end});
     if (end) on_end_received(now);
     return;
@@ -421,14 +296,14 @@ void Channel::receive(const boost::json::object& json, ByteView body, Instant no
   // Reliable: validate everything before acting on anything.
   std::optional<std::uint32_t> seq;
   if (seq_value != nullptr) {
-    seq = to_positive_u32(*seq_value);
+    seq = json_positive_u32(*seq_value);
     if (!seq) return fail("invalid");
   } else if (is_content(json, body)) {
     return fail("invalid");
   }
   std::optional<std::uint32_t> ack;
   if (const auto* ack_value = json.if_contains("ack")) {
-    ack = to_u32(*ack_value);
+    ack = json_u32(*ack_value);
     if (!ack || *ack >= next_seq_) return fail("invalid");  // acks a seq we never assigned
   }
 
@@ -437,80 +312,6 @@ void Channel::receive(const boost::json::object& json, ByteView body, Instant no
   if (seq) on_seq(*seq, json, body, now);
   if (ack) on_ack(*ack, json.if_contains("miss"), now);
   check_ended(now);
-}
-
-void Channel::ack_now(Instant now) {
-  if (ack_now_) return;
-  ack_now_ = true;
-  ack_now_since_ = now;
-}
-
-void Channel::on_seq(std::uint32_t seq, const boost::json::object& json, ByteView body,
-                     Instant now) {
-  received_seq_ = true;
-  if (seq <= ack_ || end_received_ || received_.contains(seq)) {
-    ack_now(now);  // old, duplicate, or after the end: the peer missed our ack
-    return;
-  }
-  if (std::uint64_t{seq} > std::uint64_t{ack_} + kReliableWindow) {
-    ack_now(now);  // beyond our buffer: dropped; tell the peer where we are
-    return;
-  }
-  received_.emplace(
-      seq, Buffered{json, Bytes(body.begin(), body.end()), is_true(json.if_contains("end"))});
-  if (receipts_since_ack_ == 0) first_unacked_receipt_ = now;
-  ++receipts_since_ack_;
-  while (!received_.empty() && std::uint64_t{received_.begin()->first} == std::uint64_t{ack_} + 1) {
-    auto node = received_.extract(received_.begin());
-    ack_ = node.key();
-    Buffered& packet = node.mapped();
-    const bool end = packet.end;
-    events_.push_back(channel_event::Data{std::move(packet.json), std::move(packet.body), end});
-    if (end) {
-      on_end_received(now);
-      return;
-    }
-  }
-  if (!received_.empty()) ack_now(now);  // a gap
-  if (receipts_since_ack_ >= kAckBurst) ack_now(now);
-}
-
-void Channel::on_ack(std::uint32_t ack, const boost::json::value* miss, Instant now) {
-  if (ack > peer_ack_) {
-    peer_ack_ = ack;
-    unacked_.erase(unacked_.begin(), unacked_.upper_bound(ack));
-    last_ack_progress_ = now;
-    resend_base_ = now;
-  }
-  if (miss != nullptr && miss->is_array()) {
-    // "miss" is advisory: a malformed one is ignored rather than fatal.
-    std::vector<std::uint32_t> deltas;
-    bool well_formed = true;
-    for (const auto& delta : miss->get_array()) {
-      auto value = to_positive_u32(delta);
-      if (!value) {
-        well_formed = false;
-        break;
-      }
-      deltas.push_back(*value);
-    }
-    std::optional<DecodedMiss> decoded;
-    if (well_formed) decoded = decode_miss(ack, deltas);
-    if (decoded) {
-      // Only the newest ack tells the current window; it is capped so that what we keep
-      // unacknowledged stays bounded.
-      if (ack == peer_ack_) peer_window_ = std::min(decoded->window, kReliableWindow);
-      for (const std::uint32_t seq : decoded->missing) {
-        auto it = unacked_.find(seq);
-        if (it == unacked_.end()) continue;
-        Sending& packet = it->second;
-        if (packet.last_resent && now - *packet.last_resent < kReliableMissResendGap) continue;
-        packet.last_resent = now;
-        transmit(packet);
-      }
-    }
-  }
-  flush_backlog(now);
 }
 
 // ---- polling and timers -------------------------------------------------------------------

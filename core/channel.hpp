@@ -145,6 +145,9 @@ class Channel {
 
   Channel(std::uint32_t id, std::string type, bool reliable, Instant now);
 
+  static std::size_t inner_size(const boost::json::object& json, std::size_t body);
+  static bool is_content(const boost::json::object& json, ByteView body);
+
   // Queues a non-err packet; the accepter becomes OPEN with its first one.
   void push_outgoing(boost::json::object json, Bytes body);
   // Closes on our side's decision: emits Errored{reason} (unless a terminal event was already
@@ -155,7 +158,7 @@ class Channel {
   void check_ended(Instant now);
   void on_end_received(Instant now);
 
-  // Reliable sending.
+  // Reliable sending (reliable_channel.cpp).
   boost::json::object reliable_json(const Sending& packet) const;
   void add_ack(boost::json::object& json) const;  // "ack" and, when due, "miss"
   void note_ack_sent();
@@ -164,7 +167,7 @@ class Channel {
   void flush_backlog(Instant now);
   void on_ack(std::uint32_t ack, const boost::json::value* miss, Instant now);
 
-  // Reliable receiving.
+  // Reliable receiving (reliable_channel.cpp).
   void on_seq(std::uint32_t seq, const boost::json::object& json, ByteView body, Instant now);
   void ack_now(Instant now);
   bool miss_due() const;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/endpoint.hpp"
+#include "core/json_fields.hpp"
 #include "core/lob.hpp"
 
 namespace e3x {
@@ -20,17 +21,7 @@ std::uint32_t first_channel_id(Parity parity) {
 
 std::optional<std::uint32_t> channel_id_of(const boost::json::object& json) {
   const auto* c = json.if_contains("c");
-  if (!c) return std::nullopt;
-  std::int64_t value = 0;
-  if (c->is_int64()) {
-    value = c->as_int64();
-  } else if (c->is_uint64() && c->as_uint64() <= 0xffffffffu) {
-    value = static_cast<std::int64_t>(c->as_uint64());
-  } else {
-    return std::nullopt;
-  }
-  if (value < 1 || value > 0xffffffffLL) return std::nullopt;
-  return static_cast<std::uint32_t>(value);
+  return c ? json_positive_u32(*c) : std::nullopt;
 }
 
 }  // namespace
@@ -358,7 +349,7 @@ void Exchange::dispatch_inner(Instant now, const boost::json::object& json, Byte
          *recent_incoming_ids_.begin() <= highest_incoming_id_ - kIncomingIdSlack) {
     recent_incoming_ids_.erase(recent_incoming_ids_.begin());
   }
-  const bool end = json.contains("end") && json.at("end").is_bool() && json.at("end").as_bool();
+  const bool end = json_is_true(json.if_contains("end"));
   auto [it, inserted] = channels_.emplace(*id, std::move(*accepted));
   endpoint_.push_event(event::ChannelOpened{peer_, *id, std::string(type->as_string()),
                                             it->second.reliable(), json,
