@@ -153,6 +153,15 @@ const Endpoint::Peer* Endpoint::find_peer(const Hashname& hashname) const {
 // ---------------------------------------------------------------------------------------
 // Peers
 
+Endpoint::Peer& Endpoint::find_or_add_peer(const Hashname& hashname) {
+  auto& slot = peers_[hashname];
+  if (!slot) {
+    slot = std::make_unique<Peer>();
+    slot->hashname = hashname;
+  }
+  return *slot;
+}
+
 std::vector<Hashname> Endpoint::peers() const {
   std::vector<Hashname> out;
   out.reserve(peers_.size());
@@ -166,13 +175,7 @@ Result<Hashname, EndpointError> Endpoint::add_peer(const PublicKey& key, PeerOpt
     return unexpected(EndpointError::kPeerIsSelf);
   }
   const Hashname hashname = hashname_of(key);
-  Peer* peer = find_peer(hashname);
-  if (!peer) {
-    auto created = std::make_unique<Peer>();
-    created->hashname = hashname;
-    peer = created.get();
-    peers_.emplace(hashname, std::move(created));
-  }
+  Peer* peer = &find_or_add_peer(hashname);
   peer->key = key;
   peer->options = options;
   if (peer->exchange) peer->exchange->set_keepalive(options.keepalive);
@@ -181,13 +184,7 @@ Result<Hashname, EndpointError> Endpoint::add_peer(const PublicKey& key, PeerOpt
 
 Result<Hashname, EndpointError> Endpoint::add_peer(const Hashname& hashname, PeerOptions options) {
   if (hashname == hashname_) return unexpected(EndpointError::kPeerIsSelf);
-  Peer* peer = find_peer(hashname);
-  if (!peer) {
-    auto created = std::make_unique<Peer>();
-    created->hashname = hashname;
-    peer = created.get();
-    peers_.emplace(hashname, std::move(created));
-  }
+  Peer* peer = &find_or_add_peer(hashname);
   peer->options = options;
   if (peer->exchange) peer->exchange->set_keepalive(options.keepalive);
   return hashname;
@@ -455,19 +452,16 @@ void Endpoint::handle_message_packet(Instant now, PathId path, ByteView packet) 
       stats_.dropped_policy += 1;
       return;
     }
-    // Admitted by policy but not configured: it still has to authenticate below before any
-    // state is kept for it.
-    auto created = std::make_unique<Peer>();
-    created->hashname = sender;
-    created->key = sender_key;
-    const SharedKey s_static = x25519(sender_key, identity_.secret_key);
+    // Admitted by policy but not configured: it has to authenticate before any state is
+    // kept for it.
+    SharedKey s_static = x25519(sender_key, identity_.secret_key);
     if (!verify_message_auth(*parts, s_static)) {
       stats_.dropped_unauthenticated += 1;
       return;
     }
-    created->s_static = s_static;
-    peer = created.get();
-    peers_.emplace(sender, std::move(created));
+    peer = &find_or_add_peer(sender);
+    peer->key = sender_key;
+    peer->s_static = std::move(s_static);
   } else if (peer->key && *peer->key != sender_key) {
     // Same hashname with another key is impossible unless compact keys differ; refuse.
     stats_.dropped_unauthenticated += 1;

@@ -187,6 +187,7 @@ class Endpoint {
                                   const LobView& inner);
 
   Peer* find_peer(const Hashname& hashname);
+  Peer& find_or_add_peer(const Hashname& hashname);
   const Peer* find_peer(const Hashname& hashname) const;
   Exchange& ensure_exchange(Peer& peer);
   void destroy_exchange(Peer& peer, DownReason reason);
