@@ -372,11 +372,12 @@ void Channel::handle_timeout(Instant now) {
   if (!unacked_.empty()) {
     if (now >= last_ack_progress_ + kReliableAckTimeout) return fail("timeout");
     if (now >= resend_base_ + kReliableResendInterval) {
-      // While the peer has not answered at all, the open packet is the only one that can
-      // create the channel there, so it goes again too (before the last one).
+      // The spec resends the last unacked packet, which makes the peer answer with ack+miss.
+      // The oldest one goes too: it is the one holding up in-order delivery (and, before the
+      // peer answered at all, the open packet that creates the channel there), and sending it
+      // directly does not depend on the ack+miss round trip also getting through.
       auto first = unacked_.begin();
-      if (initiator_ && state_ == ChannelState::kOpening && first->first == 1 &&
-          unacked_.size() > 1) {
+      if (unacked_.size() > 1) {
         first->second.last_resent = now;
         transmit(first->second);
       }

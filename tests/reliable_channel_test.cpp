@@ -289,7 +289,9 @@ TEST(ReliableChannel, BacklogFullRefusesAndCapacityCountsDown) {
   EXPECT_EQ(a.send_capacity(), 10u);
 }
 
-TEST(ReliableChannel, LastUnackedResentEveryTwoSecondsThenAckTimeout) {
+// Every 2 s without ack progress: the oldest unacked packet (it blocks in-order delivery)
+// and the last one (the spec's resend, which draws an ack+miss), then the ack timeout.
+TEST(ReliableChannel, OldestAndLastUnackedResentEveryTwoSecondsThenAckTimeout) {
   auto [a, b] = open_pair();
   b.handle_timeout(at_ms(1000));
   deliver(a, drain_out(b), at_ms(1000));  // A is OPEN, seq 1 acked
@@ -305,9 +307,11 @@ TEST(ReliableChannel, LastUnackedResentEveryTwoSecondsThenAckTimeout) {
     ASSERT_TRUE(drain_out(a).empty()) << t;
     a.handle_timeout(at_ms(t));
     auto out = drain_out(a);
-    ASSERT_EQ(out.size(), 1u) << t;
-    EXPECT_EQ(head(out[0]), R"({"c":1,"seq":3,"ack":1})");  // the last, with the current ack
-    EXPECT_EQ(out[0].body, bytes_of("3"));
+    ASSERT_EQ(out.size(), 2u) << t;
+    EXPECT_EQ(head(out[0]), R"({"c":1,"seq":2,"ack":1})");  // the oldest, with the current ack
+    EXPECT_EQ(out[0].body, bytes_of("2"));
+    EXPECT_EQ(head(out[1]), R"({"c":1,"seq":3,"ack":1})");  // the last
+    EXPECT_EQ(out[1].body, bytes_of("3"));
     ++resends;
     EXPECT_EQ(a.next_timeout(), at_ms(std::min<std::int64_t>(t + 2000, 31'000)));
   }
