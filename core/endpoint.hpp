@@ -41,7 +41,6 @@
 namespace e3x {
 
 class Exchange;
-struct ExchangeContext;
 
 inline constexpr Duration kDefaultKeepalive = seconds(25);  // UDP default (PROTOCOL.md 9)
 inline constexpr std::size_t kDefaultPendingLimit = 256;
@@ -172,7 +171,6 @@ class Endpoint {
 
  private:
   friend class Exchange;
-  friend struct ExchangeContext;
   struct Peer;
 
   // X25519 through here, so stats_.x25519_operations counts every one.
