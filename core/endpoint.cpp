@@ -16,6 +16,8 @@ struct Endpoint::Peer {
   std::unique_ptr<Exchange> exchange;
   std::optional<Instant> timer_at;    // its entry in Endpoint::timers_
   HandshakeSeqState remembered_seqs;  // from its last exchange (sent_max, recv_max)
+  // Not configured, let in by the accept policy: forgotten when its exchange times out.
+  bool admitted_by_policy = false;
 };
 
 const char* to_string(DownReason reason) {
@@ -79,6 +81,7 @@ Endpoint::Endpoint(Config config)
       pending_limit_(config.pending_limit),
       queue_limit_(config.queue_limit),
       accept_(std::move(config.accept)),
+      admitted_peer_limit_(config.admitted_peer_limit),
       seq_floor_(config.seq_floor),
       highest_seq_used_(config.seq_floor) {}
 
@@ -176,6 +179,7 @@ Result<Hashname, EndpointError> Endpoint::add_peer(const PublicKey& key, PeerOpt
   }
   const Hashname hashname = hashname_of(key);
   Peer* peer = &find_or_add_peer(hashname);
+  mark_configured(*peer);
   peer->key = key;
   peer->options = options;
   if (peer->exchange) peer->exchange->set_keepalive(options.keepalive);
@@ -185,6 +189,7 @@ Result<Hashname, EndpointError> Endpoint::add_peer(const PublicKey& key, PeerOpt
 Result<Hashname, EndpointError> Endpoint::add_peer(const Hashname& hashname, PeerOptions options) {
   if (hashname == hashname_) return unexpected(EndpointError::kPeerIsSelf);
   Peer* peer = &find_or_add_peer(hashname);
+  mark_configured(*peer);
   peer->options = options;
   if (peer->exchange) peer->exchange->set_keepalive(options.keepalive);
   return hashname;
@@ -206,8 +211,22 @@ bool Endpoint::remove_peer(Instant /*now*/, const Hashname& hashname) {
   Peer* peer = find_peer(hashname);
   if (!peer) return false;
   if (peer->exchange) destroy_exchange(*peer, DownReason::kRemoved);
-  peers_.erase(hashname);
+  forget_peer(hashname);
   return true;
+}
+
+// A peer the accept policy let in becomes configured: it is kept for good.
+void Endpoint::mark_configured(Peer& peer) {
+  if (!peer.admitted_by_policy) return;
+  peer.admitted_by_policy = false;
+  --admitted_peers_;
+}
+
+void Endpoint::forget_peer(const Hashname& hashname) {
+  auto it = peers_.find(hashname);
+  if (it == peers_.end()) return;
+  if (it->second->admitted_by_policy) --admitted_peers_;
+  peers_.erase(it);
 }
 
 Exchange& Endpoint::ensure_exchange(Peer& peer) {
@@ -448,7 +467,7 @@ void Endpoint::handle_message_packet(Instant now, PathId path, ByteView packet) 
   const Hashname sender = hashname_of(sender_key, compact);
   Peer* peer = find_peer(sender);
   if (!peer) {
-    if (!accept_ || !accept_(sender)) {
+    if (!accept_ || admitted_peers_ >= admitted_peer_limit_ || !accept_(sender)) {
       stats_.dropped_policy += 1;
       return;
     }
@@ -460,6 +479,8 @@ void Endpoint::handle_message_packet(Instant now, PathId path, ByteView packet) 
       return;
     }
     peer = &find_or_add_peer(sender);
+    peer->admitted_by_policy = true;
+    ++admitted_peers_;
     peer->key = sender_key;
     peer->s_static = std::move(s_static);
   } else if (peer->key && *peer->key != sender_key) {
@@ -548,6 +569,7 @@ void Endpoint::handle_timeout(Instant now) {
     if (!peer || !peer->exchange) continue;
     if (peer->exchange->on_timeout(now) == Exchange::TimeoutResult::kTimedOut) {
       destroy_exchange(*peer, DownReason::kTimeout);
+      if (peer->admitted_by_policy) forget_peer(hashname);
     } else {
       reschedule(*peer);
     }

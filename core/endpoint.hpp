@@ -102,6 +102,9 @@ class Endpoint {
     std::size_t pending_limit = kDefaultPendingLimit;
     std::size_t queue_limit = kDefaultQueueLimit;
     AcceptPolicy accept{};
+    // Peers let in by `accept` (not configured) at most at once; beyond it handshakes from
+    // new hashnames are dropped as policy. They are forgotten when their exchange times out.
+    std::size_t admitted_peer_limit = 65536;
   };
 
   explicit Endpoint(Config config);
@@ -186,6 +189,8 @@ class Endpoint {
 
   Peer* find_peer(const Hashname& hashname);
   Peer& find_or_add_peer(const Hashname& hashname);
+  void forget_peer(const Hashname& hashname);
+  void mark_configured(Peer& peer);
   const Peer* find_peer(const Hashname& hashname) const;
   Exchange& ensure_exchange(Peer& peer);
   void destroy_exchange(Peer& peer, DownReason reason);
@@ -201,6 +206,8 @@ class Endpoint {
   std::size_t pending_limit_;
   std::size_t queue_limit_;
   AcceptPolicy accept_;
+  std::size_t admitted_peer_limit_;
+  std::size_t admitted_peers_ = 0;
   EndpointStats stats_;
   std::uint32_t seq_floor_;
   std::uint32_t highest_seq_used_;

@@ -334,7 +334,8 @@ void Exchange::dispatch_inner(Instant now, const boost::json::object& json, Byte
     return;
   }
   const auto* type = json.if_contains("type");
-  if (!type || !type->is_string() || json.contains("err") || !acceptable_incoming_id(*id)) {
+  if (!type || !type->is_string() || json.contains("err") || !acceptable_incoming_id(*id) ||
+      channels_.size() >= kMaxChannelsPerExchange) {
     endpoint_.stats_.dropped_channel += 1;  // stragglers of closed channels land here
     return;
   }

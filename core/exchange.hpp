@@ -34,6 +34,9 @@ enum class EndpointError;
 inline constexpr Duration kHandshakeResendOffsets[] = {seconds(1), seconds(3), seconds(7),
                                                        seconds(15)};
 inline constexpr Duration kHandshakeTimeout = seconds(30);
+// Open channels per exchange, both directions together: a peer that opens more gets its
+// new channels dropped (counted), so one authenticated peer cannot grow our memory unbounded.
+inline constexpr std::size_t kMaxChannelsPerExchange = 1024;
 // A stored reply to a resent handshake goes out at most this often.
 inline constexpr Duration kReplyResendGap = seconds(1);
 

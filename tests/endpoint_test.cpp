@@ -84,6 +84,39 @@ TEST(Endpoint, AcceptPolicyAdmitsAnyoneItApproves) {
   EXPECT_EQ(b.endpoint.peer_status(a.endpoint.hashname())->state, ExchangeState::kUp);
 }
 
+TEST(Endpoint, PeersAdmittedByPolicyAreBoundedAndForgottenWhenTheirExchangeTimesOut) {
+  SeededRandom random(40);
+  Endpoint b(Endpoint::Config{.identity = generate_keypair(random),
+                              .random = &random,
+                              .accept = [](const Hashname&) { return true; },
+                              .admitted_peer_limit = 3});
+  b.set_unix_time(Instant{}, kUnixStart);
+  std::vector<std::unique_ptr<Side>> strangers;
+  for (int i = 0; i < 5; ++i) {
+    strangers.push_back(std::make_unique<Side>(100 + i));
+    Side& s = *strangers.back();
+    const Hashname b_name = s.endpoint.add_peer(b.public_key()).value();
+    ASSERT_TRUE(s.endpoint.connect(Instant{}, b_name, 1));
+    b.handle_datagram(Instant{}, 1, s.endpoint.poll_transmit()->packet);
+  }
+  EXPECT_EQ(b.peers().size(), 3u);
+  EXPECT_EQ(b.stats().dropped_policy, 2u);
+
+  // Their exchanges time out when B's keepalive handshakes go unanswered: they are forgotten,
+  // which makes room for new ones.
+  for (int second = 1; second <= 120; ++second) b.handle_timeout(Instant{} + seconds(second));
+  EXPECT_TRUE(b.peers().empty());
+  Side& late = *strangers.back();
+  late.endpoint.set_unix_time(Instant{} + seconds(120), kUnixStart + 120);
+  const Hashname b_name = late.endpoint.peers().front();
+  ASSERT_TRUE(late.endpoint.request_keepalive(Instant{} + seconds(120), b_name, 1) ||
+              late.endpoint.connect(Instant{} + seconds(120), b_name, 1));
+  while (auto t = late.endpoint.poll_transmit()) {
+    b.handle_datagram(Instant{} + seconds(120), 1, t->packet);
+  }
+  EXPECT_EQ(b.peers().size(), 1u);
+}
+
 TEST(Endpoint, PeerKnownByHashnameOnlyLearnsItsKeyFromItsHandshake) {
   Side a(1), b(2);
   const Hashname b_name = a.endpoint.add_peer(b.endpoint.public_key()).value();

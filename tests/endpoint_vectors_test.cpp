@@ -11,6 +11,7 @@
 #include <boost/json.hpp>
 
 #include "core/endpoint.hpp"
+#include "core/exchange.hpp"
 
 namespace e3x {
 namespace {
@@ -293,6 +294,14 @@ TEST_F(IncomingChannelIds, OnlyThePeersParityAndNewIdsOpenChannels) {
   EXPECT_TRUE(send_as_a({{"c", "5"}, {"type", "probe"}}).empty());
   EXPECT_TRUE(send_as_a({{"c", 5}}).empty()) << "no type: not an open packet";
   EXPECT_EQ(b_->peer_status(a_hashname_)->channels, 3u);  // 3, 1001 and 999; 1 was closed
+}
+
+TEST_F(IncomingChannelIds, APeerCannotOpenChannelsWithoutBound) {
+  std::size_t opened_count = 0;
+  for (std::uint32_t id = 1; id < 2 * 1100; id += 2) opened_count += opened(id) ? 1 : 0;
+  EXPECT_EQ(opened_count, kMaxChannelsPerExchange);
+  EXPECT_EQ(b_->peer_status(a_hashname_)->channels, kMaxChannelsPerExchange);
+  EXPECT_EQ(b_->stats().dropped_channel, 1100u - kMaxChannelsPerExchange);
 }
 
 }  // namespace
