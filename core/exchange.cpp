@@ -59,7 +59,10 @@ void Exchange::send_to(Instant now, PathId path, Bytes packet) {
   if (path == kNoPath) return;
   traffic_.tx_packets += 1;
   traffic_.tx_bytes += packet.size();
-  if (path == path_) last_sent_ = now;
+  if (path == path_) {
+    last_sent_ = now;
+    last_send_was_reply_ = false;
+  }
   endpoint_.push_transmit(Transmit{path, std::move(packet)});
 }
 
@@ -194,6 +197,7 @@ void Exchange::on_handshake(Instant now, PathId from, std::uint32_t seq, const P
       last_reply_resend_ = now;
       endpoint_.stats_.handshakes_sent += 1;
       send_to(now, from, reply_->outer);
+      last_send_was_reply_ = true;
       became_in_sync(now, seq, from);
       return;
     }
@@ -444,7 +448,14 @@ std::optional<Instant> Exchange::keepalive_due() const {
     return std::nullopt;
   }
   const Instant quiet_since = last_sent_ ? *last_sent_ : last_sync_time_.value_or(Instant{});
-  return quiet_since + keepalive_;
+  // Two peers with the same interval would otherwise both fire as the peer's handshake is on
+  // its way (the answering side's last send trails the asking side's by one trip), and every
+  // keepalive would cross. The side that last only answered waits a little longer, so the side
+  // that asked asks again and one handshake plus its reply keep both alive.
+  const Duration answerer_grace = last_send_was_reply_
+                                      ? std::min<Duration>(keepalive_ / 10, kKeepaliveAnswererGrace)
+                                      : Duration::zero();
+  return quiet_since + keepalive_ + answerer_grace;
 }
 
 std::optional<Instant> Exchange::next_deadline() const {

@@ -37,6 +37,9 @@ inline constexpr Duration kHandshakeTimeout = seconds(30);
 // Open channels per exchange, both directions together: a peer that opens more gets its
 // new channels dropped (counted), so one authenticated peer cannot grow our memory unbounded.
 inline constexpr std::size_t kMaxChannelsPerExchange = 1024;
+// How much longer than its keepalive interval a side waits when its last send only answered
+// the peer's handshake (at most a tenth of the interval): see Exchange::keepalive_due.
+inline constexpr Duration kKeepaliveAnswererGrace = seconds(1);
 // A stored reply to a resent handshake goes out at most this often.
 inline constexpr Duration kReplyResendGap = seconds(1);
 
@@ -158,6 +161,7 @@ class Exchange {
   PathId path_ = kNoPath;
   std::vector<PathId> paths_;
   std::optional<Instant> last_sent_;  // on the current path, for keepalive
+  bool last_send_was_reply_ = false;  // ... and it was only an answer to the peer's handshake
 
   std::map<std::uint32_t, Channel> channels_;
   std::uint32_t next_channel_id_;
