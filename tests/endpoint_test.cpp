@@ -293,5 +293,60 @@ TEST(Endpoint, GarbageNeverCrashesNorAnswers) {
   EXPECT_EQ(b.endpoint.peer_status(a.endpoint.hashname())->state, ExchangeState::kUp);
 }
 
+// Mutations of genuine packets (bit flips, truncation, extension) reach deeper than random
+// bytes: every one must be dropped without a reply, and the genuine exchange must survive.
+TEST(Endpoint, MutatedGenuinePacketsAreDroppedWithoutReply) {
+  Side a(1), b(2);
+  const Hashname b_name = a.endpoint.add_peer(b.endpoint.public_key()).value();
+  b.endpoint.add_peer(a.endpoint.public_key()).value();
+  ASSERT_TRUE(a.endpoint.connect(Instant{}, b_name, 1));
+  const Bytes handshake = a.endpoint.poll_transmit()->packet;
+  b.endpoint.handle_datagram(Instant{}, 1, handshake);
+  a.endpoint.handle_datagram(Instant{}, 1, b.endpoint.poll_transmit()->packet);
+  const auto channel = a.endpoint.open_channel(Instant{}, b_name, "probe", true, {}, Bytes{1, 2});
+  ASSERT_TRUE(channel);
+  const Bytes channel_packet = a.endpoint.poll_transmit()->packet;
+  const Bytes message =
+      a.endpoint.send_message(Instant{}, b_name, "msg", "m", {}, as_bytes("payload"), 1).value();
+  (void)a.endpoint.poll_transmit();
+  const auto received_before = b.endpoint.stats().handshakes_received;
+
+  SeededRandom mutate(123);
+  for (int i = 0; i < 30000; ++i) {
+    const Bytes& original = i % 3 == 0 ? handshake : i % 3 == 1 ? channel_packet : message;
+    Bytes bad = original;
+    switch (mutate.uniform(3)) {
+      case 0: {  // flip 1..4 bits
+        for (std::uint32_t n = 1 + mutate.uniform(4); n > 0; --n) {
+          bad[mutate.uniform(static_cast<std::uint32_t>(bad.size()))] ^=
+              static_cast<std::uint8_t>(1u << mutate.uniform(8));
+        }
+        break;
+      }
+      case 1:  // truncate
+        bad.resize(mutate.uniform(static_cast<std::uint32_t>(bad.size())));
+        break;
+      default: {  // extend with junk
+        Bytes junk(1 + mutate.uniform(64));
+        mutate.fill(junk);
+        append(bad, junk);
+        break;
+      }
+    }
+    if (bad == original) continue;
+    b.endpoint.handle_datagram(Instant{}, 1, bad);
+    ASSERT_FALSE(b.endpoint.poll_transmit().has_value()) << "a reply to mutation " << i;
+  }
+  b.collect();
+  for (const auto& event : b.events) {
+    EXPECT_TRUE(std::holds_alternative<event::ExchangeUp>(event))
+        << "a mutated packet produced event index " << event.index();
+  }
+  EXPECT_EQ(b.endpoint.stats().handshakes_received, received_before);
+  // The genuine packets still work.
+  b.endpoint.handle_datagram(Instant{}, 1, channel_packet);
+  EXPECT_EQ(b.take<event::ChannelOpened>().size(), 1u);
+}
+
 }  // namespace
 }  // namespace e3x
