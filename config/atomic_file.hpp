@@ -1,0 +1,19 @@
+// Crash-safe file replacement: the file is either the old content or the new, never a mix.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "core/bytes.hpp"
+
+namespace e3x::config {
+
+// Writes `content` to a temporary file in the same directory (created with `mode`), fsyncs
+// it, renames it over `path`, then fsyncs the directory. On failure the old file is
+// untouched, the temporary is removed, and the error says which step failed and why
+// (strerror).
+// Returns an empty string on success.
+std::string write_file_atomically(const std::filesystem::path& path, ByteView content,
+                                  unsigned mode = 0600);
+
+}  // namespace e3x::config

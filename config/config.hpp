@@ -1,0 +1,101 @@
+// The e3xd configuration: TOML (toml++) in, plain validated structs out. No TOML type leaks
+// past this header. The schema is exact: an unknown key is an error, so typos never pass
+// silently, and every error names the file, line and key.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/cs3a.hpp"
+#include "core/hashname.hpp"
+#include "core/result.hpp"
+
+namespace e3x::config {
+
+enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
+const char* to_string(LogLevel level);
+std::optional<LogLevel> parse_log_level(std::string_view text);
+
+enum class Accept { kPeers, kAny };
+
+enum class TransportKind { kUdp, kTcp };
+
+// A numeric socket address from a `listen` list: "0.0.0.0:42424" or "[::]:42424".
+struct ListenAddress {
+  std::string ip;  // numeric IPv4 or IPv6, without brackets
+  std::uint16_t port = 0;
+  friend bool operator==(const ListenAddress&, const ListenAddress&) = default;
+};
+
+// A peer endpoint: "udp://192.0.2.7:42424", "tcp://[2001:db8::7]:42424",
+// "udp://host.example:42424". `host` is resolved by the daemon.
+struct PeerEndpoint {
+  TransportKind transport = TransportKind::kUdp;
+  std::string host;  // name or numeric address, without brackets
+  std::uint16_t port = 0;
+  std::string text;  // as written in the config, for messages
+  friend bool operator==(const PeerEndpoint&, const PeerEndpoint&) = default;
+};
+
+struct TransportConfig {
+  std::vector<ListenAddress> listen;
+  bool cloak = true;
+  std::uint32_t keepalive_s = 25;  // 0: off
+  friend bool operator==(const TransportConfig&, const TransportConfig&) = default;
+};
+
+struct PeerConfig {
+  std::string name;              // unique; [A-Za-z0-9_-]+
+  std::optional<PublicKey> key;  // from `key`
+  Hashname hashname;             // from `key`, or `hashname` for a peer that only connects
+  std::vector<PeerEndpoint> endpoints;
+  std::optional<std::uint32_t> keepalive_s;  // override of the transport's keepalive
+  int line = 0;                              // where the [[peer]] table starts
+  friend bool operator==(const PeerConfig&, const PeerConfig&) = default;
+};
+
+struct Config {
+  std::string source;  // the file name errors and logs use ("<default>" for the embedded one)
+  // Relative paths in a file are resolved against the file's directory; in the embedded
+  // default, against the working directory.
+  std::filesystem::path identity;
+  std::filesystem::path state_dir;
+  std::filesystem::path control_socket;
+  LogLevel log_level = LogLevel::kInfo;
+  Accept accept = Accept::kPeers;
+  TransportConfig udp{{}, true, 25};
+  TransportConfig tcp{{}, true, 300};
+  std::vector<PeerConfig> peers;
+};
+
+struct ConfigError {
+  enum class Kind {
+    kUnreadable,  // missing file, permission denied, not a regular file
+    kSyntax,      // not valid TOML
+    kSchema,      // valid TOML, wrong keys or values
+  };
+  Kind kind = Kind::kSchema;
+  std::string file;
+  int line = 0;     // 0 when there is no position (unreadable file)
+  std::string key;  // dotted path, e.g. "peer[2].endpoints[0]"; empty for syntax errors
+  std::string message;
+  // "FILE:LINE: KEY: MESSAGE" (parts that are absent are left out).
+  std::string to_string() const;
+};
+
+// Parses TOML text. `source` names it in errors; `base_dir` resolves relative paths.
+Result<Config, ConfigError> parse_config(std::string_view toml_text, std::string source,
+                                         const std::filesystem::path& base_dir);
+// Reads and parses a file.
+Result<Config, ConfigError> load_config(const std::filesystem::path& file);
+
+// The embedded default used when e3xd runs without --config: identity and state under
+// ./e3xd-state, UDP on 127.0.0.1:42424, control socket ./e3xd-state/control.sock, no peers.
+std::string_view default_config_text();
+Config default_config();
+
+}  // namespace e3x::config
