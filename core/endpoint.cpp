@@ -278,6 +278,7 @@ std::optional<PeerStatus> Endpoint::peer_status(const Hashname& hashname) const 
     status.local_token = exchange->local_token();
     status.remote_token = exchange->remote_token();
     status.last_handshake = exchange->last_sync_time();
+    status.handshake_rtt = exchange->handshake_rtt();
     status.rx_packets = exchange->traffic().rx_packets;
     status.tx_packets = exchange->traffic().tx_packets;
     status.rx_bytes = exchange->traffic().rx_bytes;

@@ -87,6 +87,8 @@ struct PeerStatus {
   std::optional<Token> local_token;
   std::optional<Token> remote_token;
   std::optional<Instant> last_handshake;  // when the exchange was last in sync
+  // Round trip of our last handshake that was confirmed without being resent.
+  std::optional<Duration> handshake_rtt;
   std::uint64_t rx_packets = 0, tx_packets = 0, rx_bytes = 0, tx_bytes = 0;
   std::size_t channels = 0;
   std::size_t pending = 0;

@@ -162,6 +162,9 @@ void Exchange::became_in_sync(Instant now, std::uint32_t seq, PathId from) {
   seq_.last_sync = seq;
   std::erase_if(seq_.sent_handshakes, [seq](std::uint32_t sent) { return sent < seq; });
   if (outstanding_ && outstanding_->seq <= seq) {
+    if (outstanding_->seq == seq && outstanding_->resends_done == 0) {
+      handshake_rtt_ = now - outstanding_->first_sent;
+    }
     outstanding_.reset();
     seq_.outstanding.reset();
   }

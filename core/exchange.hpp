@@ -100,6 +100,8 @@ class Exchange {
   enum class TimeoutResult { kAlive, kTimedOut };
   TimeoutResult on_timeout(Instant now);
 
+  std::optional<Duration> handshake_rtt() const { return handshake_rtt_; }
+
   // Errors every channel with `reason` (events emitted), drops pending packets.
   void abort_channels(const std::string& reason);
 
@@ -154,6 +156,9 @@ class Exchange {
   bool in_sync_ = false;
   bool session_reset_pending_ = false;
   std::optional<Instant> last_sync_time_;
+  // Round trip of the last handshake confirmed without a resend (Karn's rule: a resent
+  // handshake's confirmation cannot be matched to one send).
+  std::optional<Duration> handshake_rtt_;
   std::optional<OutstandingHandshake> outstanding_;
   std::optional<StoredReply> reply_;
   std::optional<Instant> last_reply_resend_;
