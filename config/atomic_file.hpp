@@ -16,4 +16,10 @@ namespace e3x::config {
 std::string write_file_atomically(const std::filesystem::path& path, ByteView content,
                                   unsigned mode = 0600);
 
+// The same, but never replaces: the temporary is hard-linked to `path`, so if `path` already
+// exists (even if it appeared a moment ago) nothing changes and the error ends in "link: File
+// exists". For files that must not be overwritten, such as an identity.
+std::string write_new_file_atomically(const std::filesystem::path& path, ByteView content,
+                                      unsigned mode = 0600);
+
 }  // namespace e3x::config

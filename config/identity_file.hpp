@@ -34,7 +34,8 @@ Result<KeyPair, IdentityError> create_identity(const std::filesystem::path& file
 Result<KeyPair, IdentityError> load_or_create_identity(const std::filesystem::path& file,
                                                        Random& random, bool* created = nullptr);
 
-// The JSON text of an identity file (what create_identity writes).
+// The JSON text of an identity file (what create_identity writes). It holds the secret key:
+// wipe it (sodium_memzero) once written.
 std::string identity_json(const KeyPair& identity);
 
 }  // namespace e3x::config

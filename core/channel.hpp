@@ -123,6 +123,8 @@ class Channel {
 
   // True once the channel can be forgotten: closed, and nothing left to send or report.
   bool is_finished() const;
+  // Ended or errored: only lingers so late packets are recognised (not counted as open).
+  bool is_terminal() const { return terminal_; }
 
   static bool has_reserved_key(const boost::json::object& extra);
 

@@ -283,7 +283,7 @@ std::optional<PeerStatus> Endpoint::peer_status(const Hashname& hashname) const 
     status.tx_packets = exchange->traffic().tx_packets;
     status.rx_bytes = exchange->traffic().rx_bytes;
     status.tx_bytes = exchange->traffic().tx_bytes;
-    status.channels = exchange->channel_count();
+    status.channels = exchange->active_channel_count();
     status.pending = exchange->pending_count();
   }
   return status;

@@ -90,7 +90,7 @@ struct PeerStatus {
   // Round trip of our last handshake that was confirmed without being resent.
   std::optional<Duration> handshake_rtt;
   std::uint64_t rx_packets = 0, tx_packets = 0, rx_bytes = 0, tx_bytes = 0;
-  std::size_t channels = 0;
+  std::size_t channels = 0;  // open (not ended, not errored)
   std::size_t pending = 0;
 };
 

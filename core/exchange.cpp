@@ -135,6 +135,12 @@ void Exchange::adopt_remote_ephemeral(const PublicKey& key, const SharedKey& k_b
 
 // The peer has a new ephemeral key: a new session. Channels of the old one are errored and
 // channel ids start over on both sides.
+std::size_t Exchange::active_channel_count() const {
+  return static_cast<std::size_t>(
+      std::count_if(channels_.begin(), channels_.end(),
+                    [](const auto& entry) { return !entry.second.is_terminal(); }));
+}
+
 void Exchange::reset_session() {
   abort_channels("reset");
   next_channel_id_ = first_channel_id(seq_.own);

@@ -63,7 +63,8 @@ class Exchange {
   PathId path() const { return path_; }
   const std::vector<PathId>& paths() const { return paths_; }
   std::optional<Instant> last_sync_time() const { return last_sync_time_; }
-  std::size_t channel_count() const { return channels_.size(); }
+  std::size_t channel_count() const { return channels_.size(); }  // lingering ones included
+  std::size_t active_channel_count() const;
   std::size_t pending_count() const { return pending_.size(); }
   const Channel* channel(std::uint32_t id) const;
   struct Traffic {

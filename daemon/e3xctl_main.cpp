@@ -1,3 +1,313 @@
-int main() {
-  return 0;
+// e3xctl: talks to a running e3xd over its control socket (docs/control-protocol.md), and
+// makes or inspects identities locally.
+//
+// Exit codes: 0 ok; 1 the daemon answered with an error; 2 usage error; 3 the daemon cannot
+// be reached (or the connection broke); 4 a local failure (identity files, input files).
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <iterator>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "config/identity_file.hpp"
+#include "core/base32.hpp"
+#include "core/hashname.hpp"
+#include "core/random.hpp"
+#include "daemon/build_info.hpp"
+#include "daemon/control_client.hpp"
+#include "daemon/control_protocol.hpp"
+#include "daemon/ctl_format.hpp"
+#include "daemon/encoding.hpp"
+
+namespace {
+
+namespace json = boost::json;
+namespace ctl = e3x::control;
+
+enum Exit : int {
+  kExitOk = 0,
+  kExitDaemonError = 1,
+  kExitUsage = 2,
+  kExitUnreachable = 3,
+  kExitLocal = 4,
+};
+
+constexpr const char* kLocalSocket = "e3xd-state/control.sock";  // e3xd's default config
+constexpr const char* kSystemSocket = "/run/e3xd/control.sock";  // the systemd unit's
+
+struct Options {
+  std::string socket;
+  bool json = false;
+  std::string peer;
+  std::optional<std::string> text;
+  std::optional<std::string> file;
+  std::optional<std::string> type;
+  std::string out;
+  std::optional<std::string> key;
+  std::optional<std::string> identity;
+};
+
+std::string socket_path(const Options& options) {
+  if (!options.socket.empty()) return options.socket;
+  std::error_code ec;
+  if (std::filesystem::exists(kLocalSocket, ec)) return kLocalSocket;
+  return kSystemSocket;
+}
+
+int fail(int code, const std::string& message) {
+  std::cerr << "e3xctl: " << message << "\n";
+  return code;
+}
+
+void print(const std::string& text) {
+  std::cout << text << std::flush;
+}
+
+std::int64_t unix_now() {
+  return static_cast<std::int64_t>(std::time(nullptr));
+}
+
+// The local zone's offset from UTC at `unix_seconds`, for event times.
+std::int64_t utc_offset(std::int64_t unix_seconds) {
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  if (::localtime_r(&t, &tm) == nullptr) return 0;
+  return tm.tm_gmtoff;
+}
+
+// Connects, sends `request`, and prints the result: raw JSON with --json, else `human(result)`
+// (which returns nullopt when the result has an unexpected shape: then the JSON is printed).
+int run_request(const Options& options, const json::object& request,
+                const std::function<std::optional<std::string>(const json::value&)>& human) {
+  ctl::ControlClient client;
+  if (std::string error = client.connect(socket_path(options)); !error.empty()) {
+    return fail(kExitUnreachable, error);
+  }
+  auto reply = client.request(request);
+  if (!reply) return fail(kExitUnreachable, reply.error());
+  if (!reply->at("ok").get_bool()) {
+    std::string code = "?";
+    std::string message = "(no message)";
+    if (const json::value* error = reply->if_contains("error"); error && error->is_object()) {
+      if (const json::value* c = error->get_object().if_contains("code"); c && c->is_string()) {
+        code = std::string(c->get_string());
+      }
+      if (const json::value* m = error->get_object().if_contains("message"); m && m->is_string()) {
+        message = std::string(m->get_string());
+      }
+    }
+    return fail(kExitDaemonError, code + ": " + message);
+  }
+  const json::value* result = reply->if_contains("result");
+  const json::value none;
+  const json::value& value = result != nullptr ? *result : none;
+  if (options.json) {
+    print(json::serialize(value) + "\n");
+    return kExitOk;
+  }
+  auto text = human(value);
+  print(text ? *text : json::serialize(value) + "\n");
+  return kExitOk;
+}
+
+// Formatters that need an object (or an array) result.
+std::function<std::optional<std::string>(const json::value&)> for_object(
+    std::function<std::string(const json::object&)> format) {
+  return [format](const json::value& value) -> std::optional<std::string> {
+    if (!value.is_object()) return std::nullopt;
+    return format(value.get_object());
+  };
+}
+
+int cmd_watch(const Options& options) {
+  ctl::ControlClient client;
+  if (std::string error = client.connect(socket_path(options)); !error.empty()) {
+    return fail(kExitUnreachable, error);
+  }
+  auto reply = client.request(json::object{{"cmd", "watch"}});
+  if (!reply) return fail(kExitUnreachable, reply.error());
+  if (!reply->at("ok").get_bool()) {
+    return fail(kExitDaemonError, "watch refused: " + json::serialize(*reply));
+  }
+  // With --json the first line is the acknowledgement ({"watching":true}), so a script knows
+  // the subscription is in place before it triggers what it wants to watch.
+  if (options.json) print(json::serialize(reply->at("result")) + "\n");
+  for (;;) {
+    auto line = client.read_line();
+    if (!line) return fail(kExitUnreachable, line.error());
+    if (options.json) {
+      print(*line + "\n");
+      continue;
+    }
+    boost::system::error_code ec;
+    json::value event = json::parse(*line, ec);
+    if (ec || !event.is_object()) {
+      print(*line + "\n");
+      continue;
+    }
+    print(ctl::format_event(event.get_object(), utc_offset(unix_now())));
+  }
+}
+
+int cmd_send(const Options& options) {
+  json::object request{{"cmd", "send"}, {"peer", options.peer}};
+  if (options.type) request["type"] = *options.type;
+  if (options.text) {
+    request["text"] = *options.text;
+  } else {
+    std::ifstream in(*options.file, std::ios::binary);
+    if (!in) return fail(kExitLocal, "cannot read " + *options.file + ": " + std::strerror(errno));
+    const std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) {
+      return fail(kExitLocal, "cannot read " + *options.file + ": " + std::strerror(errno));
+    }
+    request["base64"] = e3x::daemon::to_base64(e3x::as_bytes(body));
+  }
+  const std::size_t size = json::serialize(request).size();
+  if (size > ctl::kMaxLineBytes) {
+    return fail(kExitLocal,
+                "the message is too large for the control socket (the request would "
+                "be " +
+                    std::to_string(size) + " bytes; at most " + std::to_string(ctl::kMaxLineBytes) +
+                    ")");
+  }
+  const std::string peer = options.peer;
+  return run_request(options, request, for_object([peer](const json::object& result) {
+                       return ctl::format_send(result, peer);
+                     }));
+}
+
+int cmd_keygen(const Options& options) {
+  std::error_code ec;
+  if (std::filesystem::symlink_status(options.out, ec).type() !=
+      std::filesystem::file_type::not_found) {
+    return fail(kExitLocal, options.out + " already exists; refusing to overwrite it");
+  }
+  e3x::SodiumRandom random;
+  auto identity = e3x::config::create_identity(options.out, random);
+  if (!identity) return fail(kExitLocal, identity.error().message);
+  const std::string hashname = e3x::hashname_of(identity->public_key).to_string();
+  if (options.json) {
+    print(json::serialize(json::object{{"hashname", hashname},
+                                       {"key", e3x::base32_encode(identity->public_key)},
+                                       {"file", options.out}}) +
+          "\n");
+  } else {
+    print(hashname + "\n");
+  }
+  return kExitOk;
+}
+
+int cmd_hashname(const Options& options) {
+  e3x::PublicKey key{};
+  if (options.key) {
+    const auto bytes = e3x::base32_decode(*options.key);
+    if (!bytes || bytes->size() != key.size()) {
+      return fail(kExitUsage, "--key: not a cipher set 3a public key (52 base32 characters)");
+    }
+    std::copy(bytes->begin(), bytes->end(), key.begin());
+  } else {
+    auto identity = e3x::config::load_identity(*options.identity);
+    if (!identity) return fail(kExitLocal, identity.error().message);
+    key = identity->public_key;
+  }
+  const std::string hashname = e3x::hashname_of(key).to_string();
+  if (options.json) {
+    print(json::serialize(json::object{{"hashname", hashname}, {"key", e3x::base32_encode(key)}}) +
+          "\n");
+  } else {
+    print(hashname + "\n");
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  CLI::App app{"e3xctl: control a running e3xd, and make or inspect identities"};
+  app.set_version_flag("--version", e3x::e3xd_version());
+  app.require_subcommand(1);
+  app.fallthrough();  // global options may follow the subcommand
+  app.add_option("-s,--socket", options.socket,
+                 std::string("control socket (default: ") + kLocalSocket +
+                     " if it exists here, else " + kSystemSocket + ")")
+      ->envname("E3XCTL_SOCKET");
+  app.add_flag("--json", options.json, "print the raw JSON result (one document) for scripts");
+
+  auto* status = app.add_subcommand("status", "show the daemon's identity, addresses, uptime");
+  auto* peers = app.add_subcommand("peers", "show every peer");
+  auto* peer = app.add_subcommand("peer", "show one peer");
+  peer->add_option("NAME", options.peer, "peer name or hashname")->required();
+  auto* watch = app.add_subcommand("watch", "print events (peers up/down, messages) until ^C");
+  auto* reload = app.add_subcommand("reload", "re-read the configuration file");
+  auto* send = app.add_subcommand("send", "send a message to a peer");
+  send->add_option("PEER", options.peer, "peer name or hashname")->required();
+  auto* body = send->add_option_group("body", "what to send (exactly one)");
+  body->add_option("--text", options.text, "the message text");
+  body->add_option("--file", options.file, "a file whose bytes are the message");
+  body->require_option(1);
+  send->add_option("--type", options.type, "message type (default: msg)");
+  auto* ping = app.add_subcommand("ping", "ask a peer which address it sees us at");
+  ping->add_option("PEER", options.peer, "peer name or hashname")->required();
+  auto* keygen = app.add_subcommand("keygen", "create a new identity file (mode 0600)");
+  keygen->add_option("--out", options.out, "the identity file to create")->required();
+  auto* hashname = app.add_subcommand("hashname", "print the hashname of a key or identity");
+  auto* source = hashname->add_option_group("source", "the key (exactly one)");
+  source->add_option("--key", options.key, "a base32 cipher set 3a public key");
+  source->add_option("--identity", options.identity, "an identity file");
+  source->require_option(1);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+
+  const std::int64_t now = unix_now();
+  if (*status) {
+    return run_request(options, {{"cmd", "status"}}, for_object([](const json::object& result) {
+                         return ctl::format_status(result);
+                       }));
+  }
+  if (*peers) {
+    return run_request(options, {{"cmd", "peers"}},
+                       [now](const json::value& result) -> std::optional<std::string> {
+                         if (!result.is_array()) return std::nullopt;
+                         return ctl::format_peers(result.get_array(), now);
+                       });
+  }
+  if (*peer) {
+    return run_request(
+        options, {{"cmd", "peer"}, {"peer", options.peer}},
+        for_object([now](const json::object& result) { return ctl::format_peer(result, now); }));
+  }
+  if (*watch) return cmd_watch(options);
+  if (*reload) {
+    return run_request(options, {{"cmd", "reload"}}, for_object([](const json::object& result) {
+                         return ctl::format_reload(result);
+                       }));
+  }
+  if (*send) return cmd_send(options);
+  if (*ping) {
+    const std::string target = options.peer;
+    return run_request(options, {{"cmd", "ping"}, {"peer", options.peer}},
+                       for_object([target](const json::object& result) {
+                         return ctl::format_ping(result, target);
+                       }));
+  }
+  if (*keygen) return cmd_keygen(options);
+  if (*hashname) return cmd_hashname(options);
+  return kExitUsage;
 }

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The main job, end to end: installs dependencies, builds, and runs the demo.
-# Today the demo is the in-memory walk-through of the core (two endpoints handshake, exchange
-# a message and reliable channel data, keep alive, print their state); the two-daemon demo on
-# loopback replaces it when e3xd lands.
+# The main job, end to end: installs dependencies, builds e3xd and e3xctl, then runs two
+# daemons on loopback with fresh identities. They find each other, handshake, exchange an
+# application message and channel data (the built-in "path" channel), `e3xctl peers` shows
+# both sides, and both stop cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j "$(nproc)" --target e3x_core_demo
-./build/tests/e3x_core_demo
+cmake --build build -j "$(nproc)" --target e3xd e3xctl
+exec bash scripts/demo-run.sh build/daemon

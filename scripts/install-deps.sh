@@ -7,6 +7,9 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev
   libsodium-dev libspdlog-dev libtomlplusplus-dev libcli11-dev libsystemd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # integration tests: real processes driven from Python, NAT in network namespaces,
+  # and `systemd-analyze verify` of the unit
+  python3 iproute2 nftables procps systemd
 )
 
 missing=()

@@ -1,0 +1,690 @@
+// Reading the e3xd configuration: toml++ parses the text, and the functions below walk the
+// tree once, turning every value into its plain struct field or failing with the file, line
+// and dotted key of the first problem. docs/config.md is the reference for the schema and
+// shows the messages produced here.
+#include "config/config.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <toml++/toml.h>
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <initializer_list>
+#include <utility>
+
+#include "core/base32.hpp"
+
+namespace e3x::config {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::uint32_t kMaxKeepaliveS = 86400;  // one day
+constexpr std::size_t kMaxPeerName = 64;
+
+// The first schema problem found. Thrown inside this file only, so the walk below reads as
+// straight-line code; parse_config turns it into a ConfigError.
+struct Failure {
+  int line = 0;
+  std::string key;
+  std::string message;
+};
+
+// Where a value sits: the line it starts on and its dotted key.
+struct Where {
+  int line = 0;
+  std::string key;
+};
+
+[[noreturn]] void fail(const Where& at, std::string message) {
+  throw Failure{at.line, at.key, std::move(message)};
+}
+
+int line_of(const toml::node& node) {
+  return static_cast<int>(node.source().begin.line);
+}
+
+Where where(const toml::node& node, std::string key) {
+  return {line_of(node), std::move(key)};
+}
+
+// "udp" + "listen" -> "udp.listen"; "" + "identity" -> "identity".
+std::string join(const std::string& prefix, std::string_view key) {
+  return prefix.empty() ? std::string(key) : prefix + "." + std::string(key);
+}
+
+// "peer" + 2 -> "peer[2]". Indexes are 0-based, like the TOML array positions.
+std::string indexed(const std::string& key, std::size_t index) {
+  return key + "[" + std::to_string(index) + "]";
+}
+
+std::string in_quotes(std::string_view text) {
+  return "'" + std::string(text) + "'";
+}
+
+// ---- Types ----
+
+// "a string", "an integer", ...: for "expected X, found Y" messages.
+const char* type_name(toml::node_type type) {
+  switch (type) {
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a floating-point number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    case toml::node_type::none:
+      break;
+  }
+  return "nothing";
+}
+
+[[noreturn]] void fail_type(const toml::node& node, const std::string& key,
+                            std::string_view expected) {
+  fail(where(node, key), "expected " + std::string(expected) + ", found " + type_name(node.type()));
+}
+
+const std::string& get_string(const toml::node& node, const std::string& key,
+                              std::string_view expected = "a string") {
+  if (!node.is_string()) fail_type(node, key, expected);
+  return node.as_string()->get();
+}
+
+bool get_bool(const toml::node& node, const std::string& key) {
+  if (!node.is_boolean()) fail_type(node, key, "a boolean (true or false)");
+  return node.as_boolean()->get();
+}
+
+const toml::array& get_array(const toml::node& node, const std::string& key,
+                             std::string_view expected) {
+  if (!node.is_array()) fail_type(node, key, expected);
+  return *node.as_array();
+}
+
+const toml::table& get_table(const toml::node& node, const std::string& key,
+                             std::string_view expected) {
+  if (!node.is_table()) fail_type(node, key, expected);
+  return *node.as_table();
+}
+
+std::uint32_t get_keepalive(const toml::node& node, const std::string& key) {
+  constexpr std::string_view kWhat = "an integer number of seconds (0 to 86400)";
+  if (!node.is_integer()) fail_type(node, key, kWhat);
+  const std::int64_t value = node.as_integer()->get();
+  if (value < 0 || value > kMaxKeepaliveS) {
+    fail(where(node, key), "keepalive " + std::to_string(value) +
+                               " is out of range; use 0 (off) to 86400 seconds (one day)");
+  }
+  return static_cast<std::uint32_t>(value);
+}
+
+// ---- Keys ----
+
+// Edit distance counting a swap of neighbours as one edit (optimal string alignment), to
+// suggest the key a typo meant.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+struct AllowedKey {
+  std::string_view name;
+  std::string_view shown;  // how the list in messages writes it, e.g. "[udp]"
+};
+
+// Fails on the first key (in file order) of `table` that is not allowed. `where_text` is
+// how messages name the table: "top-level keys", "keys in [udp]".
+void check_keys(const toml::table& table, const std::string& path,
+                std::initializer_list<AllowedKey> allowed, std::string_view where_text) {
+  // toml::table iterates in key order; report the earliest unknown key in the file instead.
+  const toml::key* first = nullptr;
+  for (const auto& [key, value] : table) {
+    const bool known = std::any_of(allowed.begin(), allowed.end(),
+                                   [&](const AllowedKey& a) { return a.name == key.str(); });
+    if (!known && (first == nullptr || key.source().begin < first->source().begin)) first = &key;
+  }
+  if (first == nullptr) return;
+
+  std::string message = "unknown key " + in_quotes(first->str());
+  for (const AllowedKey& a : allowed) {
+    if (first->str().size() > 2 && edit_distance(first->str(), a.name) <= 2) {
+      message += " (did you mean " + in_quotes(a.name) + "?)";
+      break;
+    }
+  }
+  message += "; allowed " + std::string(where_text) + ": ";
+  bool comma = false;
+  for (const AllowedKey& a : allowed) {
+    message += (comma ? ", " : "") + std::string(a.shown.empty() ? a.name : a.shown);
+    comma = true;
+  }
+  fail({static_cast<int>(first->source().begin.line), join(path, first->str())}, message);
+}
+
+// ---- Paths ----
+
+// A path value: non-empty, no '~' (nothing expands it), relative ones joined to base_dir.
+fs::path get_path(const toml::node& node, const std::string& key, const fs::path& base_dir) {
+  const std::string& text = get_string(node, key, "a path string");
+  if (text.empty()) fail(where(node, key), "the path is empty; give a file or directory path");
+  if (text.find('\0') != std::string::npos) {
+    fail(where(node, key), "the path contains a NUL character");
+  }
+  if (text[0] == '~') {
+    fail(where(node, key), "'~' is not expanded in paths; write the full path");
+  }
+  const fs::path path(text);
+  if (path.is_absolute() || base_dir.empty()) return path;
+  return (base_dir / path).lexically_normal();
+}
+
+// ---- Addresses ----
+
+// An address split into its parts: "[::1]:80" -> host "::1", bracketed, port "80".
+struct HostPort {
+  std::string host;
+  bool bracketed = false;
+  std::string port;
+};
+
+// Splits HOST:PORT or [IPV6]:PORT. Messages quote `value` (the whole configured text) and
+// show `example`, a well-formed value.
+HostPort split_host_port(std::string_view text, std::string_view value, const Where& at,
+                         std::string_view example) {
+  HostPort out;
+  std::string_view rest;
+  if (!text.empty() && text[0] == '[') {
+    const std::size_t close = text.find(']');
+    if (close == std::string_view::npos) {
+      fail(at, in_quotes(value) +
+                   " has '[' without ']'; write IPv6 addresses as [IPV6]:PORT, e.g. " +
+                   "\"[::1]:42424\"");
+    }
+    out.host = text.substr(1, close - 1);
+    out.bracketed = true;
+    rest = text.substr(close + 1);
+  } else {
+    const std::size_t colon = text.find(':');
+    if (colon != std::string_view::npos && text.find(':', colon + 1) != std::string_view::npos) {
+      fail(at, in_quotes(value) +
+                   " has an IPv6 address without brackets; write it in brackets, as in "
+                   "\"[::1]:42424\"");
+    }
+    out.host = text.substr(0, colon);
+    rest = colon == std::string_view::npos ? std::string_view() : text.substr(colon);
+  }
+  if (rest.empty() || rest[0] != ':') {
+    fail(at, in_quotes(value) + " has no port; write " + std::string(example));
+  }
+  out.port = rest.substr(1);
+  if (out.host.empty()) fail(at, in_quotes(value) + " has no host; write " + std::string(example));
+  return out;
+}
+
+// A decimal port in [min_port, 65535].
+std::uint16_t parse_port(std::string_view text, const std::string& port_text,
+                         std::uint16_t min_port, const Where& at) {
+  const bool digits =
+      !port_text.empty() && port_text.size() <= 5 &&
+      std::all_of(port_text.begin(), port_text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  const unsigned long value = digits ? std::stoul(port_text) : 0;
+  if (!digits || value < min_port || value > 65535) {
+    std::string message = in_quotes(text) + ": port " + in_quotes(port_text) + " is ";
+    message += digits ? "out of range" : "not a number";
+    message += min_port == 0 ? "; use 1 to 65535 (0 picks a free port)" : "; use 1 to 65535";
+    fail(at, message);
+  }
+  return static_cast<std::uint16_t>(value);
+}
+
+// The binary form of a numeric address (family first), or empty if it is not one.
+std::string numeric_address(const std::string& ip, bool v6) {
+  unsigned char bytes[16];
+  if (inet_pton(v6 ? AF_INET6 : AF_INET, ip.c_str(), bytes) != 1) return {};
+  return std::string(v6 ? "6" : "4") + std::string(reinterpret_cast<char*>(bytes), v6 ? 16 : 4);
+}
+
+// A host name by RFC 1123: dot-separated labels of letters, digits and '-', at most 63 each,
+// not starting or ending with '-', 253 in all.
+bool is_host_name(std::string_view host) {
+  if (host.empty() || host.size() > 253) return false;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t dot = std::min(host.find('.', start), host.size());
+    const std::string_view label = host.substr(start, dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+      return false;
+    }
+    for (char c : label) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return false;
+    }
+    if (dot == host.size()) return true;
+    start = dot + 1;
+  }
+}
+
+// A `listen` entry: numeric IPv4 or [IPv6], and a port (0: the system picks one).
+ListenAddress parse_listen(std::string_view text, const Where& at, std::string* binary) {
+  constexpr std::string_view kExample = "IP:PORT, e.g. \"0.0.0.0:42424\" or \"[::]:42424\"";
+  const HostPort parts = split_host_port(text, text, at, kExample);
+  *binary = numeric_address(parts.host, parts.bracketed);
+  if (binary->empty()) {
+    fail(at, in_quotes(text) + ": " + in_quotes(parts.host) + " is not a numeric " +
+                 (parts.bracketed ? "IPv6" : "IPv4") +
+                 " address; listen addresses are numeric (IPv4, or IPv6 in brackets such as "
+                 "\"[::]:42424\")");
+  }
+  ListenAddress address{parts.host, parse_port(text, parts.port, 0, at)};
+  binary->append(reinterpret_cast<const char*>(&address.port), sizeof address.port);
+  return address;
+}
+
+// A peer endpoint URL: udp://HOST:PORT or tcp://HOST:PORT, HOST a name, IPv4 or [IPv6].
+PeerEndpoint parse_endpoint(std::string_view text, const Where& at) {
+  constexpr std::string_view kExample =
+      "udp://HOST:PORT or tcp://HOST:PORT, e.g. \"udp://192.0.2.7:42424\"";
+  PeerEndpoint endpoint;
+  endpoint.text = text;
+  const std::size_t separator = text.find("://");
+  if (separator == std::string_view::npos) {
+    fail(at, in_quotes(text) + " has no scheme; write " + std::string(kExample));
+  }
+  const std::string_view scheme = text.substr(0, separator);
+  if (scheme == "udp") {
+    endpoint.transport = TransportKind::kUdp;
+  } else if (scheme == "tcp") {
+    endpoint.transport = TransportKind::kTcp;
+  } else {
+    fail(at, in_quotes(text) + ": unknown scheme " + in_quotes(scheme) + "; use udp:// or tcp://");
+  }
+  const std::string_view authority = text.substr(separator + 3);
+  const HostPort parts = split_host_port(authority, text, at, kExample);
+  const bool all_numeric = std::all_of(parts.host.begin(), parts.host.end(),
+                                       [](char c) { return c == '.' || (c >= '0' && c <= '9'); });
+  if (parts.bracketed && numeric_address(parts.host, true).empty()) {
+    fail(at, in_quotes(text) + ": " + in_quotes(parts.host) + " is not an IPv6 address");
+  } else if (!parts.bracketed && all_numeric && numeric_address(parts.host, false).empty()) {
+    fail(at, in_quotes(text) + ": " + in_quotes(parts.host) + " is not an IPv4 address");
+  } else if (!parts.bracketed && !is_host_name(parts.host)) {
+    fail(at, in_quotes(text) + ": " + in_quotes(parts.host) +
+                 " is not a host name (letters, digits, '-' and '.') or a numeric address");
+  }
+  endpoint.host = parts.host;
+  endpoint.port = parse_port(text, parts.port, 1, at);
+  return endpoint;
+}
+
+// ---- Tables ----
+
+// [udp] or [tcp]; `config` arrives holding the defaults.
+void parse_transport(const toml::node& node, const std::string& name, TransportConfig& config) {
+  const toml::table& table = get_table(node, name, "a table ([" + name + "])");
+  check_keys(table, name, {{"listen", ""}, {"cloak", ""}, {"keepalive", ""}},
+             "keys in [" + name + "]");
+
+  if (const toml::node* listen = table.get("listen")) {
+    const std::string key = join(name, "listen");
+    const toml::array& list =
+        get_array(*listen, key, "an array of addresses such as [\"0.0.0.0:42424\"]");
+    config.listen.clear();
+    std::vector<std::string> seen;  // binary form of each address, to find duplicates
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const Where at = where(list[i], indexed(key, i));
+      const std::string& text =
+          get_string(list[i], at.key, "an address string such as \"0.0.0.0:42424\"");
+      std::string binary;
+      ListenAddress address = parse_listen(text, at, &binary);
+      // Port 0 asks for a fresh port each time, so repeating it is no conflict.
+      const auto same = std::find(seen.begin(), seen.end(), binary);
+      if (address.port != 0 && same != seen.end()) {
+        const std::size_t other = static_cast<std::size_t>(same - seen.begin());
+        fail(at, in_quotes(text) + " is the same address as " + indexed(key, other) + " (" +
+                     in_quotes(list[other].as_string()->get()) +
+                     "); each address can be listened on only once");
+      }
+      seen.push_back(binary);
+      config.listen.push_back(std::move(address));
+    }
+  }
+  if (const toml::node* cloak = table.get("cloak")) {
+    config.cloak = get_bool(*cloak, join(name, "cloak"));
+  }
+  if (const toml::node* keepalive = table.get("keepalive")) {
+    config.keepalive_s = get_keepalive(*keepalive, join(name, "keepalive"));
+  }
+}
+
+bool is_peer_name(std::string_view name) {
+  return !name.empty() && name.size() <= kMaxPeerName &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+         });
+}
+
+// The value itself is left out of the message, so a secret key pasted here by mistake never
+// reaches a log.
+std::string key_format_message(std::string_view what, std::string_view text) {
+  std::string message = "expected " + std::string(what) +
+                        ": 52 base32 characters (a-z, 2-7) that decode to 32 bytes; found ";
+  if (text.size() == 52) return message + "52 characters that are not valid base32";
+  return message + std::to_string(text.size()) + " characters";
+}
+
+PeerConfig parse_peer(const toml::node& node, const std::string& path) {
+  const toml::table& table = get_table(node, path, "a table ([[peer]])");
+  check_keys(table, path,
+             {{"name", ""}, {"key", ""}, {"hashname", ""}, {"endpoints", ""}, {"keepalive", ""}},
+             "keys in [[peer]]");
+  PeerConfig peer;
+  peer.line = line_of(node);
+
+  const toml::node* name = table.get("name");
+  if (name == nullptr) {
+    fail(where(node, path),
+         "missing required key 'name'; every [[peer]] needs a unique name of letters, digits, "
+         "'_' and '-'");
+  }
+  peer.name = get_string(*name, join(path, "name"));
+  if (!is_peer_name(peer.name)) {
+    fail(where(*name, join(path, "name")),
+         "peer name " + in_quotes(peer.name) +
+             " may contain only letters, digits, '_' and '-' (1 to 64 characters)");
+  }
+
+  const toml::node* key = table.get("key");
+  const toml::node* hashname = table.get("hashname");
+  if (key != nullptr && hashname != nullptr) {
+    fail(where(*hashname, join(path, "hashname")),
+         "peer " + in_quotes(peer.name) +
+             " has both 'key' and 'hashname'; give only one (the hashname follows from the key)");
+  }
+  if (key == nullptr && hashname == nullptr) {
+    fail(where(node, path), "peer " + in_quotes(peer.name) +
+                                " has neither 'key' nor 'hashname'; give exactly one: 'key' "
+                                "(its base32 cs3a public key) or 'hashname'");
+  }
+  if (key != nullptr) {
+    const std::string& text = get_string(*key, join(path, "key"), "a base32 string");
+    const std::optional<Bytes> bytes = base32_decode(text);
+    if (!bytes || bytes->size() != PublicKey{}.size()) {
+      fail(where(*key, join(path, "key")), key_format_message("a cs3a public key", text));
+    }
+    peer.key.emplace();
+    std::copy(bytes->begin(), bytes->end(), peer.key->begin());
+    peer.hashname = hashname_of(*peer.key);
+  } else {
+    const std::string& text = get_string(*hashname, join(path, "hashname"), "a base32 string");
+    const std::optional<Hashname> parsed = Hashname::parse(text);
+    if (!parsed) {
+      fail(where(*hashname, join(path, "hashname")), key_format_message("a hashname", text));
+    }
+    peer.hashname = *parsed;
+  }
+
+  if (const toml::node* endpoints = table.get("endpoints")) {
+    const std::string list_key = join(path, "endpoints");
+    const toml::array& list =
+        get_array(*endpoints, list_key, "an array of URLs such as [\"udp://192.0.2.7:42424\"]");
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const Where at = where(list[i], indexed(list_key, i));
+      const std::string& text =
+          get_string(list[i], at.key, "a URL string such as \"udp://192.0.2.7:42424\"");
+      PeerEndpoint endpoint = parse_endpoint(text, at);
+      for (std::size_t j = 0; j < peer.endpoints.size(); ++j) {
+        if (peer.endpoints[j].transport == endpoint.transport &&
+            peer.endpoints[j].host == endpoint.host && peer.endpoints[j].port == endpoint.port) {
+          fail(at, in_quotes(text) + " is listed twice (also " + indexed(list_key, j) + ")");
+        }
+      }
+      peer.endpoints.push_back(std::move(endpoint));
+    }
+  }
+  if (const toml::node* keepalive = table.get("keepalive")) {
+    peer.keepalive_s = get_keepalive(*keepalive, join(path, "keepalive"));
+  }
+  return peer;
+}
+
+std::vector<PeerConfig> parse_peers(const toml::node& node) {
+  if (node.is_table()) {
+    fail(where(node, "peer"),
+         "'peer' must be an array of tables: write [[peer]] (double brackets) before each peer");
+  }
+  const toml::array& list = get_array(node, "peer", "an array of tables ([[peer]])");
+  std::vector<PeerConfig> peers;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const std::string path = indexed("peer", i);
+    PeerConfig peer = parse_peer(list[i], path);
+    const toml::table& table = *list[i].as_table();
+    for (std::size_t j = 0; j < peers.size(); ++j) {
+      const std::string other =
+          indexed("peer", j) + " (line " + std::to_string(peers[j].line) + ")";
+      if (peers[j].name == peer.name) {
+        const std::string message = "peer name " + in_quotes(peer.name) + " is already used by " +
+                                    other + "; peer names must be unique";
+        fail(where(*table.get("name"), join(path, "name")), message);
+      }
+      if (peers[j].hashname == peer.hashname) {
+        const char* field = peer.key ? "key" : "hashname";
+        fail(where(*table.get(field), join(path, field)),
+             "peer " + in_quotes(peer.name) + " has the same hashname as peer " +
+                 in_quotes(peers[j].name) + ", " + other + "; each peer may appear only once");
+      }
+    }
+    peers.push_back(std::move(peer));
+  }
+  return peers;
+}
+
+Config parse_root(const toml::table& root, std::string source, const fs::path& base_dir) {
+  check_keys(root, "",
+             {{"identity", ""},
+              {"state_dir", ""},
+              {"control_socket", ""},
+              {"log_level", ""},
+              {"accept", ""},
+              {"udp", "[udp]"},
+              {"tcp", "[tcp]"},
+              {"peer", "[[peer]]"}},
+             "top-level keys");
+  Config config;
+  config.source = std::move(source);
+
+  const toml::node* state_dir = root.get("state_dir");
+  config.state_dir = state_dir ? get_path(*state_dir, "state_dir", base_dir) : "/var/lib/e3xd";
+  const toml::node* identity = root.get("identity");
+  config.identity =
+      identity ? get_path(*identity, "identity", base_dir) : config.state_dir / "identity.json";
+  if (const toml::node* socket = root.get("control_socket")) {
+    config.control_socket = get_path(*socket, "control_socket", base_dir);
+    // The kernel caps a Unix socket path at sizeof(sun_path) - 1 bytes.
+    constexpr std::size_t kMaxSocketPath = sizeof(sockaddr_un{}.sun_path) - 1;
+    const std::size_t length = config.control_socket.native().size();
+    if (length > kMaxSocketPath) {
+      fail(where(*socket, "control_socket"),
+           "the socket path is " + std::to_string(length) +
+               " bytes long; a Unix socket path may have at most " +
+               std::to_string(kMaxSocketPath) + " bytes");
+    }
+  } else {
+    config.control_socket = "/run/e3xd/control.sock";
+  }
+
+  if (const toml::node* level = root.get("log_level")) {
+    const std::string& text = get_string(*level, "log_level");
+    const std::optional<LogLevel> parsed = parse_log_level(text);
+    if (!parsed) {
+      fail(where(*level, "log_level"),
+           "unknown log level " + in_quotes(text) + "; use one of trace, debug, info, warn, error");
+    }
+    config.log_level = *parsed;
+  }
+  if (const toml::node* accept = root.get("accept")) {
+    const std::string& text = get_string(*accept, "accept");
+    if (text == "peers") {
+      config.accept = Accept::kPeers;
+    } else if (text == "any") {
+      config.accept = Accept::kAny;
+    } else {
+      fail(where(*accept, "accept"),
+           "unknown accept policy " + in_quotes(text) +
+               "; use \"peers\" (only [[peer]] entries may connect) or \"any\" (any endpoint may "
+               "connect)");
+    }
+  }
+
+  // The defaults that apply when a table or key is absent.
+  config.udp = TransportConfig{{ListenAddress{"0.0.0.0", 42424}}, true, 25};
+  config.tcp = TransportConfig{{}, true, 300};
+  if (const toml::node* udp = root.get("udp")) parse_transport(*udp, "udp", config.udp);
+  if (const toml::node* tcp = root.get("tcp")) parse_transport(*tcp, "tcp", config.tcp);
+  if (const toml::node* peers = root.get("peer")) config.peers = parse_peers(*peers);
+  return config;
+}
+
+// toml++ descriptions may quote raw control characters ("saw 'tru\n'"); a message stays on
+// one line.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += '?';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+constexpr std::string_view kDefaultConfigText =
+    R"(# The embedded default configuration of e3xd, used when it runs without --config.
+# Relative paths are relative to the working directory.
+state_dir = "e3xd-state"
+identity = "e3xd-state/identity.json"
+control_socket = "e3xd-state/control.sock"
+log_level = "info"
+accept = "peers"
+
+[udp]
+listen = ["127.0.0.1:42424"]
+cloak = true
+keepalive = 25
+
+[tcp]
+listen = []
+cloak = true
+keepalive = 300
+)";
+
+}  // namespace
+
+std::string ConfigError::to_string() const {
+  std::string out = file;
+  if (line > 0) out += (out.empty() ? "line " : ":") + std::to_string(line);
+  for (const std::string* part : {&key, &message}) {
+    if (part->empty()) continue;
+    if (!out.empty()) out += ": ";
+    out += *part;
+  }
+  return out;
+}
+
+Result<Config, ConfigError> parse_config(std::string_view toml_text, std::string source,
+                                         const std::filesystem::path& base_dir) {
+  try {
+    const toml::table root = toml::parse(toml_text, std::string_view(source));
+    return parse_root(root, source, base_dir);
+  } catch (const toml::parse_error& error) {
+    return unexpected(ConfigError{ConfigError::Kind::kSyntax, source,
+                                  static_cast<int>(error.source().begin.line), "",
+                                  "not valid TOML: " + printable(error.description())});
+  } catch (const Failure& failure) {
+    return unexpected(ConfigError{ConfigError::Kind::kSchema, source, failure.line, failure.key,
+                                  failure.message});
+  }
+}
+
+Result<Config, ConfigError> load_config(const std::filesystem::path& file) {
+  const auto unreadable = [&](std::string why) {
+    return unexpected(ConfigError{ConfigError::Kind::kUnreadable, file.string(), 0, "",
+                                  "cannot read the configuration file: " + std::move(why)});
+  };
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return unreadable(std::strerror(errno));
+  std::string text;
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) {
+    const int error = errno;
+    ::close(fd);
+    return unreadable(std::strerror(error));
+  }
+  if (!S_ISREG(info.st_mode)) {
+    ::close(fd);
+    return unreadable(S_ISDIR(info.st_mode) ? "it is a directory" : "it is not a regular file");
+  }
+  char buffer[8192];
+  while (true) {
+    const ssize_t got = ::read(fd, buffer, sizeof buffer);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      const int error = errno;
+      ::close(fd);
+      return unreadable(std::strerror(error));
+    }
+    if (got == 0) break;
+    text.append(buffer, static_cast<std::size_t>(got));
+  }
+  ::close(fd);
+
+  // Relative paths are resolved against the file's directory, made absolute so a later
+  // change of working directory does not move them.
+  std::error_code ignored;
+  fs::path absolute = fs::absolute(file, ignored);
+  if (absolute.empty()) absolute = file;
+  return parse_config(text, file.string(), absolute.parent_path());
+}
+
+std::string_view default_config_text() {
+  return kDefaultConfigText;
+}
+
+Config default_config() {
+  // config_parse_test checks that the embedded text parses, so value() cannot throw here.
+  return parse_config(kDefaultConfigText, "<default>", "").value();
+}
+
+}  // namespace e3x::config

@@ -1,0 +1,25 @@
+// What a reload changes: which peers are added, removed, changed or left alone, and which
+// settings only take effect after a restart. Pure, so it is tested without a daemon.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace e3x::daemon {
+
+struct ConfigDiff {
+  std::vector<std::string> added;  // peer names
+  std::vector<std::string> removed;
+  std::vector<std::string> rekeyed;  // same name, another key or hashname: a new peer
+  std::vector<std::string> changed;  // same identity, other endpoints or keepalive
+  std::vector<std::string> unchanged;
+  std::vector<std::string> restart_required;  // config keys, e.g. "udp.listen"
+  bool log_level_changed = false;
+  bool accept_changed = false;
+};
+
+ConfigDiff diff_config(const config::Config& running, const config::Config& next);
+
+}  // namespace e3x::daemon

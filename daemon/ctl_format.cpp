@@ -1,0 +1,316 @@
+#include "daemon/ctl_format.hpp"
+
+#include <array>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <optional>
+#include <vector>
+
+#include <boost/json/serialize.hpp>
+
+#include "daemon/encoding.hpp"
+
+namespace e3x::control {
+
+namespace {
+
+namespace json = boost::json;
+
+std::optional<std::string> get_string(const json::object& object, std::string_view key) {
+  const json::value* value = object.if_contains(key);
+  if (value == nullptr || !value->is_string()) return std::nullopt;
+  return std::string(value->get_string());
+}
+
+std::optional<std::int64_t> get_int(const json::object& object, std::string_view key) {
+  const json::value* value = object.if_contains(key);
+  if (value == nullptr) return std::nullopt;
+  if (value->is_int64()) return value->get_int64();
+  if (value->is_uint64()) {
+    const std::uint64_t u = value->get_uint64();
+    return u > static_cast<std::uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(u);
+  }
+  if (value->is_double() && std::isfinite(value->get_double())) {
+    return static_cast<std::int64_t>(value->get_double());
+  }
+  return std::nullopt;
+}
+
+std::optional<double> get_number(const json::object& object, std::string_view key) {
+  const json::value* value = object.if_contains(key);
+  if (value == nullptr) return std::nullopt;
+  if (value->is_double()) return value->get_double();
+  if (value->is_int64()) return static_cast<double>(value->get_int64());
+  if (value->is_uint64()) return static_cast<double>(value->get_uint64());
+  return std::nullopt;
+}
+
+std::optional<bool> get_bool(const json::object& object, std::string_view key) {
+  const json::value* value = object.if_contains(key);
+  if (value == nullptr || !value->is_bool()) return std::nullopt;
+  return value->get_bool();
+}
+
+// The strings of an array member (non-strings are skipped).
+std::vector<std::string> get_strings(const json::object& object, std::string_view key) {
+  std::vector<std::string> out;
+  const json::value* value = object.if_contains(key);
+  if (value == nullptr || !value->is_array()) return out;
+  for (const json::value& item : value->get_array()) {
+    if (item.is_string()) out.emplace_back(item.get_string());
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view separator = ", ") {
+  std::string out;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += separator;
+    out += items[i];
+  }
+  return out;
+}
+
+std::string int_or_unknown(const std::optional<std::int64_t>& value) {
+  return value ? std::to_string(*value) : "?";
+}
+
+std::string count_bytes(const json::object& object, std::string_view key) {
+  const auto value = get_int(object, key);
+  if (!value || *value < 0) return "?";
+  return format_bytes(static_cast<std::uint64_t>(*value));
+}
+
+// "alpha" for a named peer, its hashname otherwise.
+std::string peer_label(const json::object& object) {
+  if (auto name = get_string(object, "peer")) return *name;
+  if (auto hashname = get_string(object, "hashname")) return *hashname;
+  return "?";
+}
+
+// A printable preview of a message body: up to 60 characters of printable ASCII, quoted;
+// empty when the body is not text.
+std::string body_preview(const json::object& event) {
+  const auto encoded = get_string(event, "body_base64");
+  if (!encoded) return "";
+  const auto body = daemon::from_base64(*encoded);
+  if (!body || body->empty()) return "";
+  constexpr std::size_t kPreview = 60;
+  std::string text;
+  for (std::uint8_t byte : *body) {
+    if (byte == '\n' || byte == '\t') byte = ' ';
+    if (byte < 0x20 || byte > 0x7e) return "";
+    if (text.size() < kPreview) text.push_back(static_cast<char>(byte));
+  }
+  if (body->size() > kPreview) text += "...";
+  return " \"" + text + "\"";
+}
+
+// The reload summary as parts ("added alpha, beta"); empty when nothing changed.
+std::vector<std::string> reload_parts(const json::object& result) {
+  std::vector<std::string> parts;
+  for (const char* key : {"added", "removed", "changed"}) {
+    const auto names = get_strings(result, key);
+    if (!names.empty()) parts.push_back(std::string(key) + " " + join(names));
+  }
+  const auto restart = get_strings(result, "restart_required");
+  if (!restart.empty()) parts.push_back("restart required for " + join(restart));
+  return parts;
+}
+
+}  // namespace
+
+std::string format_duration(std::int64_t seconds) {
+  if (seconds < 0) seconds = 0;
+  const auto unit = [](std::int64_t value, const char* name) {
+    return std::to_string(value) + " " + name;
+  };
+  const auto two = [&](std::int64_t big, const char* big_name, std::int64_t small,
+                       const char* small_name) {
+    return small == 0 ? unit(big, big_name) : unit(big, big_name) + ", " + unit(small, small_name);
+  };
+  if (seconds < 60) return unit(seconds, "s");
+  if (seconds < 3600) return two(seconds / 60, "min", seconds % 60, "s");
+  if (seconds < 86400) return two(seconds / 3600, "h", seconds % 3600 / 60, "min");
+  return two(seconds / 86400, "d", seconds % 86400 / 3600, "h");
+}
+
+std::string format_age(std::int64_t seconds) {
+  return format_duration(seconds) + " ago";
+}
+
+std::string format_bytes(std::uint64_t bytes) {
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  static constexpr std::array<const char*, 3> kUnits{"KiB", "MiB", "GiB"};
+  double value = static_cast<double>(bytes) / 1024.0;
+  std::size_t unit = 0;
+  // Move up while the value would print as 1024.00 or more.
+  while (unit + 1 < kUnits.size() && value >= 1024.0 - 0.005) {
+    value /= 1024.0;
+    ++unit;
+  }
+  char text[64];
+  std::snprintf(text, sizeof(text), "%.2f %s", value, kUnits[unit]);
+  return text;
+}
+
+std::string format_rtt(double milliseconds) {
+  if (!std::isfinite(milliseconds) || milliseconds < 0) return "?";
+  char text[64];
+  std::snprintf(text, sizeof(text), "%.1f ms", milliseconds);
+  return text;
+}
+
+std::string format_clock(std::int64_t unix_seconds, std::int64_t utc_offset_s) {
+  const std::time_t shifted = static_cast<std::time_t>(unix_seconds + utc_offset_s);
+  std::tm tm{};
+  if (::gmtime_r(&shifted, &tm) == nullptr) return "?";
+  char text[64];
+  std::snprintf(text, sizeof(text), "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return text;
+}
+
+std::string format_path_object(const json::object& path) {
+  const std::string type = get_string(path, "type").value_or("?");
+  std::string ip = get_string(path, "ip").value_or("?");
+  if (ip.find(':') != std::string::npos) ip = "[" + ip + "]";
+  return type + " " + ip + ":" + int_or_unknown(get_int(path, "port"));
+}
+
+std::string format_status(const json::object& status) {
+  std::string out = "e3xd: " + get_string(status, "hashname").value_or("?") + "\n";
+  out += "  key: " + get_string(status, "key").value_or("?") + "\n";
+  out += "  version: " + get_string(status, "version").value_or("?") + "\n";
+  const auto listen = get_strings(status, "listen");
+  out += "  listening: " + (listen.empty() ? std::string("nothing") : join(listen)) + "\n";
+  const auto public_paths = get_strings(status, "public_paths");
+  out +=
+      "  public paths: " + (public_paths.empty() ? std::string("none known") : join(public_paths)) +
+      "\n";
+  const auto uptime = get_int(status, "uptime_s");
+  out += "  uptime: " + (uptime ? format_duration(*uptime) : std::string("?")) + "\n";
+  out += "  peers: " + int_or_unknown(get_int(status, "peers_up")) + " up, " +
+         int_or_unknown(get_int(status, "peers_total")) + " total\n";
+  return out;
+}
+
+std::string format_peer(const json::object& peer, std::int64_t now) {
+  const auto name = get_string(peer, "name");
+  const std::string hashname = get_string(peer, "hashname").value_or("?");
+  std::string out = "peer: " + (name ? *name + " (" + hashname + ")" : hashname) + "\n";
+
+  std::string state = get_string(peer, "state").value_or("?");
+  if (auto reason = get_string(peer, "reason")) state += " (" + *reason + ")";
+  out += "  state: " + state + "\n";
+
+  const auto path = get_string(peer, "path");
+  const auto endpoints = get_strings(peer, "endpoints");
+  if (path) {
+    out += "  endpoint: " + *path + "\n";
+    std::vector<std::string> others;
+    for (const std::string& other : get_strings(peer, "paths")) {
+      if (other != *path) others.push_back(other);
+    }
+    if (!others.empty()) out += "  other paths: " + join(others) + "\n";
+  } else if (!endpoints.empty()) {
+    out += "  configured endpoints: " + join(endpoints) + "\n";
+  } else {
+    out += "  endpoint: none\n";
+  }
+
+  const auto handshake = get_int(peer, "last_handshake");
+  out += "  latest handshake: " + (handshake ? format_age(now - *handshake) : "never") + "\n";
+  out += "  transfer: " + count_bytes(peer, "rx_bytes") + " received, " +
+         count_bytes(peer, "tx_bytes") + " sent\n";
+  out += "  packets: " + int_or_unknown(get_int(peer, "rx_packets")) + " received, " +
+         int_or_unknown(get_int(peer, "tx_packets")) + " sent\n";
+  if (auto rtt = get_number(peer, "rtt_ms")) out += "  rtt: " + format_rtt(*rtt) + "\n";
+  if (auto keepalive = get_int(peer, "keepalive")) {
+    out += "  keepalive: " +
+           (*keepalive <= 0 ? std::string("off") : "every " + std::to_string(*keepalive) + " s") +
+           "\n";
+  }
+  out += "  channels: " + int_or_unknown(get_int(peer, "channels")) + "\n";
+  return out;
+}
+
+std::string format_peers(const json::array& peers, std::int64_t now) {
+  std::string out;
+  for (const json::value& peer : peers) {
+    if (!peer.is_object()) continue;
+    if (!out.empty()) out += "\n";
+    out += format_peer(peer.get_object(), now);
+  }
+  return out.empty() ? "no peers\n" : out;
+}
+
+std::string format_reload(const json::object& result) {
+  std::string out;
+  for (const char* key : {"added", "removed", "changed"}) {
+    const auto names = get_strings(result, key);
+    if (!names.empty()) out += "peers " + std::string(key) + ": " + join(names) + "\n";
+  }
+  const auto unchanged = get_strings(result, "unchanged");
+  if (out.empty()) {
+    out = "peers: no changes";
+    if (!unchanged.empty()) out += " (" + std::to_string(unchanged.size()) + " unchanged)";
+    out += "\n";
+  } else if (!unchanged.empty()) {
+    out += "peers unchanged: " + join(unchanged) + "\n";
+  }
+  const auto restart = get_strings(result, "restart_required");
+  if (!restart.empty()) {
+    out += "restart e3xd to apply:\n";
+    for (const std::string& item : restart) out += "  " + item + "\n";
+  }
+  return out;
+}
+
+std::string format_send(const json::object& result, std::string_view peer) {
+  return "sent message " + get_string(result, "id").value_or("?") + " to " + std::string(peer) +
+         " (" + int_or_unknown(get_int(result, "bytes")) + " bytes)\n";
+}
+
+std::string format_ping(const json::object& result, std::string_view peer) {
+  std::string out = std::string(peer) + " sees us at ";
+  const json::value* path = result.if_contains("path");
+  out += path != nullptr && path->is_object() ? format_path_object(path->get_object()) : "?";
+  if (auto rtt = get_number(result, "rtt_ms")) out += " (rtt " + format_rtt(*rtt) + ")";
+  return out + "\n";
+}
+
+std::string format_event(const json::object& event, std::int64_t utc_offset_s) {
+  const auto time = get_int(event, "time");
+  std::string out = (time ? format_clock(*time, utc_offset_s) : std::string("?")) + " ";
+  const std::string name = get_string(event, "event").value_or("?");
+  if (name == "peer_up") {
+    out += peer_label(event) + " up via " + get_string(event, "path").value_or("?");
+    if (get_bool(event, "new_session").value_or(false)) out += " (new session)";
+  } else if (name == "peer_down") {
+    out += peer_label(event) + " down";
+    if (auto reason = get_string(event, "reason")) out += " (" + *reason + ")";
+  } else if (name == "path_changed") {
+    out += peer_label(event) + " moved to " + get_string(event, "path").value_or("?");
+  } else if (name == "message") {
+    out += "message from " + peer_label(event) + ": " + get_string(event, "type").value_or("?") +
+           ", " + int_or_unknown(get_int(event, "bytes")) + " bytes, id " +
+           get_string(event, "id").value_or("?") + body_preview(event);
+  } else if (name == "reload") {
+    // The reload result's members sit beside "event" (or, tolerated, under "result").
+    const json::value* nested = event.if_contains("result");
+    const auto parts =
+        reload_parts(nested != nullptr && nested->is_object() ? nested->get_object() : event);
+    out += "reload: " + (parts.empty() ? std::string("no changes") : join(parts, "; "));
+  } else {
+    json::object rest = event;
+    rest.erase("event");
+    rest.erase("time");
+    out += name + " " + json::serialize(rest);
+  }
+  return out + "\n";
+}
+
+}  // namespace e3x::control

@@ -1,0 +1,66 @@
+// e3xctl's human output, in the spirit of `wg show`: pure functions from the daemon's JSON
+// results (docs/control-protocol.md) and the current time to text. They never throw on odd
+// JSON: a missing or mistyped member prints as "?" (or is left out) instead.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
+namespace e3x::control {
+
+// "12 s", "3 min, 2 s", "2 h, 5 min", "4 d, 3 h" (the two largest units; a zero second unit
+// is left out: "3 min"). Negative durations print as "0 s".
+std::string format_duration(std::int64_t seconds);
+// format_duration + " ago": "12 s ago".
+std::string format_age(std::int64_t seconds);
+// "512 B", "1.21 KiB", "3.40 MiB", "1.00 GiB" (binary units, two decimals, GiB at most).
+std::string format_bytes(std::uint64_t bytes);
+// "0.4 ms" (one decimal).
+std::string format_rtt(double milliseconds);
+// "2024-05-01 12:00:03": `unix_seconds` shifted by `utc_offset_s` (the local zone's offset,
+// which the caller looks up; 0 prints UTC).
+std::string format_clock(std::int64_t unix_seconds, std::int64_t utc_offset_s);
+// A path object {"type":"udp4","ip":"203.0.113.5","port":42424} as "udp4 203.0.113.5:42424"
+// (IPv6 addresses in brackets).
+std::string format_path_object(const boost::json::object& path);
+
+// Every function below returns whole lines, each ending in '\n'.
+
+// The "status" result:
+//   e3xd: <hashname>
+//     key: ...
+//     version: ...
+//     listening: udp4 127.0.0.1:42424, ...
+//     public paths: ... | none known
+//     uptime: 2 h, 5 min
+//     peers: 1 up, 3 total
+std::string format_status(const boost::json::object& status);
+
+// One peer object as a block (see e3xctl peers); `now` is the current Unix time, for ages.
+std::string format_peer(const boost::json::object& peer, std::int64_t now);
+// The "peers" result: blocks separated by blank lines, or "no peers\n".
+std::string format_peers(const boost::json::array& peers, std::int64_t now);
+
+// The "reload" result (or a "reload" event): what changed and what needs a restart.
+std::string format_reload(const boost::json::object& result);
+
+// The "send" result: "sent message <id> to <peer> (<n> bytes)".
+std::string format_send(const boost::json::object& result, std::string_view peer);
+
+// The "ping" result: "<peer> sees us at udp4 203.0.113.5:42424 (rtt 0.4 ms)".
+std::string format_ping(const boost::json::object& result, std::string_view peer);
+
+// One watch event as one line, prefixed with its time (format_clock):
+//   2024-05-01 12:00:03 alpha up via udp4 127.0.0.1:42425 (new session)
+//   2024-05-01 12:00:40 alpha down (timeout)
+//   2024-05-01 12:01:00 alpha moved to udp4 192.0.2.9:42425
+//   2024-05-01 12:01:02 message from alpha: msg, 5 bytes, id 7f3a "hello"
+//   2024-05-01 12:02:00 reload: added beta; removed gamma
+// Unknown events print their name and JSON.
+std::string format_event(const boost::json::object& event, std::int64_t utc_offset_s);
+
+}  // namespace e3x::control

@@ -1,0 +1,315 @@
+// Lifecycle and the driver loop. Event handling is in daemon_events.cpp, peers in
+// daemon_peers.cpp, control commands and reload in daemon_control.cpp.
+#include "daemon/daemon.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <boost/asio/ip/address.hpp>
+#include <csignal>
+
+#include "config/identity_file.hpp"
+#include "daemon/build_info.hpp"
+#include "daemon/logging.hpp"
+#include "daemon/systemd_notify.hpp"
+
+namespace e3x::daemon {
+
+namespace asio = boost::asio;
+
+namespace {
+
+std::chrono::steady_clock::time_point to_steady(Instant at) {
+  return std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(at.time_since_epoch()));
+}
+
+int exit_code_for(config::IdentityError::Kind kind) {
+  switch (kind) {
+    case config::IdentityError::Kind::kInsecure:
+      return kExitNoPerm;
+    case config::IdentityError::Kind::kMalformed:
+      return kExitDataErr;
+    case config::IdentityError::Kind::kWriteFailed:
+      return kExitCantCreat;
+    case config::IdentityError::Kind::kMissing:
+    case config::IdentityError::Kind::kUnreadable:
+      return kExitNoInput;
+  }
+  return kExitRuntime;
+}
+
+// Creates a directory (and parents) that only its owner may enter, as a state directory
+// holding a secret should be. An existing directory is left as it is.
+std::string make_private_directory(const std::filesystem::path& dir) {
+  if (dir.empty()) return {};
+  std::error_code error;
+  if (std::filesystem::is_directory(dir, error)) return {};
+  std::filesystem::create_directories(dir, error);
+  if (error) return "cannot create directory " + dir.string() + ": " + error.message();
+  ::chmod(dir.c_str(), 0700);
+  return {};
+}
+
+}  // namespace
+
+Daemon::Daemon(asio::io_context& io, config::Config config, std::filesystem::path config_file)
+    : io_(io),
+      config_(std::move(config)),
+      config_file_(std::move(config_file)),
+      started_at_(std::chrono::steady_clock::now()),
+      accept_any_(config_.accept == config::Accept::kAny),
+      core_timer_(io),
+      housekeeping_timer_(io),
+      watchdog_timer_(io),
+      signals_(io),
+      resolver_(io) {}
+
+Daemon::~Daemon() = default;
+
+Instant Daemon::now() {
+  const auto steady = std::chrono::steady_clock::now();
+  const Instant at(std::chrono::duration_cast<Duration>(steady.time_since_epoch()));
+  if (endpoint_) {
+    // SEQs follow Unix time; re-anchor on every input so a stepped clock is noticed at once.
+    const auto unix_now = std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    endpoint_->set_unix_time(at, unix_now.count());
+  }
+  return at;
+}
+
+std::optional<StartError> Daemon::start() {
+  if (auto error = make_private_directory(config_.state_dir); !error.empty()) {
+    return StartError{kExitCantCreat, error};
+  }
+  if (auto error = make_private_directory(config_.identity.parent_path()); !error.empty()) {
+    return StartError{kExitCantCreat, error};
+  }
+  bool created = false;
+  auto identity = config::load_or_create_identity(config_.identity, random_, &created);
+  if (!identity) return StartError{exit_code_for(identity.error().kind), identity.error().message};
+  if (created) spdlog::info("created a new identity in {}", config_.identity.string());
+
+  seq_store_ = std::make_unique<SeqStore>(config_.state_dir / "seq.json");
+  auto floor = seq_store_->load();
+  if (!floor) return StartError{kExitDataErr, floor.error()};
+
+  Endpoint::Config endpoint_config;
+  endpoint_config.identity = std::move(*identity);
+  endpoint_config.random = &random_;
+  endpoint_config.seq_floor = *floor;
+  endpoint_config.accept = [this](const Hashname&) { return accept_any_; };
+  endpoint_ = std::make_unique<Endpoint>(std::move(endpoint_config));
+  now();  // anchors Unix time
+
+  net::NetworkOptions options;
+  for (const auto& listen : config_.udp.listen) {
+    options.udp_listen.emplace_back(asio::ip::make_address(listen.ip), listen.port);
+  }
+  for (const auto& listen : config_.tcp.listen) {
+    options.tcp_listen.emplace_back(asio::ip::make_address(listen.ip), listen.port);
+  }
+  options.udp_cloak = config_.udp.cloak;
+  options.tcp_cloak = config_.tcp.cloak;
+  network_ = std::make_unique<net::Network>(
+      io_, random_, options, [this](PathId path, ByteView packet) { on_packet(path, packet); },
+      [this] { drive(); });
+  if (auto error = network_->start(); !error.empty()) {
+    return StartError{kExitRuntime, "cannot listen: " + error};
+  }
+
+  if (auto error = make_private_directory(config_.control_socket.parent_path()); !error.empty()) {
+    return StartError{kExitCantCreat, error};
+  }
+  control_ = std::make_unique<control::ControlServer>(
+      io_, config_.control_socket,
+      [this](const control::Request& request, control::ControlServer::Respond respond) {
+        handle_control(request, std::move(respond));
+      });
+  if (auto error = control_->start(); !error.empty()) {
+    return StartError{kExitRuntime, "control socket: " + error};
+  }
+
+  for (const auto& peer : config_.peers) {
+    if (auto error = add_configured_peer(peer)) {
+      return StartError{kExitConfig, config_.source + ":" + std::to_string(peer.line) + ": peer '" +
+                                         peer.name + "': " + *error};
+    }
+  }
+
+  signals_.add(SIGHUP);
+  signals_.add(SIGTERM);
+  signals_.add(SIGINT);
+  wait_for_signal();
+
+  std::string listening;
+  for (const auto& address : network_->local_addresses()) {
+    listening += (listening.empty() ? "" : ", ") + net::to_string(address);
+  }
+  spdlog::info("e3xd {} running as {}", e3xd_version(), endpoint_->hashname().to_string());
+  spdlog::info("listening on {}; control socket {}; {} peer(s) configured",
+               listening.empty() ? "nothing" : listening, config_.control_socket.string(),
+               config_.peers.size());
+  last_drop_summary_ = now();
+  housekeeping();
+  start_watchdog();
+  notify_ready(std::to_string(config_.peers.size()) + " peers configured");
+  return std::nullopt;
+}
+
+void Daemon::wait_for_signal() {
+  signals_.async_wait([this](const boost::system::error_code& error, int signal) {
+    if (error || stopping_) return;
+    if (signal == SIGHUP) {
+      spdlog::info("SIGHUP: reloading {}", config_file_.string());
+      auto result = reload();
+      if (!result) spdlog::error("reload failed: {}", result.error().message);
+      wait_for_signal();
+      return;
+    }
+    shutdown(signal == SIGINT ? "SIGINT" : "SIGTERM");
+  });
+}
+
+void Daemon::start_watchdog() {
+  const auto interval = watchdog_interval();
+  if (!interval) return;
+  watchdog_timer_.expires_after(*interval / 2);
+  watchdog_timer_.async_wait([this](const boost::system::error_code& error) {
+    if (error || stopping_) return;
+    notify_watchdog();
+    start_watchdog();
+  });
+}
+
+void Daemon::shutdown(const char* why) {
+  if (stopping_) return;
+  stopping_ = true;
+  notify_stopping();
+  spdlog::info("{}: shutting down", why);
+  core_timer_.cancel();
+  housekeeping_timer_.cancel();
+  watchdog_timer_.cancel();
+  signals_.cancel();
+  resolver_.cancel();
+  if (network_) network_->stop();
+  if (control_) control_->stop();
+  // Every SEQ that left was covered on disk before it left (drive()), so nothing is owed.
+}
+
+// ---------------------------------------------------------------------------------------
+// The driver loop
+
+void Daemon::on_packet(PathId path, ByteView packet) {
+  if (stopping_) return;
+  endpoint_->handle_datagram(now(), path, packet);
+  // drive() runs once for the whole batch (the network's batch handler).
+}
+
+void Daemon::drive() {
+  if (stopping_) return;
+  for (;;) {
+    // The SEQ mark on disk must cover every SEQ before a packet carrying it leaves.
+    bool may_send = true;
+    const std::uint32_t highest = endpoint_->highest_seq_used();
+    if (highest > seq_store_->recorded()) {
+      if (auto error = seq_store_->cover(highest); !error.empty()) {
+        may_send = false;
+        if (seq_persist_failures_++ % 100 == 0) {
+          spdlog::error("cannot record the SEQ mark, so handshakes are held back: {}", error);
+        }
+      }
+    }
+    bool worked = false;
+    while (auto transmit = endpoint_->poll_transmit()) {
+      worked = true;
+      if (may_send) network_->send(transmit->path, transmit->packet);
+    }
+    while (auto event = endpoint_->poll_event()) {
+      worked = true;
+      handle_event(*event);
+    }
+    if (!worked) break;  // event handlers may have produced more; loop until both are empty
+  }
+  arm_core_timer();
+}
+
+void Daemon::arm_core_timer() {
+  const auto next = endpoint_->next_timeout();
+  if (!next) {
+    core_timer_.cancel();
+    return;
+  }
+  core_timer_.expires_at(to_steady(*next));
+  core_timer_.async_wait([this](const boost::system::error_code& error) {
+    if (!error) on_core_timer();
+  });
+}
+
+void Daemon::on_core_timer() {
+  if (stopping_) return;
+  endpoint_->handle_timeout(now());
+  drive();
+}
+
+void Daemon::housekeeping() {
+  if (stopping_) return;
+  connect_due_peers();
+  if (now() - last_drop_summary_ >= kDropSummaryInterval) summarise_drops();
+  drive();
+  housekeeping_timer_.expires_after(kHousekeepingInterval);
+  housekeeping_timer_.async_wait([this](const boost::system::error_code& error) {
+    if (!error) housekeeping();
+  });
+}
+
+// Peers with endpoints and no exchange get a handshake when their backoff has run out.
+void Daemon::connect_due_peers() {
+  const Instant at = now();
+  for (auto& [hashname, runtime] : runtimes_) {
+    PeerRuntime& peer = *runtime;
+    if (peer.config.endpoints.empty()) continue;
+    const auto status = endpoint_->peer_status(hashname);
+    const bool idle = status && status->state == ExchangeState::kNone;
+    if (!idle || (peer.next_attempt && *peer.next_attempt > at)) continue;
+    if (peer.resolve_needed && peer.resolves_in_flight == 0) resolve_endpoints(peer);
+    attempt_connect(peer);
+  }
+}
+
+// Drops are counted per packet but logged as one summary line per interval, so a flood of
+// garbage cannot flood the log.
+void Daemon::summarise_drops() {
+  last_drop_summary_ = now();
+  const EndpointStats& core = endpoint_->stats();
+  const net::NetworkStats& net = network_->stats();
+  std::string summary;
+  auto add = [&summary](std::uint64_t now_count, std::uint64_t before, const char* what) {
+    if (now_count == before) return;
+    summary += (summary.empty() ? "" : ", ") + std::to_string(now_count - before) + " " + what;
+  };
+  const EndpointStats& was = last_endpoint_stats_;
+  add(core.dropped_malformed, was.dropped_malformed, "malformed");
+  add(core.dropped_unauthenticated, was.dropped_unauthenticated, "unauthenticated");
+  add(core.dropped_policy, was.dropped_policy, "from senders not accepted");
+  add(core.dropped_stale, was.dropped_stale, "stale handshakes");
+  add(core.dropped_unknown_token, was.dropped_unknown_token, "for unknown exchanges");
+  add(core.dropped_replay, was.dropped_replay, "replayed");
+  add(core.dropped_channel, was.dropped_channel, "bad channel packets");
+  add(core.dropped_pending, was.dropped_pending, "over the pending limit");
+  const net::NetworkStats& net_was = last_network_stats_;
+  add(net.dropped_oversize, net_was.dropped_oversize, "oversized");
+  add(net.dropped_uncloak, net_was.dropped_uncloak, "undecloakable");
+  add(net.dropped_send_error, net_was.dropped_send_error, "unsendable");
+  add(net.dropped_write_queue_full, net_was.dropped_write_queue_full, "over a TCP write queue");
+  if (!summary.empty()) {
+    spdlog::info("dropped in the last {} s: {}",
+                 std::chrono::duration_cast<std::chrono::seconds>(kDropSummaryInterval).count(),
+                 summary);
+  }
+  last_endpoint_stats_ = core;
+  last_network_stats_ = net;
+}
+
+}  // namespace e3x::daemon

@@ -1,0 +1,142 @@
+// e3xd: the driver around the sans-I/O core (ARCHITECTURE.md). After any input (a batch of
+// packets, a timer, a control command) it persists the SEQ mark if needed, drains the core's
+// transmits into the sockets and its events into logs and watchers, and re-arms one timer
+// at next_timeout(). Everything runs on one thread: the io_context's.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json/object.hpp>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+
+#include "config/config.hpp"
+#include "core/endpoint.hpp"
+#include "core/random.hpp"
+#include "daemon/config_diff.hpp"
+#include "daemon/control_server.hpp"
+#include "daemon/peer_runtime.hpp"
+#include "daemon/seq_store.hpp"
+#include "transports/network.hpp"
+
+namespace e3x::daemon {
+
+// Exit codes of e3xd (documented in docs/config.md and the README).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitRuntime = 1;     // could not bind, another e3xd running, ...
+inline constexpr int kExitUsage = 64;      // bad command line
+inline constexpr int kExitDataErr = 65;    // identity file malformed
+inline constexpr int kExitNoInput = 66;    // config file missing or unreadable
+inline constexpr int kExitCantCreat = 73;  // identity or state file cannot be created
+inline constexpr int kExitNoPerm = 77;     // identity file readable by others
+inline constexpr int kExitConfig = 78;     // config syntax or schema error
+
+struct StartError {
+  int exit_code = kExitRuntime;
+  std::string message;
+};
+
+// How the reconnect backoff grows after a failed attempt (a handshake unconfirmed for 30 s).
+inline constexpr Duration kReconnectBackoffFirst = seconds(1);
+inline constexpr Duration kReconnectBackoffMax = seconds(300);
+inline constexpr Duration kHousekeepingInterval = seconds(1);
+inline constexpr Duration kDropSummaryInterval = seconds(10);
+inline constexpr std::size_t kPublicPathLimit = 16;  // addresses peers report seeing us at
+
+class Daemon {
+ public:
+  // `config_file` empty: running on the embedded default (reload has nothing to re-read).
+  Daemon(boost::asio::io_context& io, config::Config config, std::filesystem::path config_file);
+  ~Daemon();
+
+  // Loads the identity and state, binds sockets and the control socket, adds the peers.
+  std::optional<StartError> start();
+  // Reloads the config file (SIGHUP, `e3xctl reload`): the JSON result or an error.
+  control::ControlServer::Reply reload();
+  // Stops everything; the io_context then runs out of work.
+  void shutdown(const char* why);
+
+ private:
+  // ---- the driver ----
+  Instant now();  // also re-anchors the core's Unix time
+  void wait_for_signal();
+  void start_watchdog();
+  void on_packet(PathId path, ByteView packet);
+  void drive();
+  void arm_core_timer();
+  void on_core_timer();
+  void housekeeping();
+  void connect_due_peers();
+  void summarise_drops();
+
+  // ---- core events ----
+  void handle_event(Event& event);
+  void on_exchange_up(const event::ExchangeUp& up);
+  void on_exchange_down(const event::ExchangeDown& down);
+  void on_path_changed(const event::PathChanged& changed);
+  void on_channel_opened(event::ChannelOpened& opened);
+  void on_channel_data(event::ChannelData& data);
+  void on_message(event::MessageReceived& message);
+
+  // ---- peers ----
+  std::optional<std::string> add_configured_peer(const config::PeerConfig& peer);
+  void remove_configured_peer(const std::string& name);
+  void resolve_endpoints(PeerRuntime& peer);
+  void attempt_connect(PeerRuntime& peer);
+  void schedule_retry(PeerRuntime& peer, Instant at);
+  void apply_keepalive(const Hashname& hashname);
+  Duration keepalive_for(const PeerRuntime* peer, PathId path) const;
+  PeerRuntime* find_runtime(const Hashname& hashname);
+  const PeerRuntime* find_runtime(const Hashname& hashname) const;
+  std::optional<Hashname> lookup_peer(const std::string& name_or_hashname) const;
+  std::string peer_label(const Hashname& hashname) const;
+  void start_path_probe(const Hashname& peer, control::ControlServer::Respond respond);
+  void finish_probe(const Hashname& peer, std::uint32_t channel, const std::string& why);
+
+  // ---- control ----
+  void handle_control(const control::Request& request, control::ControlServer::Respond respond);
+  boost::json::object status_json() const;
+  boost::json::object peer_json(const Hashname& hashname) const;
+  boost::json::array peers_json() const;
+  control::ControlServer::Reply send_command(const control::Request& request);
+  void broadcast(boost::json::object event, std::optional<Hashname> peer = std::nullopt);
+  std::string path_text(PathId path) const;
+  boost::json::object path_object(PathId path) const;
+
+  boost::asio::io_context& io_;
+  config::Config config_;
+  std::filesystem::path config_file_;
+  SodiumRandom random_;
+  std::chrono::steady_clock::time_point started_at_;
+  bool accept_any_ = false;
+  bool stopping_ = false;
+
+  std::unique_ptr<SeqStore> seq_store_;
+  std::unique_ptr<Endpoint> endpoint_;
+  std::unique_ptr<net::Network> network_;
+  std::unique_ptr<control::ControlServer> control_;
+  boost::asio::steady_timer core_timer_;
+  boost::asio::steady_timer housekeeping_timer_;
+  boost::asio::steady_timer watchdog_timer_;
+  boost::asio::signal_set signals_;
+  boost::asio::ip::tcp::resolver resolver_;
+
+  std::map<std::string, Hashname> names_;  // configured name -> hashname
+  std::unordered_map<Hashname, std::unique_ptr<PeerRuntime>> runtimes_;
+  std::map<std::pair<Hashname, std::uint32_t>, PathProbe> probes_;
+  std::set<std::string> public_paths_;
+  std::uint64_t seq_persist_failures_ = 0;
+  Instant last_drop_summary_{};
+  EndpointStats last_endpoint_stats_{};
+  net::NetworkStats last_network_stats_{};
+};
+
+}  // namespace e3x::daemon

@@ -1,0 +1,292 @@
+// Control socket commands (docs/control-protocol.md) and reload.
+#include <spdlog/spdlog.h>
+
+#include "config/identity_file.hpp"
+#include "core/base32.hpp"
+#include "daemon/build_info.hpp"
+#include "daemon/daemon.hpp"
+#include "daemon/encoding.hpp"
+#include "daemon/logging.hpp"
+#include "daemon/systemd_notify.hpp"
+
+namespace e3x::daemon {
+
+namespace json = boost::json;
+using Reply = control::ControlServer::Reply;
+
+namespace {
+
+constexpr std::size_t kMaxMessageBody = 60 * 1024;  // issue 4 makes this configurable
+
+Reply fail(std::string code, std::string message) {
+  return unexpected(control::ControlError{std::move(code), std::move(message)});
+}
+
+const char* state_name(ExchangeState state) {
+  switch (state) {
+    case ExchangeState::kUp:
+      return "up";
+    case ExchangeState::kConnecting:
+      return "connecting";
+    case ExchangeState::kNone:
+      return "down";
+  }
+  return "down";
+}
+
+json::array string_array(const std::vector<std::string>& items) {
+  json::array out;
+  for (const auto& item : items) out.emplace_back(item);
+  return out;
+}
+
+}  // namespace
+
+void Daemon::handle_control(const control::Request& request,
+                            control::ControlServer::Respond respond) {
+  if (stopping_) {
+    respond(fail("busy", "e3xd is shutting down"));
+    return;
+  }
+  const std::string& cmd = request.cmd;
+  if (cmd == "status") {
+    respond(json::value(status_json()));
+  } else if (cmd == "peers") {
+    respond(json::value(peers_json()));
+  } else if (cmd == "peer" || cmd == "ping") {
+    const json::value* name = request.args.if_contains("peer");
+    if (!name || !name->is_string()) {
+      respond(fail("bad_argument", "\"peer\" must be a peer name or hashname"));
+      return;
+    }
+    const auto hashname = lookup_peer(std::string(name->get_string()));
+    if (!hashname) {
+      respond(fail("unknown_peer", "no peer named '" + std::string(name->get_string()) + "'"));
+      return;
+    }
+    if (cmd == "peer") {
+      respond(json::value(peer_json(*hashname)));
+      return;
+    }
+    const auto status = endpoint_->peer_status(*hashname);
+    if (!status || status->state != ExchangeState::kUp) {
+      respond(fail("not_up", "peer '" + std::string(name->get_string()) + "' is not up"));
+      return;
+    }
+    start_path_probe(*hashname, std::move(respond));
+    drive();
+  } else if (cmd == "send") {
+    respond(send_command(request));
+    drive();
+  } else if (cmd == "reload") {
+    respond(reload());
+  } else {
+    respond(fail(
+        "unknown_command",
+        "unknown command '" + cmd + "'; commands: status, peers, peer, ping, send, reload, watch"));
+  }
+}
+
+json::object Daemon::status_json() const {
+  json::array listen;
+  for (const auto& address : network_->local_addresses())
+    listen.emplace_back(net::to_string(address));
+  json::array public_paths;
+  for (const auto& path : public_paths_) public_paths.emplace_back(path);
+  std::size_t up = 0;
+  const auto peers = endpoint_->peers();
+  for (const auto& peer : peers) {
+    const auto status = endpoint_->peer_status(peer);
+    if (status && status->state == ExchangeState::kUp) ++up;
+  }
+  const auto uptime = std::chrono::steady_clock::now() - started_at_;
+  return json::object{
+      {"hashname", endpoint_->hashname().to_string()},
+      {"key", base32_encode(endpoint_->public_key())},
+      {"version", e3xd_version()},
+      {"listen", std::move(listen)},
+      {"public_paths", std::move(public_paths)},
+      {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(uptime).count()},
+      {"peers_up", up},
+      {"peers_total", peers.size()},
+  };
+}
+
+json::object Daemon::peer_json(const Hashname& hashname) const {
+  const auto status = endpoint_->peer_status(hashname);
+  const PeerRuntime* runtime = find_runtime(hashname);
+  json::object out;
+  out["name"] = runtime ? json::value(runtime->config.name) : json::value();
+  out["hashname"] = hashname.to_string();
+  out["key"] = status && status->key ? json::value(base32_encode(*status->key)) : json::value();
+  const ExchangeState state = status ? status->state : ExchangeState::kNone;
+  out["state"] = state_name(state);
+  std::string reason;
+  if (state == ExchangeState::kNone && runtime) {
+    reason = runtime->down_reason;
+    if (!runtime->resolve_error.empty()) reason += "; " + runtime->resolve_error;
+  }
+  out["reason"] = reason.empty() ? json::value() : json::value(reason);
+  const PathId path = status ? status->path : kNoPath;
+  out["path"] = path != kNoPath ? json::value(path_text(path)) : json::value();
+  json::array paths;
+  if (status) {
+    for (const PathId p : status->paths) paths.emplace_back(path_text(p));
+  }
+  out["paths"] = std::move(paths);
+  json::array endpoints;
+  if (runtime) {
+    for (const auto& endpoint : runtime->config.endpoints) endpoints.emplace_back(endpoint.text);
+  }
+  out["endpoints"] = std::move(endpoints);
+  out["seq_sent"] = status ? status->seq_sent : 0;
+  out["seq_recv"] = status ? status->seq_recv : 0;
+  out["token"] =
+      status && status->remote_token ? json::value(to_hex(*status->remote_token)) : json::value();
+  json::value last_handshake;
+  if (status && status->last_handshake) {
+    // The core keeps monotonic instants; convert through the current offset to Unix time.
+    const auto ago = std::chrono::steady_clock::now().time_since_epoch() -
+                     status->last_handshake->time_since_epoch();
+    const auto when = std::chrono::system_clock::now() -
+                      std::chrono::duration_cast<std::chrono::system_clock::duration>(ago);
+    last_handshake =
+        std::chrono::duration_cast<std::chrono::seconds>(when.time_since_epoch()).count();
+  }
+  out["last_handshake"] = last_handshake;
+  std::optional<Duration> rtt = status ? status->handshake_rtt : std::nullopt;
+  if (!rtt && runtime) rtt = runtime->probe_rtt;
+  out["rtt_ms"] =
+      rtt ? json::value(std::chrono::duration<double, std::milli>(*rtt).count()) : json::value();
+  out["rx_packets"] = status ? status->rx_packets : 0;
+  out["tx_packets"] = status ? status->tx_packets : 0;
+  out["rx_bytes"] = status ? status->rx_bytes : 0;
+  out["tx_bytes"] = status ? status->tx_bytes : 0;
+  out["keepalive"] =
+      status ? std::chrono::duration_cast<std::chrono::seconds>(status->keepalive).count() : 0;
+  out["channels"] = status ? status->channels : 0;
+  return out;
+}
+
+json::array Daemon::peers_json() const {
+  json::array out;
+  // Configured peers in name order, then any others (admitted by accept = "any").
+  for (const auto& [name, hashname] : names_) out.emplace_back(peer_json(hashname));
+  for (const auto& hashname : endpoint_->peers()) {
+    if (!find_runtime(hashname)) out.emplace_back(peer_json(hashname));
+  }
+  return out;
+}
+
+Reply Daemon::send_command(const control::Request& request) {
+  const json::value* name = request.args.if_contains("peer");
+  if (!name || !name->is_string()) {
+    return fail("bad_argument", "\"peer\" must be a peer name or hashname");
+  }
+  const std::string peer_name(name->get_string());
+  const auto hashname = lookup_peer(peer_name);
+  if (!hashname) return fail("unknown_peer", "no peer named '" + peer_name + "'");
+  std::string type = "msg";
+  if (const json::value* t = request.args.if_contains("type")) {
+    if (!t->is_string() || t->get_string().empty()) {
+      return fail("bad_argument", "\"type\" must be a non-empty string");
+    }
+    type = std::string(t->get_string());
+  }
+  Bytes body;
+  const json::value* text = request.args.if_contains("text");
+  const json::value* base64 = request.args.if_contains("base64");
+  if ((text != nullptr) == (base64 != nullptr)) {
+    return fail("bad_argument", "give exactly one of \"text\" and \"base64\"");
+  }
+  if (text) {
+    if (!text->is_string()) return fail("bad_argument", "\"text\" must be a string");
+    body.assign(text->get_string().begin(), text->get_string().end());
+  } else {
+    if (!base64->is_string()) return fail("bad_argument", "\"base64\" must be a string");
+    auto decoded = from_base64(base64->get_string());
+    if (!decoded) return fail("bad_argument", "\"base64\" is not valid base64");
+    body = std::move(*decoded);
+  }
+  if (body.size() > kMaxMessageBody) {
+    return fail("too_large", "the message is " + std::to_string(body.size()) +
+                                 " bytes; the limit is " + std::to_string(kMaxMessageBody));
+  }
+  const auto status = endpoint_->peer_status(*hashname);
+  if (!status || status->state != ExchangeState::kUp) {
+    return fail("not_up", "peer '" + peer_name + "' is not up");
+  }
+  ByteArray<8> id_bytes;
+  random_.fill(id_bytes);
+  const std::string id = to_hex(id_bytes);
+  auto sent = endpoint_->send_message(now(), *hashname, type, id, {}, body);
+  if (!sent) return fail("internal", std::string("cannot send: ") + to_string(sent.error()));
+  return json::value(json::object{{"id", id}, {"bytes", body.size()}});
+}
+
+Reply Daemon::reload() {
+  if (config_file_.empty()) {
+    return fail("no_config_file", "e3xd runs on its embedded default config; nothing to reload");
+  }
+  notify_reloading();
+  auto next = config::load_config(config_file_);
+  if (!next) {
+    notify_ready("reload failed");
+    return fail("bad_config", next.error().to_string());
+  }
+  const ConfigDiff diff = diff_config(config_, *next);
+  for (const auto& name : diff.removed) remove_configured_peer(name);
+  for (const auto& name : diff.rekeyed) remove_configured_peer(name);
+  config::Config& running = config_;
+  // Settings that apply live.
+  if (diff.log_level_changed) set_log_level(next->log_level);
+  accept_any_ = next->accept == config::Accept::kAny;
+  running.log_level = next->log_level;
+  running.accept = next->accept;
+  running.udp.keepalive_s = next->udp.keepalive_s;
+  running.tcp.keepalive_s = next->tcp.keepalive_s;
+  std::vector<std::string> failed;
+  for (const auto& peer : next->peers) {
+    const bool is_new =
+        std::find(diff.added.begin(), diff.added.end(), peer.name) != diff.added.end() ||
+        std::find(diff.rekeyed.begin(), diff.rekeyed.end(), peer.name) != diff.rekeyed.end();
+    if (is_new) {
+      if (auto error = add_configured_peer(peer)) {
+        failed.push_back(peer.name + ": " + *error);
+      }
+      continue;
+    }
+    // Changed or unchanged: the exchange stays; endpoints and keepalive are updated.
+    PeerRuntime* runtime = find_runtime(names_.at(peer.name));
+    if (!runtime) continue;
+    if (runtime->config.endpoints != peer.endpoints) runtime->resolve_needed = true;
+    runtime->config = peer;
+    apply_keepalive(peer.hashname);
+  }
+  running.peers = next->peers;
+  std::erase_if(running.peers, [&](const config::PeerConfig& peer) {
+    return names_.find(peer.name) == names_.end();
+  });
+  json::array changed = string_array(diff.changed);
+  for (const auto& name : diff.rekeyed) changed.emplace_back(name);
+  json::object result{{"added", string_array(diff.added)},
+                      {"removed", string_array(diff.removed)},
+                      {"changed", std::move(changed)},
+                      {"unchanged", string_array(diff.unchanged)},
+                      {"restart_required", string_array(diff.restart_required)}};
+  if (!failed.empty()) result["failed"] = string_array(failed);
+  spdlog::info("reloaded {}: {} added, {} removed, {} changed, {} unchanged{}",
+               config_file_.string(), diff.added.size(), diff.removed.size(),
+               diff.changed.size() + diff.rekeyed.size(), diff.unchanged.size(),
+               diff.restart_required.empty() ? "" : "; restart needed for some settings");
+  for (const auto& key : diff.restart_required) {
+    spdlog::warn("reload: '{}' changed; it takes effect after a restart", key);
+  }
+  broadcast(json::object{{"event", "reload"}, {"result", result}});
+  connect_due_peers();
+  drive();
+  notify_ready("reloaded");
+  return json::value(std::move(result));
+}
+
+}  // namespace e3x::daemon

@@ -1,0 +1,597 @@
+// The TOML configuration: every key lands in its struct field, defaults apply, relative paths
+// resolve, and every documented error names the right file, line and key.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "core/base32.hpp"
+#include "gtest/gtest.h"
+
+namespace e3x::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A valid cs3a public key, derived from a seed, in its base32 form.
+PublicKey test_key(std::uint64_t seed) {
+  SeededRandom random(seed);
+  return generate_keypair(random).public_key;
+}
+std::string key_text(std::uint64_t seed) {
+  return base32_encode(test_key(seed));
+}
+
+testing::AssertionResult contains(const std::string& text, std::string_view part) {
+  if (text.find(part) != std::string::npos) return testing::AssertionSuccess();
+  return testing::AssertionFailure() << "'" << text << "' does not contain '" << part << "'";
+}
+
+Config parse_ok(const std::string& text, const fs::path& base_dir = "/etc/e3xd") {
+  Result<Config, ConfigError> result = parse_config(text, "e3xd.toml", base_dir);
+  if (!result) {
+    ADD_FAILURE() << result.error().to_string();
+    return {};
+  }
+  return std::move(result).value();
+}
+
+ConfigError parse_bad(const std::string& text) {
+  Result<Config, ConfigError> result = parse_config(text, "e3xd.toml", "/etc/e3xd");
+  if (result) {
+    ADD_FAILURE() << "parsed, but should have failed:\n" << text;
+    return {};
+  }
+  return result.error();
+}
+
+// A temporary directory removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "e3x-config-test-XXXXXX").string();
+    path_ = ::mkdtemp(pattern.data());
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+void write_text(const fs::path& file, const std::string& text) {
+  std::ofstream out(file);
+  out << text;
+}
+
+TEST(ConfigParse, FullConfigRoundTrips) {
+  const std::string text = R"(identity = "/var/lib/e3xd/keys/identity.json"
+state_dir = "/var/lib/e3xd"
+control_socket = "/run/e3xd/ctl.sock"
+log_level = "debug"
+accept = "any"
+
+[udp]
+listen = ["0.0.0.0:42424", "[::]:42425"]
+cloak = false
+keepalive = 30
+
+[tcp]
+listen = ["127.0.0.1:4000"]
+cloak = true
+keepalive = 0
+
+[[peer]]
+name = "alpha"
+key = ")" + key_text(1) + R"("
+endpoints = ["udp://192.0.2.7:42424", "tcp://[2001:db8::7]:42424", "udp://host.example:9"]
+keepalive = 10
+
+[[peer]]
+name = "beta_2-x"
+hashname = ")" + hashname_of(test_key(2)).to_string() +
+                           R"("
+)";
+  const Config config = parse_ok(text);
+  EXPECT_EQ(config.source, "e3xd.toml");
+  EXPECT_EQ(config.identity, "/var/lib/e3xd/keys/identity.json");
+  EXPECT_EQ(config.state_dir, "/var/lib/e3xd");
+  EXPECT_EQ(config.control_socket, "/run/e3xd/ctl.sock");
+  EXPECT_EQ(config.log_level, LogLevel::kDebug);
+  EXPECT_EQ(config.accept, Accept::kAny);
+
+  EXPECT_EQ(config.udp, (TransportConfig{{{"0.0.0.0", 42424}, {"::", 42425}}, false, 30}));
+  EXPECT_EQ(config.tcp, (TransportConfig{{{"127.0.0.1", 4000}}, true, 0}));
+
+  ASSERT_EQ(config.peers.size(), 2u);
+  const PeerConfig& alpha = config.peers[0];
+  EXPECT_EQ(alpha.name, "alpha");
+  ASSERT_TRUE(alpha.key.has_value());
+  EXPECT_EQ(*alpha.key, test_key(1));
+  EXPECT_EQ(alpha.hashname, hashname_of(test_key(1)));
+  EXPECT_EQ(alpha.line, 17);
+  EXPECT_EQ(alpha.keepalive_s, 10u);
+  const std::vector<PeerEndpoint> endpoints = {
+      {TransportKind::kUdp, "192.0.2.7", 42424, "udp://192.0.2.7:42424"},
+      {TransportKind::kTcp, "2001:db8::7", 42424, "tcp://[2001:db8::7]:42424"},
+      {TransportKind::kUdp, "host.example", 9, "udp://host.example:9"},
+  };
+  EXPECT_EQ(alpha.endpoints, endpoints);
+
+  const PeerConfig& beta = config.peers[1];
+  EXPECT_EQ(beta.name, "beta_2-x");
+  EXPECT_FALSE(beta.key.has_value());
+  EXPECT_EQ(beta.hashname, hashname_of(test_key(2)));
+  EXPECT_TRUE(beta.endpoints.empty());
+  EXPECT_FALSE(beta.keepalive_s.has_value());
+  EXPECT_EQ(beta.line, 23);
+}
+
+TEST(ConfigParse, DefaultsApplied) {
+  const Config config = parse_ok("");
+  EXPECT_EQ(config.state_dir, "/var/lib/e3xd");
+  EXPECT_EQ(config.identity, "/var/lib/e3xd/identity.json");
+  EXPECT_EQ(config.control_socket, "/run/e3xd/control.sock");
+  EXPECT_EQ(config.log_level, LogLevel::kInfo);
+  EXPECT_EQ(config.accept, Accept::kPeers);
+  EXPECT_EQ(config.udp, (TransportConfig{{{"0.0.0.0", 42424}}, true, 25}));
+  EXPECT_EQ(config.tcp, (TransportConfig{{}, true, 300}));
+  EXPECT_TRUE(config.peers.empty());
+}
+
+TEST(ConfigParse, PartialTablesKeepOtherDefaults) {
+  const Config config = parse_ok("[udp]\ncloak = false\n[tcp]\nkeepalive = 60\n");
+  EXPECT_EQ(config.udp, (TransportConfig{{{"0.0.0.0", 42424}}, false, 25}));
+  EXPECT_EQ(config.tcp, (TransportConfig{{}, true, 60}));
+}
+
+TEST(ConfigParse, IdentityDefaultsToStateDir) {
+  EXPECT_EQ(parse_ok("state_dir = \"/srv/e3x\"\n").identity, "/srv/e3x/identity.json");
+  EXPECT_EQ(parse_ok("state_dir = \"state\"\n").identity, "/etc/e3xd/state/identity.json");
+}
+
+TEST(ConfigParse, RelativePathsResolveAgainstBaseDir) {
+  const std::string text =
+      "state_dir = \"state\"\nidentity = \"../keys/id.json\"\ncontrol_socket = \"./run/c.sock\"\n";
+  const Config config = parse_ok(text, "/etc/e3xd");
+  EXPECT_EQ(config.state_dir, "/etc/e3xd/state");
+  EXPECT_EQ(config.identity, "/etc/keys/id.json");
+  EXPECT_EQ(config.control_socket, "/etc/e3xd/run/c.sock");
+
+  // With no base directory they stay relative (to the working directory).
+  const Config relative = parse_ok(text, "");
+  EXPECT_EQ(relative.state_dir, "state");
+  EXPECT_EQ(relative.identity, "../keys/id.json");
+  EXPECT_EQ(relative.control_socket, "./run/c.sock");
+}
+
+TEST(ConfigParse, EmptyListenDisablesAndPortZeroMayRepeat) {
+  const Config config = parse_ok(
+      "[udp]\nlisten = []\n[tcp]\nlisten = [\"127.0.0.1:0\", "
+      "\"127.0.0.1:0\"]\n");
+  EXPECT_TRUE(config.udp.listen.empty());
+  EXPECT_EQ(config.tcp.listen.size(), 2u);
+}
+
+TEST(ConfigParse, KeepaliveBoundsAccepted) {
+  const Config config = parse_ok("[udp]\nkeepalive = 0\n[tcp]\nkeepalive = 86400\n");
+  EXPECT_EQ(config.udp.keepalive_s, 0u);
+  EXPECT_EQ(config.tcp.keepalive_s, 86400u);
+}
+
+TEST(ConfigParse, DefaultConfigHasDocumentedValues) {
+  const Config config = default_config();
+  EXPECT_EQ(config.source, "<default>");
+  EXPECT_EQ(config.state_dir, "e3xd-state");
+  EXPECT_EQ(config.identity, "e3xd-state/identity.json");
+  EXPECT_EQ(config.control_socket, "e3xd-state/control.sock");
+  EXPECT_EQ(config.log_level, LogLevel::kInfo);
+  EXPECT_EQ(config.accept, Accept::kPeers);
+  EXPECT_EQ(config.udp, (TransportConfig{{{"127.0.0.1", 42424}}, true, 25}));
+  EXPECT_EQ(config.tcp, (TransportConfig{{}, true, 300}));
+  EXPECT_TRUE(config.peers.empty());
+  EXPECT_TRUE(contains(std::string(default_config_text()), "127.0.0.1:42424"));
+}
+
+TEST(ConfigLoad, ResolvesAgainstTheFilesDirectory) {
+  TempDir dir;
+  const fs::path file = dir.path() / "e3xd.toml";
+  write_text(file, "state_dir = \"state\"\n");
+  Result<Config, ConfigError> config = load_config(file);
+  ASSERT_TRUE(config) << config.error().to_string();
+  EXPECT_EQ(config->source, file.string());
+  EXPECT_EQ(config->state_dir, dir.path() / "state");
+  EXPECT_EQ(config->identity, dir.path() / "state" / "identity.json");
+}
+
+TEST(ConfigLoad, ErrorsNameTheFile) {
+  TempDir dir;
+  const fs::path file = dir.path() / "e3xd.toml";
+  write_text(file, "log_level = \"info\"\n\nlog_level = \"warn\"\n");
+  Result<Config, ConfigError> config = load_config(file);
+  ASSERT_FALSE(config);
+  EXPECT_EQ(config.error().kind, ConfigError::Kind::kSyntax);
+  EXPECT_EQ(config.error().file, file.string());
+  EXPECT_EQ(config.error().line, 3);
+}
+
+TEST(ConfigLoad, MissingFileIsUnreadable) {
+  TempDir dir;
+  const fs::path file = dir.path() / "absent.toml";
+  Result<Config, ConfigError> config = load_config(file);
+  ASSERT_FALSE(config);
+  EXPECT_EQ(config.error().kind, ConfigError::Kind::kUnreadable);
+  EXPECT_EQ(config.error().line, 0);
+  EXPECT_EQ(config.error().to_string(),
+            file.string() + ": cannot read the configuration file: No such file or directory");
+}
+
+TEST(ConfigLoad, DirectoryIsUnreadable) {
+  TempDir dir;
+  Result<Config, ConfigError> config = load_config(dir.path());
+  ASSERT_FALSE(config);
+  EXPECT_EQ(config.error().kind, ConfigError::Kind::kUnreadable);
+  EXPECT_TRUE(contains(config.error().message, "is a directory"));
+}
+
+TEST(ConfigError, ToStringLeavesOutAbsentParts) {
+  ConfigError error{ConfigError::Kind::kSchema, "f.toml", 3, "udp.cloak", "bad"};
+  EXPECT_EQ(error.to_string(), "f.toml:3: udp.cloak: bad");
+  error.key.clear();
+  EXPECT_EQ(error.to_string(), "f.toml:3: bad");
+  error.line = 0;
+  EXPECT_EQ(error.to_string(), "f.toml: bad");
+}
+
+TEST(ConfigParse, SyntaxErrorHasItsLine) {
+  const ConfigError error =
+      parse_bad("log_level = \"info\"\n[udp]\nlisten = [\"0.0.0.0:1\"\ncloak = true\n");
+  EXPECT_EQ(error.kind, ConfigError::Kind::kSyntax);
+  EXPECT_EQ(error.file, "e3xd.toml");
+  EXPECT_EQ(error.line, 4);
+  EXPECT_EQ(error.key, "");
+  EXPECT_TRUE(contains(error.message, "not valid TOML"));
+  EXPECT_TRUE(contains(error.message, "expected comma or closing ']'"));
+}
+
+TEST(ConfigParse, SyntaxErrorMessageStaysOnOneLine) {
+  const ConfigError error = parse_bad("[udp]\ncloak = tru\n");
+  EXPECT_EQ(error.kind, ConfigError::Kind::kSyntax);
+  EXPECT_EQ(error.line, 2);
+  EXPECT_EQ(error.to_string().find('\n'), std::string::npos);
+}
+
+// One schema error: the TOML, where it should be reported, and words the message must hold.
+struct ErrorCase {
+  const char* name;
+  std::string toml;
+  int line;
+  std::string key;
+  std::vector<std::string> words;
+};
+
+void PrintTo(const ErrorCase& c, std::ostream* out) {
+  *out << c.name;
+}
+
+class ConfigSchemaError : public testing::TestWithParam<ErrorCase> {};
+
+TEST_P(ConfigSchemaError, NamesFileLineAndKey) {
+  const ErrorCase& c = GetParam();
+  const ConfigError error = parse_bad(c.toml);
+  EXPECT_EQ(error.kind, ConfigError::Kind::kSchema);
+  EXPECT_EQ(error.file, "e3xd.toml");
+  EXPECT_EQ(error.line, c.line);
+  EXPECT_EQ(error.key, c.key);
+  for (const std::string& word : c.words) EXPECT_TRUE(contains(error.message, word));
+}
+
+std::string peer(const std::string& body) {
+  return "[[peer]]\n" + body;
+}
+
+const std::string kKey1 = key_text(1);
+const std::string kKey2 = key_text(2);
+
+INSTANTIATE_TEST_SUITE_P(
+    All, ConfigSchemaError,
+    testing::Values(
+        ErrorCase{"UnknownTopLevel",
+                  "log_level = \"info\"\nlog_levle = \"debug\"\n",
+                  2,
+                  "log_levle",
+                  {"unknown key 'log_levle'", "did you mean 'log_level'?",
+                   "allowed top-level keys: identity, state_dir, control_socket, log_level, "
+                   "accept, [udp], [tcp], [[peer]]"}},
+        ErrorCase{"UnknownInUdp",
+                  "[udp]\nkeepalve = 25\n",
+                  2,
+                  "udp.keepalve",
+                  {"unknown key 'keepalve'", "allowed keys in [udp]: listen, cloak, keepalive"}},
+        ErrorCase{"UnknownInPeer",
+                  peer("name = \"a\"\nkey = \"" + kKey1 + "\"\naddress = \"x\"\n"),
+                  4,
+                  "peer[0].address",
+                  {"unknown key 'address'",
+                   "allowed keys in [[peer]]: name, key, hashname, endpoints, keepalive"}},
+        ErrorCase{"WrongTypeKeepalive",
+                  "[udp]\nkeepalive = \"25\"\n",
+                  2,
+                  "udp.keepalive",
+                  {"expected an integer", "found a string"}},
+        ErrorCase{"WrongTypeCloak",
+                  "[tcp]\ncloak = 1\n",
+                  2,
+                  "tcp.cloak",
+                  {"expected a boolean", "found an integer"}},
+        ErrorCase{"WrongTypeTable", "udp = 5\n", 1, "udp", {"expected a table", "[udp]"}},
+        ErrorCase{"PeerAsSingleTable", "[peer]\nname = \"a\"\n", 1, "peer", {"[[peer]]"}},
+        ErrorCase{"BadLogLevel",
+                  "\nlog_level = \"verbose\"\n",
+                  2,
+                  "log_level",
+                  {"unknown log level 'verbose'", "trace, debug, info, warn, error"}},
+        ErrorCase{"BadAccept",
+                  "accept = \"all\"\n",
+                  1,
+                  "accept",
+                  {"unknown accept policy 'all'", "\"peers\"", "\"any\""}},
+        ErrorCase{"ListenNoPort",
+                  "[udp]\nlisten = [\"0.0.0.0\"]\n",
+                  2,
+                  "udp.listen[0]",
+                  {"'0.0.0.0' has no port"}},
+        ErrorCase{"ListenBadIp",
+                  "[udp]\nlisten = [\n  \"0.0.0.0:1\",\n  \"1.2.3.999:42424\",\n]\n",
+                  4,
+                  "udp.listen[1]",
+                  {"'1.2.3.999' is not a numeric IPv4 address"}},
+        ErrorCase{"ListenHostName",
+                  "[tcp]\nlisten = [\"localhost:1\"]\n",
+                  2,
+                  "tcp.listen[0]",
+                  {"is not a numeric IPv4 address"}},
+        ErrorCase{"ListenPortTooLarge",
+                  "[udp]\nlisten = [\"0.0.0.0:70000\"]\n",
+                  2,
+                  "udp.listen[0]",
+                  {"port '70000' is out of range", "1 to 65535"}},
+        ErrorCase{"ListenIpv6WithoutBrackets",
+                  "[udp]\nlisten = [\"::1:42424\"]\n",
+                  2,
+                  "udp.listen[0]",
+                  {"IPv6 address without brackets"}},
+        ErrorCase{"ListenDuplicate",
+                  "[udp]\nlisten = [\"[::]:42424\", \"[0::0]:42424\"]\n",
+                  2,
+                  "udp.listen[1]",
+                  {"same address as udp.listen[0]"}},
+        ErrorCase{"ListenNotString",
+                  "[udp]\nlisten = [42424]\n",
+                  2,
+                  "udp.listen[0]",
+                  {"expected an address string", "found an integer"}},
+        ErrorCase{
+            "EndpointBadScheme",
+            peer("name = \"a\"\nkey = \"" + kKey1 + "\"\nendpoints = [\"http://192.0.2.7:80\"]\n"),
+            4,
+            "peer[0].endpoints[0]",
+            {"unknown scheme 'http'", "udp:// or tcp://"}},
+        ErrorCase{"EndpointNoScheme",
+                  peer("name = \"a\"\nkey = \"" + kKey1 + "\"\nendpoints = [\"192.0.2.7:80\"]\n"),
+                  4,
+                  "peer[0].endpoints[0]",
+                  {"has no scheme"}},
+        ErrorCase{
+            "EndpointMissingPort",
+            peer("name = \"a\"\nkey = \"" + kKey1 + "\"\nendpoints = [\"udp://host.example\"]\n"),
+            4,
+            "peer[0].endpoints[0]",
+            {"has no port"}},
+        ErrorCase{
+            "EndpointPortZero",
+            peer("name = \"a\"\nkey = \"" + kKey1 + "\"\nendpoints = [\"tcp://host.example:0\"]\n"),
+            4,
+            "peer[0].endpoints[0]",
+            {"port '0' is out of range"}},
+        ErrorCase{
+            "EndpointBadHost",
+            peer("name = \"a\"\nkey = \"" + kKey1 + "\"\nendpoints = [\"udp://bad_host:1\"]\n"),
+            4,
+            "peer[0].endpoints[0]",
+            {"'bad_host' is not a host name"}},
+        ErrorCase{"PeerBothKeyAndHashname",
+                  peer("name = \"a\"\nkey = \"" + kKey1 + "\"\nhashname = \"" +
+                       hashname_of(test_key(1)).to_string() + "\"\n"),
+                  4,
+                  "peer[0].hashname",
+                  {"has both 'key' and 'hashname'"}},
+        ErrorCase{"PeerNeither",
+                  "\n" + peer("name = \"a\"\n"),
+                  2,
+                  "peer[0]",
+                  {"has neither 'key' nor 'hashname'"}},
+        ErrorCase{"PeerMissingName",
+                  peer("key = \"" + kKey1 + "\"\n"),
+                  1,
+                  "peer[0]",
+                  {"missing required key 'name'"}},
+        ErrorCase{"PeerDuplicateName",
+                  peer("name = \"a\"\nkey = \"" + kKey1 + "\"\n") +
+                      peer("name = \"a\"\nkey = \"" + kKey2 + "\"\n"),
+                  5,
+                  "peer[1].name",
+                  {"peer name 'a' is already used by peer[0] (line 1)"}},
+        ErrorCase{
+            "PeerDuplicateHashname",
+            peer("name = \"a\"\nkey = \"" + kKey1 + "\"\n") +
+                peer("name = \"b\"\nhashname = \"" + hashname_of(test_key(1)).to_string() + "\"\n"),
+            6,
+            "peer[1].hashname",
+            {"peer 'b' has the same hashname as peer 'a'"}},
+        ErrorCase{"PeerBadKeyBase32",
+                  peer("name = \"a\"\nkey = \"not-base32!\"\n"),
+                  3,
+                  "peer[0].key",
+                  {"expected a cs3a public key", "52 base32 characters", "found 11 characters"}},
+        ErrorCase{"PeerKeyWrongLength",
+                  peer("name = \"a\"\nkey = \"" + kKey1.substr(0, 48) + "\"\n"),
+                  3,
+                  "peer[0].key",
+                  {"expected a cs3a public key", "found 48 characters"}},
+        ErrorCase{"PeerBadHashname",
+                  peer("name = \"a\"\nhashname = \"abc\"\n"),
+                  3,
+                  "peer[0].hashname",
+                  {"expected a hashname", "found 3 characters"}},
+        ErrorCase{"PeerBadNameCharacters",
+                  peer("name = \"al pha\"\nkey = \"" + kKey1 + "\"\n"),
+                  2,
+                  "peer[0].name",
+                  {"peer name 'al pha' may contain only letters, digits, '_' and '-'"}},
+        ErrorCase{"PeerNameTooLong",
+                  peer("name = \"" + std::string(65, 'n') + "\"\nkey = \"" + kKey1 + "\"\n"),
+                  2,
+                  "peer[0].name",
+                  {"1 to 64 characters"}},
+        ErrorCase{"KeepaliveTooLarge",
+                  "[udp]\nkeepalive = 86401\n",
+                  2,
+                  "udp.keepalive",
+                  {"keepalive 86401 is out of range", "0 (off) to 86400"}},
+        ErrorCase{"KeepaliveNegative",
+                  peer("name = \"a\"\nkey = \"" + kKey1 + "\"\nkeepalive = -1\n"),
+                  4,
+                  "peer[0].keepalive",
+                  {"keepalive -1 is out of range"}},
+        ErrorCase{"EmptyPath", "state_dir = \"\"\n", 1, "state_dir", {"the path is empty"}},
+        ErrorCase{
+            "TildePath", "identity = \"~/id.json\"\n", 1, "identity", {"'~' is not expanded"}},
+        ErrorCase{"SocketPathTooLong",
+                  "control_socket = \"/" + std::string(120, 's') + "\"\n",
+                  1,
+                  "control_socket",
+                  {"at most 107 bytes"}}),
+    [](const testing::TestParamInfo<ErrorCase>& info) { return std::string(info.param.name); });
+
+// KEY_A, KEY_B and HASH_A in docs/config.md's examples stand for two public keys and the
+// hashname of the first.
+std::string with_keys(std::string text) {
+  const std::pair<std::string, std::string> names[] = {
+      {"KEY_A", key_text(1)},
+      {"KEY_B", key_text(2)},
+      {"HASH_A", hashname_of(test_key(1)).to_string()}};
+  for (const auto& [name, value] : names) {
+    for (std::size_t at; (at = text.find(name)) != std::string::npos;)
+      text.replace(at, name.size(), value);
+  }
+  return text;
+}
+
+// docs/config.md quotes these messages word for word, in this order; this keeps the page
+// honest.
+TEST(ConfigParse, DocumentedMessages) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"[udp]\ncloak = tru\n",
+       "e3xd.toml:2: not valid TOML: Error while parsing boolean: expected 'true', saw 'tru\\n'"},
+      {"logg_level = \"debug\"\n",
+       "e3xd.toml:1: logg_level: unknown key 'logg_level' (did you mean 'log_level'?); allowed "
+       "top-level keys: identity, state_dir, control_socket, log_level, accept, [udp], [tcp], "
+       "[[peer]]"},
+      {"[udp]\nkeepalve = 25\n",
+       "e3xd.toml:2: udp.keepalve: unknown key 'keepalve' (did you mean 'keepalive'?); allowed "
+       "keys in [udp]: listen, cloak, keepalive"},
+      {"[[peer]]\nname = \"alpha\"\nkey = \"KEY_A\"\nendpiont = [\"udp://192.0.2.7:42424\"]\n",
+       "e3xd.toml:4: peer[0].endpiont: unknown key 'endpiont' (did you mean 'endpoints'?); allowed "
+       "keys in [[peer]]: name, key, hashname, endpoints, keepalive"},
+      {"[udp]\nkeepalive = \"25\"\n",
+       "e3xd.toml:2: udp.keepalive: expected an integer number of seconds (0 to 86400), found a "
+       "string"},
+      {"[tcp]\ncloak = \"yes\"\n",
+       "e3xd.toml:2: tcp.cloak: expected a boolean (true or false), found a string"},
+      {"udp = \"0.0.0.0:42424\"\n", "e3xd.toml:1: udp: expected a table ([udp]), found a string"},
+      {"[peer]\nname = \"alpha\"\n",
+       "e3xd.toml:1: peer: 'peer' must be an array of tables: write [[peer]] (double brackets) "
+       "before each peer"},
+      {"log_level = \"verbose\"\n",
+       "e3xd.toml:1: log_level: unknown log level 'verbose'; use one of trace, debug, info, warn, "
+       "error"},
+      {"accept = \"all\"\n",
+       "e3xd.toml:1: accept: unknown accept policy 'all'; use \"peers\" (only [[peer]] entries may "
+       "connect) or \"any\" (any endpoint may connect)"},
+      {"[udp]\nlisten = [\"0.0.0.0\"]\n",
+       "e3xd.toml:2: udp.listen[0]: '0.0.0.0' has no port; write IP:PORT, e.g. \"0.0.0.0:42424\" "
+       "or \"[::]:42424\""},
+      {"[udp]\nlisten = [\"localhost:42424\"]\n",
+       "e3xd.toml:2: udp.listen[0]: 'localhost:42424': 'localhost' is not a numeric IPv4 address; "
+       "listen addresses are numeric (IPv4, or IPv6 in brackets such as \"[::]:42424\")"},
+      {"[udp]\nlisten = [\"1.2.3.999:42424\"]\n",
+       "e3xd.toml:2: udp.listen[0]: '1.2.3.999:42424': '1.2.3.999' is not a numeric IPv4 address; "
+       "listen addresses are numeric (IPv4, or IPv6 in brackets such as \"[::]:42424\")"},
+      {"[udp]\nlisten = [\"0.0.0.0:70000\"]\n",
+       "e3xd.toml:2: udp.listen[0]: '0.0.0.0:70000': port '70000' is out of range; use 1 to 65535 "
+       "(0 picks a free port)"},
+      {"[udp]\nlisten = [\"::1:42424\"]\n",
+       "e3xd.toml:2: udp.listen[0]: '::1:42424' has an IPv6 address without brackets; write it in "
+       "brackets, as in \"[::1]:42424\""},
+      {"[udp]\nlisten = [\"[::]:42424\", \"[0::0]:42424\"]\n",
+       "e3xd.toml:2: udp.listen[1]: '[0::0]:42424' is the same address as udp.listen[0] "
+       "('[::]:42424'); each address can be listened on only once"},
+      {"[[peer]]\nname = \"alpha\"\nkey = \"KEY_A\"\nendpoints = [\"http://192.0.2.7:42424\"]\n",
+       "e3xd.toml:4: peer[0].endpoints[0]: 'http://192.0.2.7:42424': unknown scheme 'http'; use "
+       "udp:// or tcp://"},
+      {"[[peer]]\nname = \"alpha\"\nkey = \"KEY_A\"\nendpoints = [\"192.0.2.7:42424\"]\n",
+       "e3xd.toml:4: peer[0].endpoints[0]: '192.0.2.7:42424' has no scheme; write udp://HOST:PORT "
+       "or tcp://HOST:PORT, e.g. \"udp://192.0.2.7:42424\""},
+      {"[[peer]]\nname = \"alpha\"\nkey = \"KEY_A\"\nendpoints = [\"udp://192.0.2.7\"]\n",
+       "e3xd.toml:4: peer[0].endpoints[0]: 'udp://192.0.2.7' has no port; write udp://HOST:PORT or "
+       "tcp://HOST:PORT, e.g. \"udp://192.0.2.7:42424\""},
+      {"[[peer]]\nname = \"alpha\"\nkey = \"KEY_A\"\nendpoints = [\"udp://my_host:42424\"]\n",
+       "e3xd.toml:4: peer[0].endpoints[0]: 'udp://my_host:42424': 'my_host' is not a host name "
+       "(letters, digits, '-' and '.') or a numeric address"},
+      {"[[peer]]\nname = \"alpha\"\nkey = \"KEY_A\"\nhashname = \"HASH_A\"\n",
+       "e3xd.toml:4: peer[0].hashname: peer 'alpha' has both 'key' and 'hashname'; give only one "
+       "(the hashname follows from the key)"},
+      {"[[peer]]\nname = \"alpha\"\n",
+       "e3xd.toml:1: peer[0]: peer 'alpha' has neither 'key' nor 'hashname'; give exactly one: "
+       "'key' (its base32 cs3a public key) or 'hashname'"},
+      {"[[peer]]\nkey = \"KEY_A\"\n",
+       "e3xd.toml:1: peer[0]: missing required key 'name'; every [[peer]] needs a unique name of "
+       "letters, digits, '_' and '-'"},
+      {"[[peer]]\nname = \"al pha\"\nkey = \"KEY_A\"\n",
+       "e3xd.toml:2: peer[0].name: peer name 'al pha' may contain only letters, digits, '_' and "
+       "'-' (1 to 64 characters)"},
+      {"[[peer]]\nname = \"alpha\"\nkey = \"KEY_A\"\n\n[[peer]]\nname = \"alpha\"\nkey = "
+       "\"KEY_B\"\n",
+       "e3xd.toml:6: peer[1].name: peer name 'alpha' is already used by peer[0] (line 1); peer "
+       "names must be unique"},
+      {"[[peer]]\nname = \"alpha\"\nkey = \"KEY_A\"\n\n[[peer]]\nname = \"beta\"\nhashname = "
+       "\"HASH_A\"\n",
+       "e3xd.toml:7: peer[1].hashname: peer 'beta' has the same hashname as peer 'alpha', peer[0] "
+       "(line 1); each peer may appear only once"},
+      {"[[peer]]\nname = \"alpha\"\nkey = \"KEY_A=\"\n",
+       "e3xd.toml:3: peer[0].key: expected a cs3a public key: 52 base32 characters (a-z, 2-7) that "
+       "decode to 32 bytes; found 53 characters"},
+      {"[udp]\nkeepalive = 90000\n",
+       "e3xd.toml:2: udp.keepalive: keepalive 90000 is out of range; use 0 (off) to 86400 seconds "
+       "(one day)"},
+      {"state_dir = \"\"\n",
+       "e3xd.toml:1: state_dir: the path is empty; give a file or directory path"},
+      {"identity = \"~/identity.json\"\n",
+       "e3xd.toml:1: identity: '~' is not expanded in paths; write the full path"},
+  };
+  for (const auto& [toml, message] : cases) {
+    SCOPED_TRACE(toml);
+    EXPECT_EQ(parse_bad(with_keys(toml)).to_string(), message);
+  }
+  EXPECT_EQ(
+      parse_bad("control_socket = \"/run/e3xd/" + std::string(112, 'a') + ".sock\"\n").to_string(),
+      "e3xd.toml:1: control_socket: the socket path is 127 bytes long; a Unix socket path may "
+      "have at most 107 bytes");
+}
+
+}  // namespace
+}  // namespace e3x::config

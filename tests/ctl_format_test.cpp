@@ -1,0 +1,230 @@
+// e3xctl's human output for sample results (the schemas of docs/control-protocol.md).
+#include "daemon/ctl_format.hpp"
+
+#include <string>
+
+#include <gtest/gtest.h>
+#include <boost/json/parse.hpp>
+
+namespace e3x::control {
+namespace {
+
+namespace json = boost::json;
+
+constexpr const char* kHashname = "b5jnzq3q7mgxv6mmy5ro4zvd2aa6g7hxkvunl7nsacpjwbjcmr4a";
+constexpr std::int64_t kNow = 1714564803;  // 2024-05-01 12:00:03 UTC
+
+json::object object_of(std::string_view text) {
+  return json::parse(text).as_object();
+}
+
+TEST(CtlFormat, Durations) {
+  EXPECT_EQ(format_duration(0), "0 s");
+  EXPECT_EQ(format_duration(12), "12 s");
+  EXPECT_EQ(format_duration(59), "59 s");
+  EXPECT_EQ(format_duration(60), "1 min");
+  EXPECT_EQ(format_duration(182), "3 min, 2 s");
+  EXPECT_EQ(format_duration(3599), "59 min, 59 s");
+  EXPECT_EQ(format_duration(3600), "1 h");
+  EXPECT_EQ(format_duration(2 * 3600 + 5 * 60 + 40), "2 h, 5 min");
+  EXPECT_EQ(format_duration(86400 * 3 + 3600 * 4 + 1), "3 d, 4 h");
+  EXPECT_EQ(format_duration(-5), "0 s");
+  EXPECT_EQ(format_age(12), "12 s ago");
+  EXPECT_EQ(format_age(182), "3 min, 2 s ago");
+  EXPECT_EQ(format_age(2 * 3600 + 5 * 60), "2 h, 5 min ago");
+}
+
+TEST(CtlFormat, Bytes) {
+  EXPECT_EQ(format_bytes(0), "0 B");
+  EXPECT_EQ(format_bytes(1023), "1023 B");
+  EXPECT_EQ(format_bytes(1024), "1.00 KiB");
+  EXPECT_EQ(format_bytes(1239), "1.21 KiB");
+  EXPECT_EQ(format_bytes(3482), "3.40 KiB");
+  EXPECT_EQ(format_bytes(1048575), "1.00 MiB");  // would be "1024.00 KiB"
+  EXPECT_EQ(format_bytes(3565158), "3.40 MiB");
+  EXPECT_EQ(format_bytes(1073741824), "1.00 GiB");
+  EXPECT_EQ(format_bytes(5ull << 40), "5120.00 GiB");  // GiB is the largest unit
+}
+
+TEST(CtlFormat, RttClockAndPaths) {
+  EXPECT_EQ(format_rtt(0.42), "0.4 ms");
+  EXPECT_EQ(format_rtt(123.456), "123.5 ms");
+  EXPECT_EQ(format_clock(kNow, 0), "2024-05-01 12:00:03");
+  EXPECT_EQ(format_clock(kNow, 2 * 3600), "2024-05-01 14:00:03");
+  EXPECT_EQ(format_path_object(object_of(R"({"type":"udp4","ip":"203.0.113.5","port":42424})")),
+            "udp4 203.0.113.5:42424");
+  EXPECT_EQ(format_path_object(object_of(R"({"type":"udp6","ip":"2001:db8::7","port":9})")),
+            "udp6 [2001:db8::7]:9");
+}
+
+TEST(CtlFormat, Status) {
+  const auto status = object_of(R"({
+    "hashname": "b5jnzq3q7mgxv6mmy5ro4zvd2aa6g7hxkvunl7nsacpjwbjcmr4a",
+    "key": "kkey", "version": "0.1.0",
+    "listen": ["udp4 127.0.0.1:42424", "tcp4 127.0.0.1:42424"],
+    "public_paths": [], "uptime_s": 7540, "peers_up": 1, "peers_total": 3})");
+  EXPECT_EQ(format_status(status), std::string("e3xd: ") + kHashname +
+                                       "\n"
+                                       "  key: kkey\n"
+                                       "  version: 0.1.0\n"
+                                       "  listening: udp4 127.0.0.1:42424, tcp4 127.0.0.1:42424\n"
+                                       "  public paths: none known\n"
+                                       "  uptime: 2 h, 5 min\n"
+                                       "  peers: 1 up, 3 total\n");
+  auto with_public = status;
+  with_public["public_paths"] = json::array{"udp4 203.0.113.5:42424"};
+  EXPECT_NE(format_status(with_public).find("  public paths: udp4 203.0.113.5:42424\n"),
+            std::string::npos);
+}
+
+json::object up_peer() {
+  return object_of(R"({
+    "name": "alpha", "hashname": "b5jnzq3q7mgxv6mmy5ro4zvd2aa6g7hxkvunl7nsacpjwbjcmr4a",
+    "key": "kkey", "state": "up", "reason": null, "path": "udp4 127.0.0.1:42425",
+    "paths": ["udp4 127.0.0.1:42425"], "endpoints": ["udp://127.0.0.1:42425"],
+    "seq_sent": 1714564001, "seq_recv": 1714564002, "token": "00112233445566778899aabbccddeeff",
+    "last_handshake": 1714564791, "rtt_ms": 0.4, "rx_packets": 12, "tx_packets": 15,
+    "rx_bytes": 1239, "tx_bytes": 3482, "keepalive": 25, "channels": 1})");
+}
+
+TEST(CtlFormat, AnUpPeerLooksLikeWgShow) {
+  EXPECT_EQ(format_peer(up_peer(), kNow), std::string("peer: alpha (") + kHashname +
+                                              ")\n"
+                                              "  state: up\n"
+                                              "  endpoint: udp4 127.0.0.1:42425\n"
+                                              "  latest handshake: 12 s ago\n"
+                                              "  transfer: 1.21 KiB received, 3.40 KiB sent\n"
+                                              "  packets: 12 received, 15 sent\n"
+                                              "  rtt: 0.4 ms\n"
+                                              "  keepalive: every 25 s\n"
+                                              "  channels: 1\n");
+}
+
+TEST(CtlFormat, ADownPeerThatNeverHandshook) {
+  const auto peer = object_of(R"({
+    "name": null, "hashname": "b5jnzq3q7mgxv6mmy5ro4zvd2aa6g7hxkvunl7nsacpjwbjcmr4a",
+    "key": null, "state": "down", "reason": "timeout", "path": null, "paths": [],
+    "endpoints": ["udp://192.0.2.7:42424", "tcp://192.0.2.7:42424"], "seq_sent": 0,
+    "seq_recv": 0, "token": null, "last_handshake": null, "rtt_ms": null, "rx_packets": 0,
+    "tx_packets": 3, "rx_bytes": 0, "tx_bytes": 540, "keepalive": 0, "channels": 0})");
+  EXPECT_EQ(format_peer(peer, kNow),
+            std::string("peer: ") + kHashname +
+                "\n"
+                "  state: down (timeout)\n"
+                "  configured endpoints: udp://192.0.2.7:42424, tcp://192.0.2.7:42424\n"
+                "  latest handshake: never\n"
+                "  transfer: 0 B received, 540 B sent\n"
+                "  packets: 0 received, 3 sent\n"
+                "  keepalive: off\n"
+                "  channels: 0\n");
+}
+
+TEST(CtlFormat, OtherPathsAndOldHandshakes) {
+  auto peer = up_peer();
+  peer["paths"] = json::array{"udp4 127.0.0.1:42425", "tcp4 10.0.0.2:42424"};
+  peer["last_handshake"] = kNow - (2 * 3600 + 5 * 60 + 9);
+  const std::string text = format_peer(peer, kNow);
+  EXPECT_NE(text.find("  other paths: tcp4 10.0.0.2:42424\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("  latest handshake: 2 h, 5 min ago\n"), std::string::npos) << text;
+}
+
+TEST(CtlFormat, PeersAreBlocksSeparatedByBlankLines) {
+  json::array peers{up_peer(), up_peer()};
+  peers[1].as_object()["name"] = "beta";
+  const std::string text = format_peers(peers, kNow);
+  const std::string one = format_peer(up_peer(), kNow);
+  EXPECT_EQ(text.substr(0, one.size() + 1), one + "\n");
+  EXPECT_NE(text.find("\npeer: beta ("), std::string::npos);
+  EXPECT_EQ(format_peers(json::array{}, kNow), "no peers\n");
+}
+
+TEST(CtlFormat, MissingOrMistypedMembersDoNotThrow) {
+  const auto odd = object_of(R"({"name": 5, "state": ["up"], "rx_bytes": "many"})");
+  std::string text;
+  EXPECT_NO_THROW(text = format_peer(odd, kNow));
+  EXPECT_NE(text.find("peer: ?\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("  transfer: ? received, ? sent\n"), std::string::npos) << text;
+  EXPECT_NO_THROW(format_status(json::object{}));
+  EXPECT_NO_THROW(format_reload(json::object{}));
+  EXPECT_NO_THROW(format_event(json::object{}, 0));
+}
+
+TEST(CtlFormat, Reload) {
+  const auto result = object_of(R"({"added":["beta","gamma"],"removed":["delta"],"changed":[],
+    "unchanged":["alpha"],"restart_required":["udp.listen","identity"]})");
+  EXPECT_EQ(format_reload(result),
+            "peers added: beta, gamma\n"
+            "peers removed: delta\n"
+            "peers unchanged: alpha\n"
+            "restart e3xd to apply:\n"
+            "  udp.listen\n"
+            "  identity\n");
+  const auto nothing = object_of(R"({"added":[],"removed":[],"changed":[],
+    "unchanged":["alpha","beta"],"restart_required":[]})");
+  EXPECT_EQ(format_reload(nothing), "peers: no changes (2 unchanged)\n");
+}
+
+TEST(CtlFormat, SendAndPing) {
+  EXPECT_EQ(format_send(object_of(R"({"id":"7f3a9c","bytes":5})"), "alpha"),
+            "sent message 7f3a9c to alpha (5 bytes)\n");
+  EXPECT_EQ(format_ping(object_of(R"({"path":{"type":"udp4","ip":"203.0.113.5","port":42424},
+                                      "rtt_ms":0.42})"),
+                        "alpha"),
+            "alpha sees us at udp4 203.0.113.5:42424 (rtt 0.4 ms)\n");
+}
+
+TEST(CtlFormat, Events) {
+  EXPECT_EQ(format_event(object_of(R"({"event":"peer_up","time":1714564803,"peer":"alpha",
+              "hashname":"b5jn","path":"udp4 127.0.0.1:42425","token":"0011",
+              "new_session":true})"),
+                         0),
+            "2024-05-01 12:00:03 alpha up via udp4 127.0.0.1:42425 (new session)\n");
+  EXPECT_EQ(format_event(object_of(R"({"event":"peer_up","time":1714564803,"peer":null,
+              "hashname":"b5jn","path":"udp4 127.0.0.1:42425","token":"0011",
+              "new_session":false})"),
+                         3600),
+            "2024-05-01 13:00:03 b5jn up via udp4 127.0.0.1:42425\n");
+  EXPECT_EQ(format_event(object_of(R"({"event":"peer_down","time":1714564840,"peer":"alpha",
+              "hashname":"b5jn","reason":"timeout"})"),
+                         0),
+            "2024-05-01 12:00:40 alpha down (timeout)\n");
+  EXPECT_EQ(format_event(object_of(R"({"event":"path_changed","time":1714564860,"peer":"alpha",
+              "hashname":"b5jn","path":"udp4 192.0.2.9:42425"})"),
+                         0),
+            "2024-05-01 12:01:00 alpha moved to udp4 192.0.2.9:42425\n");
+  // "hello" in base64: a text body is previewed...
+  EXPECT_EQ(format_event(object_of(R"({"event":"message","time":1714564862,"peer":"alpha",
+              "hashname":"b5jn","type":"msg","id":"7f3a","bytes":5,"body_base64":"aGVsbG8="})"),
+                         0),
+            "2024-05-01 12:01:02 message from alpha: msg, 5 bytes, id 7f3a \"hello\"\n");
+  // ...a binary one is not.
+  EXPECT_EQ(format_event(object_of(R"({"event":"message","time":1714564862,"peer":"alpha",
+              "hashname":"b5jn","type":"file","id":"7f3b","bytes":3,"body_base64":"AP8B"})"),
+                         0),
+            "2024-05-01 12:01:02 message from alpha: file, 3 bytes, id 7f3b\n");
+  EXPECT_EQ(format_event(object_of(R"({"event":"reload","time":1714564920,"added":["beta"],
+              "removed":[],"changed":["alpha"],"unchanged":[],"restart_required":[]})"),
+                         0),
+            "2024-05-01 12:02:00 reload: added beta; changed alpha\n");
+  EXPECT_EQ(format_event(object_of(R"({"event":"reload","time":1714564920,"added":[],
+              "removed":[],"changed":[],"unchanged":["alpha"],"restart_required":[]})"),
+                         0),
+            "2024-05-01 12:02:00 reload: no changes\n");
+  EXPECT_EQ(format_event(object_of(R"({"event":"future_thing","time":1714564920,"x":1})"), 0),
+            "2024-05-01 12:02:00 future_thing {\"x\":1}\n");
+}
+
+TEST(CtlFormat, LongTextBodiesAreCut) {
+  // 100 'a' characters.
+  std::string body_base64;
+  for (int i = 0; i < 33; ++i) body_base64 += "YWFh";  // "aaa"
+  body_base64 += "YQ==";                               // "a"
+  json::object event{
+      {"event", "message"}, {"time", kNow}, {"peer", "alpha"},           {"type", "msg"},
+      {"id", "1"},          {"bytes", 100}, {"body_base64", body_base64}};
+  EXPECT_NE(format_event(event, 0).find("\"" + std::string(60, 'a') + "...\"\n"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace e3x::control

@@ -1,0 +1,78 @@
+// Reload planning: which peers a changed config adds, removes, changes or leaves alone, and
+// which settings need a restart.
+#include <gtest/gtest.h>
+
+#include "core/base32.hpp"
+#include "core/cs3a.hpp"
+#include "core/random.hpp"
+#include "daemon/config_diff.hpp"
+
+namespace e3x::daemon {
+namespace {
+
+config::PeerConfig peer(const std::string& name, std::uint64_t seed) {
+  SeededRandom random(seed);
+  const KeyPair keys = generate_keypair(random);
+  config::PeerConfig out;
+  out.name = name;
+  out.key = keys.public_key;
+  out.hashname = hashname_of(keys.public_key);
+  return out;
+}
+
+config::PeerEndpoint udp(const std::string& host) {
+  return config::PeerEndpoint{config::TransportKind::kUdp, host, 42424, "udp://" + host + ":42424"};
+}
+
+using Names = std::vector<std::string>;
+
+TEST(ConfigDiff, SortsPeersIntoAddedRemovedChangedAndUnchanged) {
+  config::Config running;
+  running.peers = {peer("alpha", 1), peer("beta", 2), peer("gamma", 3), peer("delta", 4)};
+  config::Config next = running;
+  next.peers.erase(next.peers.begin() + 1);      // beta removed
+  next.peers[1].endpoints = {udp("192.0.2.7")};  // gamma changed (endpoints)
+  next.peers[2] = peer("delta", 5);              // delta: same name, another key
+  next.peers.push_back(peer("epsilon", 6));      // added
+  const ConfigDiff diff = diff_config(running, next);
+  EXPECT_EQ(diff.added, Names{"epsilon"});
+  EXPECT_EQ(diff.removed, Names{"beta"});
+  EXPECT_EQ(diff.changed, Names{"gamma"});
+  EXPECT_EQ(diff.rekeyed, Names{"delta"});
+  EXPECT_EQ(diff.unchanged, Names{"alpha"});
+  EXPECT_TRUE(diff.restart_required.empty());
+}
+
+TEST(ConfigDiff, KeepaliveChangesReachOnlyPeersWithoutTheirOwn) {
+  config::Config running;
+  running.peers = {peer("own", 1), peer("inherits", 2)};
+  running.peers[0].keepalive_s = 10;
+  config::Config next = running;
+  next.udp.keepalive_s = 5;
+  const ConfigDiff diff = diff_config(running, next);
+  EXPECT_EQ(diff.changed, Names{"inherits"});
+  EXPECT_EQ(diff.unchanged, Names{"own"});
+  next.peers[0].keepalive_s = 11;
+  EXPECT_EQ(diff_config(running, next).changed, (Names{"own", "inherits"}));
+}
+
+TEST(ConfigDiff, StartupBoundSettingsNeedARestartAndLiveOnesDoNot) {
+  config::Config running;
+  running.udp.listen = {{"127.0.0.1", 42424}};
+  config::Config next = running;
+  next.udp.listen = {{"127.0.0.1", 42425}};
+  next.tcp.cloak = !running.tcp.cloak;
+  next.control_socket = "/elsewhere.sock";
+  next.identity = "/other/identity.json";
+  next.log_level = config::LogLevel::kDebug;
+  next.accept = config::Accept::kAny;
+  const ConfigDiff diff = diff_config(running, next);
+  EXPECT_EQ(diff.restart_required,
+            (Names{"identity", "control_socket", "udp.listen", "tcp.cloak"}));
+  EXPECT_TRUE(diff.log_level_changed);
+  EXPECT_TRUE(diff.accept_changed);
+  EXPECT_TRUE(diff_config(running, running).restart_required.empty());
+}
+
+}  // namespace
+}  // namespace e3x::daemon

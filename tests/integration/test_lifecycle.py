@@ -1,0 +1,99 @@
+"""Process lifecycle: a killed peer times out, comes back with a new session; SIGTERM stops
+e3xd within 2 s; the SEQ mark survives restarts; the identity file is guarded."""
+import json
+import os
+import signal
+import subprocess
+import time
+import unittest
+
+from harness import DaemonTestCase, E3XD, both_up, connected_pair, wait_until
+
+
+class Lifecycle(DaemonTestCase):
+    def test_killed_peer_times_out_then_returns_with_a_new_token(self):
+        # Keepalive 2 s: the last packet from B is at most 2 s before A's keepalive, which
+        # times out 30 s later (PROTOCOL.md 9), so "down" must show within 35 s.
+        a, b = connected_pair(self, keepalive=2)
+        a.start()
+        b.start()
+        pa, _ = wait_until(lambda: both_up(a, b), 20, "both up")
+        old_token = pa["token"]
+        b.kill()
+        killed_at = time.monotonic()
+        # The last packet B sent arrived before it died.
+        down = wait_until(lambda: (p := a.peer("b"))["state"] == "down" and p, 40,
+                          "A to see B down")
+        self.assertLessEqual(time.monotonic() - killed_at, 35)
+        self.assertEqual(down["reason"], "timeout")
+        self.assertIsNone(down["path"])
+        b.start()
+        pa, _ = wait_until(lambda: both_up(a, b), 30, "both up again")
+        self.assertNotEqual(pa["token"], old_token, "a restarted peer must have a new session")
+
+    def test_sigterm_stops_within_two_seconds_and_removes_the_socket(self):
+        a, b = connected_pair(self)
+        a.start()
+        b.start()
+        wait_until(lambda: both_up(a, b), 20, "both up")
+        started = time.monotonic()
+        a.process.send_signal(signal.SIGTERM)
+        code = a.process.wait(timeout=5)
+        self.assertLess(time.monotonic() - started, 2.0)
+        self.assertEqual(code, 0)
+        self.assertFalse(os.path.exists(a.socket))
+        self.assertIn("shutting down", a.log_text())
+
+    def test_seq_mark_covers_every_seq_across_restarts(self):
+        a, b = connected_pair(self, keepalive=1)
+        a.start()
+        b.start()
+        wait_until(lambda: both_up(a, b), 20, "both up")
+        mark_file = os.path.join(a.dir, "seq.json")
+        with open(mark_file) as f:
+            mark = json.load(f)["seq_high_water"]
+        self.assertEqual(os.stat(mark_file).st_mode & 0o777, 0o600)
+        sent = a.peer("b")["seq_sent"]
+        self.assertGreaterEqual(mark, sent)
+        a.stop()
+        a.start()
+        wait_until(lambda: both_up(a, b), 30, "both up after A restarted")
+        self.assertGreater(a.peer("b")["seq_sent"], mark,
+                           "after a restart SEQs must start above the recorded mark")
+
+    def test_insecure_identity_is_refused_with_a_hint(self):
+        a = self.daemon("a", udp_port=0)
+        a.write_config()
+        os.chmod(a.identity, 0o644)
+        out = subprocess.run([E3XD, "--config", a.config_path], capture_output=True, text=True,
+                             timeout=10)
+        self.assertEqual(out.returncode, 77, out.stderr)
+        self.assertIn("chmod 600", out.stderr)
+
+    def test_identity_is_created_with_mode_0600(self):
+        a = self.daemon("a", udp_port=0)
+        os.remove(a.identity)
+        a.start()
+        self.assertEqual(os.stat(a.identity).st_mode & 0o777, 0o600)
+        self.assertEqual(oct(os.stat(a.socket).st_mode & 0o777), oct(0o660))
+        self.assertEqual(a.ctl("status")["key"], json.load(open(a.identity))["3a"])
+
+    def test_embedded_default_config(self):
+        workdir = os.path.join(self.root, "default")
+        os.makedirs(workdir)
+        process = subprocess.Popen([E3XD], cwd=workdir, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        try:
+            socket_path = os.path.join(workdir, "e3xd-state", "control.sock")
+            wait_until(lambda: os.path.exists(socket_path), 10, "the default control socket")
+            self.assertEqual(os.stat(os.path.join(workdir, "e3xd-state", "identity.json")).st_mode
+                             & 0o777, 0o600)
+        finally:
+            process.terminate()
+            out, _ = process.communicate(timeout=5)
+        self.assertIn("embedded default", out)
+        self.assertIn("udp4 127.0.0.1:42424", out)
+
+
+if __name__ == "__main__":
+    unittest.main()

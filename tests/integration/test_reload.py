@@ -1,0 +1,89 @@
+"""Reload (e3xctl reload and SIGHUP) adds, removes and changes peers; a peer whose config did
+not change keeps its exchange (same token); settings bound at start are reported."""
+import signal
+import subprocess
+import unittest
+
+from harness import DaemonTestCase, E3XCTL, free_port, wait_until
+
+
+def up(d, name):
+    p = d.peer(name)
+    return p if p["state"] == "up" else None
+
+
+class Reload(DaemonTestCase):
+    def test_reload_adds_removes_and_changes_peers(self):
+        a = self.daemon("a", udp_port=free_port())
+        b = self.daemon("b", udp_port=free_port())
+        c = self.daemon("c", udp_port=free_port())
+        e = self.daemon("e", udp_port=free_port())
+        d = self.daemon("d", udp_port=free_port())
+        for other in (b, c, e):
+            a.add_peer(other, [other.udp_endpoint()])
+            other.add_peer(a, [a.udp_endpoint()])
+        d.add_peer(a, [a.udp_endpoint()])
+        for x in (a, b, c, e, d):
+            x.start()
+        for name in ("b", "c", "e"):
+            wait_until(lambda: up(a, name), 20, f"a-{name} up")
+        token_b = a.peer("b")["token"]
+        token_e = a.peer("e")["token"]
+
+        # New config: c removed, d added, e's keepalive changed, b untouched.
+        a.peers = [p for p in a.peers if p["name"] != "c"]
+        next(p for p in a.peers if p["name"] == "e")["keepalive"] = 7
+        a.add_peer(d, [d.udp_endpoint()])
+        a.udp_port_before = a.udp_port
+        a.write_config()
+        result = a.ctl("reload")
+        self.assertEqual(result["added"], ["d"])
+        self.assertEqual(result["removed"], ["c"])
+        self.assertEqual(result["changed"], ["e"])
+        self.assertEqual(result["unchanged"], ["b"])
+        self.assertEqual(result["restart_required"], [])
+
+        wait_until(lambda: up(a, "d"), 20, "the added peer up")
+        names = [p["name"] for p in a.ctl("peers")]
+        self.assertNotIn("c", names)
+        out = subprocess.run([E3XCTL, "-s", a.socket, "--json", "peer", "c"],
+                             capture_output=True, text=True)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("unknown_peer", out.stderr)
+        pe = a.peer("e")
+        self.assertEqual(pe["keepalive"], 7)
+        self.assertEqual(pe["token"], token_e, "a changed keepalive must not reset the exchange")
+        self.assertEqual(a.peer("b")["token"], token_b, "an unchanged peer keeps its token")
+        self.assertEqual(a.peer("b")["state"], "up")
+
+        # SIGHUP does the same; a listen change is reported as needing a restart.
+        a.peers = [p for p in a.peers if p["name"] != "d"]
+        a.udp_port = free_port()
+        a.write_config()
+        a.process.send_signal(signal.SIGHUP)
+        wait_until(lambda: "d" not in [p["name"] for p in a.ctl("peers")], 10,
+                   "SIGHUP to remove d")
+        self.assertIn("udp.listen", a.log_text())
+        self.assertEqual(a.peer("b")["token"], token_b)
+
+    def test_broken_config_on_reload_keeps_the_running_one(self):
+        a = self.daemon("a", udp_port=free_port())
+        b = self.daemon("b", udp_port=free_port())
+        a.add_peer(b, [b.udp_endpoint()])
+        b.add_peer(a, [a.udp_endpoint()])
+        a.start()
+        b.start()
+        wait_until(lambda: up(a, "b"), 20, "up")
+        token = a.peer("b")["token"]
+        with open(a.config_path, "a") as f:
+            f.write("[udp]\nkeepalve = 3\n")
+        out = subprocess.run([E3XCTL, "-s", a.socket, "reload"], capture_output=True, text=True)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("bad_config", out.stderr)
+        self.assertIn(a.config_path, out.stderr)
+        self.assertEqual(a.peer("b")["token"], token)
+        self.assertEqual(a.peer("b")["state"], "up")
+
+
+if __name__ == "__main__":
+    unittest.main()
