@@ -256,6 +256,7 @@ void Daemon::on_core_timer() {
 void Daemon::housekeeping() {
   if (stopping_) return;
   connect_due_peers();
+  expire_probes(now());
   if (now() - last_drop_summary_ >= kDropSummaryInterval) summarise_drops();
   drive();
   housekeeping_timer_.expires_after(kHousekeepingInterval);

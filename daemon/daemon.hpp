@@ -49,7 +49,10 @@ inline constexpr Duration kReconnectBackoffFirst = seconds(1);
 inline constexpr Duration kReconnectBackoffMax = seconds(300);
 inline constexpr Duration kHousekeepingInterval = seconds(1);
 inline constexpr Duration kDropSummaryInterval = seconds(10);
-inline constexpr std::size_t kPublicPathLimit = 16;  // addresses peers report seeing us at
+inline constexpr std::size_t kPublicPathLimit = 16;
+// A path probe (`e3xctl ping`) unanswered this long fails with "no_reply"; shorter than the
+// channel's own 10 s OPENING timeout so e3xctl (10 s request timeout) always hears why.
+inline constexpr Duration kPathProbeTimeout = seconds(5);  // addresses peers report seeing us at
 
 class Daemon {
  public:
@@ -100,6 +103,7 @@ class Daemon {
   std::string peer_label(const Hashname& hashname) const;
   void start_path_probe(const Hashname& peer, control::ControlServer::Respond respond);
   void finish_probe(const Hashname& peer, std::uint32_t channel, const std::string& why);
+  void expire_probes(Instant at);
 
   // ---- control ----
   void handle_control(const control::Request& request, control::ControlServer::Respond respond);

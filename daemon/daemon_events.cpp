@@ -158,6 +158,17 @@ void Daemon::finish_probe(const Hashname& peer, std::uint32_t channel, const std
   }
 }
 
+void Daemon::expire_probes(Instant at) {
+  std::vector<std::pair<Hashname, std::uint32_t>> expired;
+  for (const auto& [key, probe] : probes_) {
+    if (at - probe.opened_at >= kPathProbeTimeout) expired.push_back(key);
+  }
+  for (const auto& [peer, channel] : expired) {
+    (void)endpoint_->close_channel(at, peer, channel, "timeout");
+    finish_probe(peer, channel, "no answer within 5 s");
+  }
+}
+
 void Daemon::start_path_probe(const Hashname& peer, control::ControlServer::Respond respond) {
   // One probe per peer at a time: a second asker waits for the same answer.
   for (auto& [key, probe] : probes_) {
