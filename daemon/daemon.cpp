@@ -215,16 +215,22 @@ void Daemon::drive() {
     const std::uint32_t highest = endpoint_->highest_seq_used();
     if (highest > seq_store_->recorded()) {
       if (auto error = seq_store_->cover(highest); !error.empty()) {
+        // Sending would risk reusing this SEQ after a restart; hold everything back (the
+        // core resends handshakes) until the state directory is writable again.
         may_send = false;
-        if (seq_persist_failures_++ % 100 == 0) {
-          spdlog::error("cannot record the SEQ mark, so handshakes are held back: {}", error);
+        if (seq_mark_failures_++ % 100 == 0) {
+          spdlog::error("cannot record the SEQ mark, so nothing is sent: {}", error);
         }
       }
     }
     bool worked = false;
     while (auto transmit = endpoint_->poll_transmit()) {
       worked = true;
-      if (may_send) network_->send(transmit->path, transmit->packet);
+      if (may_send) {
+        network_->send(transmit->path, transmit->packet);
+      } else {
+        held_back_packets_ += 1;
+      }
     }
     while (auto event = endpoint_->poll_event()) {
       worked = true;

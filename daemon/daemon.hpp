@@ -108,6 +108,7 @@ class Daemon {
   // ---- control ----
   void handle_control(const control::Request& request, control::ControlServer::Respond respond);
   boost::json::object status_json() const;
+  boost::json::object drops_json() const;
   boost::json::object peer_json(const Hashname& hashname) const;
   boost::json::array peers_json() const;
   control::ControlServer::Reply send_command(const control::Request& request);
@@ -137,7 +138,8 @@ class Daemon {
   std::unordered_map<Hashname, std::unique_ptr<PeerRuntime>> runtimes_;
   std::map<std::pair<Hashname, std::uint32_t>, PathProbe> probes_;
   std::set<std::string> public_paths_;
-  std::uint64_t seq_persist_failures_ = 0;
+  std::uint64_t seq_mark_failures_ = 0;  // failed writes of the SEQ mark
+  std::uint64_t held_back_packets_ = 0;  // not sent because the SEQ mark could not be written
   Instant last_drop_summary_{};
   EndpointStats last_endpoint_stats_{};
   net::NetworkStats last_network_stats_{};

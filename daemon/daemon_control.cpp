@@ -109,6 +109,29 @@ json::object Daemon::status_json() const {
       {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(uptime).count()},
       {"peers_up", up},
       {"peers_total", peers.size()},
+      {"dropped", drops_json()},
+  };
+}
+
+// Every silently dropped packet, by reason (the core's and the sockets' counters).
+json::object Daemon::drops_json() const {
+  const EndpointStats& core = endpoint_->stats();
+  const net::NetworkStats& net = network_->stats();
+  return json::object{
+      {"malformed", core.dropped_malformed},
+      {"unauthenticated", core.dropped_unauthenticated},
+      {"policy", core.dropped_policy},
+      {"stale", core.dropped_stale},
+      {"unknown_token", core.dropped_unknown_token},
+      {"replay", core.dropped_replay},
+      {"channel", core.dropped_channel},
+      {"pending_full", core.dropped_pending},
+      {"oversize", net.dropped_oversize},
+      {"uncloak", net.dropped_uncloak},
+      {"send_error", net.dropped_send_error + net.dropped_unknown_path},
+      {"tcp_write_queue_full", net.dropped_write_queue_full},
+      {"tcp_frame_too_large", net.tcp_frame_too_large},
+      {"seq_mark_unwritable", held_back_packets_},
   };
 }
 

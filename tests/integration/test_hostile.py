@@ -49,6 +49,11 @@ class Hostile(DaemonTestCase):
         self.assertEqual(ping["path"]["port"], a.udp_port)
         self.assertEqual(a.peer("b")["state"], "up")
         self.assertEqual(b.ctl("ping", "a")["path"]["port"], b.udp_port)
+        dropped = a.ctl("status")["dropped"]
+        self.assertGreater(dropped["malformed"], 0, dropped)
+        self.assertGreater(dropped["uncloak"], 0, dropped)
+        self.assertGreater(dropped["oversize"] + dropped["malformed"], 0, dropped)
+        self.assertEqual(b.ctl("status")["dropped"]["unauthenticated"], 0)
         # The drops were summarised, not logged per packet.
         wait_until(lambda: "dropped in the last" in a.log_text(), 15, "a drop summary line")
         self.assertLess(a.log_text().count("dropped"), 20)

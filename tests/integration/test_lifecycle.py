@@ -2,12 +2,14 @@
 e3xd within 2 s; the SEQ mark survives restarts; the identity file is guarded."""
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import time
 import unittest
 
-from harness import DaemonTestCase, E3XD, both_up, connected_pair, wait_until
+from harness import DaemonTestCase, E3XD, both_up, connected_pair, free_port, wait_until
 
 
 class Lifecycle(DaemonTestCase):
@@ -93,6 +95,55 @@ class Lifecycle(DaemonTestCase):
             out, _ = process.communicate(timeout=5)
         self.assertIn("embedded default", out)
         self.assertIn("udp4 127.0.0.1:42424", out)
+
+    def test_systemd_notify_and_journal_format(self):
+        """Under systemd: READY after binding, WATCHDOG pings, RELOADING then READY around a
+        reload, STOPPING on SIGTERM; log lines without timestamps, with syslog priorities."""
+        a = self.daemon("a", udp_port=free_port())
+        a.write_config()
+        notify_path = os.path.join(self.root, "notify.sock")
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(notify_path)
+        notify.settimeout(10)
+        env = dict(os.environ, NOTIFY_SOCKET=notify_path, WATCHDOG_USEC="400000",
+                   JOURNAL_STREAM="8:1234")
+        process = subprocess.Popen([E3XD, "--config", a.config_path], env=env,
+                                   stderr=subprocess.PIPE, text=True)
+        try:
+            def next_message():
+                return notify.recv(4096).decode()
+            messages = [next_message()]
+            self.assertTrue(messages[0].startswith("READY=1"), messages)
+            self.assertTrue(os.path.exists(a.socket), "READY before the control socket existed")
+            watchdogs = 0
+            while watchdogs < 2:  # pings at half of WATCHDOG_USEC
+                message = next_message()
+                watchdogs += message == "WATCHDOG=1"
+            process.send_signal(signal.SIGHUP)
+            message = next_message()
+            while message == "WATCHDOG=1":
+                message = next_message()
+            self.assertTrue(message.startswith("RELOADING=1\nMONOTONIC_USEC="), message)
+            message = next_message()
+            while message == "WATCHDOG=1":
+                message = next_message()
+            self.assertTrue(message.startswith("READY=1"), message)
+            process.send_signal(signal.SIGTERM)
+            message = next_message()
+            while message == "WATCHDOG=1":
+                message = next_message()
+            self.assertEqual(message, "STOPPING=1")
+            _, log = process.communicate(timeout=5)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            notify.close()
+        lines = [line for line in log.splitlines() if line]
+        self.assertTrue(lines)
+        for line in lines:
+            self.assertRegex(line, r"^<[0-7]>")
+            self.assertNotRegex(line, r"\d{4}-\d{2}-\d{2}", "journald adds the timestamps")
+        self.assertTrue(any(line.startswith("<6>") and "running as" in line for line in lines))
 
 
 if __name__ == "__main__":
