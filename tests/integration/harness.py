@@ -17,15 +17,15 @@ E3XD = os.environ.get("E3XD_BIN", "build/daemon/e3xd")
 E3XCTL = os.environ.get("E3XCTL_BIN", "build/daemon/e3xctl")
 
 
-def free_port(kind=socket.SOCK_DGRAM, host="127.0.0.1"):
+def free_port(kind=socket.SOCK_DGRAM, host="127.0.0.1", family=socket.AF_INET):
     """A port nobody is using right now on both UDP and TCP (the kernel picks it)."""
     while True:
-        with socket.socket(socket.AF_INET, kind) as s:
+        with socket.socket(family, kind) as s:
             s.bind((host, 0))
             port = s.getsockname()[1]
         other = socket.SOCK_STREAM if kind == socket.SOCK_DGRAM else socket.SOCK_DGRAM
         try:
-            with socket.socket(socket.AF_INET, other) as s:
+            with socket.socket(family, other) as s:
                 s.bind((host, port))
             return port
         except OSError:
@@ -87,11 +87,15 @@ class Daemon:
         self.peers = []
         self.process = None
 
+    def host(self, ip=None):
+        ip = ip or self.listen_ip
+        return f"[{ip}]" if ":" in ip else ip
+
     def udp_endpoint(self, ip=None):
-        return f"udp://{ip or self.listen_ip}:{self.udp_port}"
+        return f"udp://{self.host(ip)}:{self.udp_port}"
 
     def tcp_endpoint(self, ip=None):
-        return f"tcp://{ip or self.listen_ip}:{self.tcp_port}"
+        return f"tcp://{self.host(ip)}:{self.tcp_port}"
 
     def add_peer(self, other, endpoints=(), keepalive=None, by_hashname=False, name=None):
         self.peers.append(dict(name=name or other.name, key=other.key, hashname=other.hashname,
@@ -100,7 +104,7 @@ class Daemon:
 
     def write_config(self):
         def listen(port):
-            return f'["{self.listen_ip}:{port}"]' if port else "[]"
+            return f'["{self.host()}:{port}"]' if port is not None else "[]"
         lines = [
             f'identity = "{self.identity}"',
             f'state_dir = "{self.dir}"',
@@ -198,12 +202,16 @@ class DaemonTestCase(unittest.TestCase):
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def connected_pair(test, transport="udp", cloak=True, keepalive=25, tcp_keepalive=300):
+def connected_pair(test, transport="udp", cloak=True, keepalive=25, tcp_keepalive=300,
+                   ip="127.0.0.1"):
     """Two daemons that know each other; A has B's endpoint, B has A's."""
-    a = test.daemon("a", udp_port=free_port(), tcp_port=free_port(socket.SOCK_STREAM),
-                    cloak=cloak, keepalive=keepalive, tcp_keepalive=tcp_keepalive)
-    b = test.daemon("b", udp_port=free_port(), tcp_port=free_port(socket.SOCK_STREAM),
-                    cloak=cloak, keepalive=keepalive, tcp_keepalive=tcp_keepalive)
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    a = test.daemon("a", udp_port=free_port(host=ip, family=family),
+                    tcp_port=free_port(socket.SOCK_STREAM, host=ip, family=family),
+                    cloak=cloak, keepalive=keepalive, tcp_keepalive=tcp_keepalive, listen_ip=ip)
+    b = test.daemon("b", udp_port=free_port(host=ip, family=family),
+                    tcp_port=free_port(socket.SOCK_STREAM, host=ip, family=family),
+                    cloak=cloak, keepalive=keepalive, tcp_keepalive=tcp_keepalive, listen_ip=ip)
     endpoint = (lambda d: d.tcp_endpoint()) if transport == "tcp" else (lambda d: d.udp_endpoint())
     a.add_peer(b, [endpoint(b)])
     b.add_peer(a, [endpoint(a)])

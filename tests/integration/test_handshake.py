@@ -3,6 +3,7 @@ and channel data; e3xctl shows both up with counters moving."""
 import base64
 import json
 import os
+import socket
 import subprocess
 import unittest
 
@@ -10,15 +11,17 @@ from harness import DaemonTestCase, E3XCTL, both_up, connected_pair, wait_until
 
 
 class Handshake(DaemonTestCase):
-    def check_pair(self, transport, cloak):
-        a, b = connected_pair(self, transport=transport, cloak=cloak)
+    def check_pair(self, transport, cloak, ip="127.0.0.1"):
+        v = "6" if ":" in ip else "4"
+        shown_ip = f"[{ip}]" if v == "6" else ip
+        a, b = connected_pair(self, transport=transport, cloak=cloak, ip=ip)
         a.start()
         b.start()
         pa, pb = wait_until(lambda: both_up(a, b), 20, f"both up over {transport}")
         for seen, other in ((pa, b), (pb, a)):
             self.assertEqual(seen["hashname"], other.hashname)
             self.assertEqual(seen["key"], other.key)
-            self.assertTrue(seen["path"].startswith(transport + "4 127.0.0.1:"), seen["path"])
+            self.assertTrue(seen["path"].startswith(f"{transport}{v} {shown_ip}:"), seen["path"])
             self.assertRegex(seen["token"], r"^[0-9a-f]{32}$")
             self.assertIsNotNone(seen["last_handshake"])
             self.assertGreater(seen["seq_sent"] + seen["seq_recv"], 0)
@@ -28,8 +31,8 @@ class Handshake(DaemonTestCase):
         before = a.peer("b")
         # Channel data: the built-in "path" channel tells A how B sees it.
         ping = a.ctl("ping", "b")
-        self.assertEqual(ping["path"]["type"], transport + "4")
-        self.assertEqual(ping["path"]["ip"], "127.0.0.1")
+        self.assertEqual(ping["path"]["type"], transport + v)
+        self.assertEqual(ping["path"]["ip"], ip)
         if transport == "udp":
             self.assertEqual(ping["path"]["port"], a.udp_port)
         self.assertGreaterEqual(ping["rtt_ms"], 0)
@@ -60,7 +63,7 @@ class Handshake(DaemonTestCase):
         status = a.ctl("status")
         self.assertEqual(status["hashname"], a.hashname)
         self.assertEqual((status["peers_up"], status["peers_total"]), (1, 1))
-        self.assertIn(f"{transport}4 127.0.0.1:{a.udp_port if transport == 'udp' else a.tcp_port}",
+        self.assertIn(f"{transport}{v} {shown_ip}:{a.udp_port if transport == 'udp' else a.tcp_port}",
                       status["public_paths"])
 
     def test_udp_cloaked(self):
@@ -74,6 +77,21 @@ class Handshake(DaemonTestCase):
 
     def test_tcp_plain(self):
         self.check_pair("tcp", False)
+
+    def require_ipv6(self):
+        try:
+            with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+                s.bind(("::1", 0))
+        except OSError as error:
+            self.skipTest(f"no IPv6 loopback here: {error}")
+
+    def test_udp_ipv6(self):
+        self.require_ipv6()
+        self.check_pair("udp", True, ip="::1")
+
+    def test_tcp_ipv6(self):
+        self.require_ipv6()
+        self.check_pair("tcp", False, ip="::1")
 
     def test_human_output(self):
         a, b = connected_pair(self)
