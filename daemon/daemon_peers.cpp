@@ -75,6 +75,12 @@ void Daemon::resolve_endpoints(PeerRuntime& peer) {
             runtime->resolve_error = "cannot resolve " + endpoint.text + ": " + error.message();
             runtime->resolve_needed = true;  // try again at the next attempt
             spdlog::warn("peer {}: {}", runtime->config.name, runtime->resolve_error);
+            // Nowhere to send: the attempt failed as surely as an unanswered handshake.
+            const auto status = endpoint_->peer_status(hashname);
+            if (runtime->endpoint_paths.empty() && runtime->resolves_in_flight == 0 && status &&
+                status->state == ExchangeState::kNone) {
+              schedule_retry(*runtime, now());
+            }
             return;
           }
           std::set<bool> families_seen;  // one address per family

@@ -93,6 +93,29 @@ class Handshake(DaemonTestCase):
         self.require_ipv6()
         self.check_pair("tcp", False, ip="::1")
 
+    def test_host_names_are_resolved(self):
+        a, b = connected_pair(self)
+        a.peers[0]["endpoints"] = [f"udp://localhost:{b.udp_port}"]
+        b.peers[0]["endpoints"] = []  # B only answers
+        a.start()
+        b.start()
+        pa, _ = wait_until(lambda: both_up(a, b), 20, "up through a resolved name")
+        self.assertEqual(pa["path"], f"udp4 127.0.0.1:{b.udp_port}")
+        self.assertEqual(pa["endpoints"], [f"udp://localhost:{b.udp_port}"])
+
+    def test_unresolvable_name_is_reported_and_retried(self):
+        a, b = connected_pair(self)
+        a.peers[0]["endpoints"] = [f"udp://no-such-host.invalid:{b.udp_port}"]
+        a.start()
+        down = wait_until(lambda: (p := a.peer("b"))["reason"] and "cannot resolve" in p["reason"]
+                          and p, 20, "the resolve error in the peer's reason")
+        self.assertEqual(down["state"], "down")
+        self.assertIn("no-such-host.invalid", down["reason"])
+        # Retried with backoff (1 s, then about 2 s), not given up and not spun on.
+        wait_until(lambda: a.log_text().count("cannot resolve") >= 2, 15, "a second attempt")
+        self.assertLess(a.log_text().count("cannot resolve"), 6)
+        self.assertEqual(a.process.poll(), None)
+
     def test_human_output(self):
         a, b = connected_pair(self)
         a.start()

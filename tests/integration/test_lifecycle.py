@@ -33,6 +33,20 @@ class Lifecycle(DaemonTestCase):
         pa, _ = wait_until(lambda: both_up(a, b), 30, "both up again")
         self.assertNotEqual(pa["token"], old_token, "a restarted peer must have a new session")
 
+    def test_tcp_peer_restart_redials_and_starts_a_new_session(self):
+        a, b = connected_pair(self, transport="tcp")
+        a.start()
+        b.start()
+        pa, _ = wait_until(lambda: both_up(a, b), 20, "both up over TCP")
+        old_token = pa["token"]
+        b.stop()
+        b.start()
+        pa, pb = wait_until(lambda: (x := both_up(a, b)) and x[0]["token"] != old_token and x,
+                            30, "a new session over TCP after B restarted")
+        self.assertTrue(pa["path"].startswith("tcp4 "), pa["path"])
+        self.assertTrue(pb["path"].startswith("tcp4 "), pb["path"])
+        self.assertEqual(a.ctl("ping", "b")["path"]["type"], "tcp4")
+
     def test_sigterm_stops_within_two_seconds_and_removes_the_socket(self):
         a, b = connected_pair(self)
         a.start()
