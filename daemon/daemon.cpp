@@ -39,15 +39,15 @@ int exit_code_for(config::IdentityError::Kind kind) {
   return kExitRuntime;
 }
 
-// Creates a directory (and parents) that only its owner may enter, as a state directory
-// holding a secret should be. An existing directory is left as it is.
-std::string make_private_directory(const std::filesystem::path& dir) {
+// Creates a directory (and parents) with `mode`: 0700 for state holding a secret, 0750 for
+// the control socket's (group members may use e3xctl). An existing directory is left as is.
+std::string make_directory(const std::filesystem::path& dir, unsigned mode) {
   if (dir.empty()) return {};
   std::error_code error;
   if (std::filesystem::is_directory(dir, error)) return {};
   std::filesystem::create_directories(dir, error);
   if (error) return "cannot create directory " + dir.string() + ": " + error.message();
-  ::chmod(dir.c_str(), 0700);
+  ::chmod(dir.c_str(), mode);
   return {};
 }
 
@@ -80,10 +80,10 @@ Instant Daemon::now() {
 }
 
 std::optional<StartError> Daemon::start() {
-  if (auto error = make_private_directory(config_.state_dir); !error.empty()) {
+  if (auto error = make_directory(config_.state_dir, 0700); !error.empty()) {
     return StartError{kExitCantCreat, error};
   }
-  if (auto error = make_private_directory(config_.identity.parent_path()); !error.empty()) {
+  if (auto error = make_directory(config_.identity.parent_path(), 0700); !error.empty()) {
     return StartError{kExitCantCreat, error};
   }
   bool created = false;
@@ -119,7 +119,7 @@ std::optional<StartError> Daemon::start() {
     return StartError{kExitRuntime, "cannot listen: " + error};
   }
 
-  if (auto error = make_private_directory(config_.control_socket.parent_path()); !error.empty()) {
+  if (auto error = make_directory(config_.control_socket.parent_path(), 0750); !error.empty()) {
     return StartError{kExitCantCreat, error};
   }
   control_ = std::make_unique<control::ControlServer>(

@@ -282,7 +282,19 @@ Reply Daemon::reload() {
     // Changed or unchanged: the exchange stays; endpoints and keepalive are updated.
     PeerRuntime* runtime = find_runtime(names_.at(peer.name));
     if (!runtime) continue;
-    if (runtime->config.endpoints != peer.endpoints) runtime->resolve_needed = true;
+    if (runtime->config.endpoints != peer.endpoints) {
+      // New endpoints deserve an attempt now, not when an old backoff runs out.
+      runtime->resolve_needed = true;
+      runtime->endpoint_paths.clear();
+      runtime->next_attempt.reset();
+      runtime->backoff = kReconnectBackoffFirst;
+      runtime->config = peer;
+      const auto status = endpoint_->peer_status(peer.hashname);
+      if (status && status->state != ExchangeState::kUp) {
+        resolve_endpoints(*runtime);
+        attempt_connect(*runtime);  // joins an outstanding handshake, or starts one
+      }
+    }
     runtime->config = peer;
     apply_keepalive(peer.hashname);
   }

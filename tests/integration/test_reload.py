@@ -66,6 +66,20 @@ class Reload(DaemonTestCase):
         self.assertIn("udp.listen", a.log_text())
         self.assertEqual(a.peer("b")["token"], token_b)
 
+    def test_a_corrected_endpoint_is_tried_at_once(self):
+        a = self.daemon("a", udp_port=free_port())
+        b = self.daemon("b", udp_port=free_port())
+        a.add_peer(b, [f"udp://127.0.0.1:{free_port()}"])  # wrong port: nobody answers
+        b.add_peer(a)  # B only answers
+        a.start()
+        b.start()
+        wait_until(lambda: a.peer("b")["state"] == "connecting", 10, "A trying the wrong port")
+        a.peers[0]["endpoints"] = [b.udp_endpoint()]
+        a.write_config()
+        self.assertEqual(a.ctl("reload")["changed"], ["b"])
+        # Within the handshake timeout of the first attempt (30 s) and any backoff after it.
+        wait_until(lambda: up(a, "b"), 5, "up on the corrected endpoint")
+
     def test_broken_config_on_reload_keeps_the_running_one(self):
         a = self.daemon("a", udp_port=free_port())
         b = self.daemon("b", udp_port=free_port())
