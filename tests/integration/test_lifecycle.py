@@ -47,6 +47,22 @@ class Lifecycle(DaemonTestCase):
         self.assertTrue(pb["path"].startswith("tcp4 "), pb["path"])
         self.assertEqual(a.ctl("ping", "b")["path"]["type"], "tcp4")
 
+    def test_peer_roams_to_a_new_address(self):
+        a, b = connected_pair(self)
+        b.peers[0]["endpoints"] = []  # B follows A wherever A's authenticated packets come from
+        a.start()
+        b.start()
+        wait_until(lambda: both_up(a, b), 20, "both up")
+        self.assertEqual(b.peer("a")["path"], f"udp4 127.0.0.1:{a.udp_port}")
+        a.stop()
+        a.udp_port = free_port()
+        a.start()
+        pb = wait_until(lambda: (p := b.peer("a"))["path"] == f"udp4 127.0.0.1:{a.udp_port}"
+                        and p["state"] == "up" and p, 20, "B to follow A to its new port")
+        self.assertIn(f"udp4 127.0.0.1:{a.udp_port}", pb["paths"])
+        self.assertEqual(b.ctl("ping", "a")["path"]["port"], b.udp_port)
+        self.assertIn("path changed to", b.log_text())
+
     def test_sigterm_stops_within_two_seconds_and_removes_the_socket(self):
         a, b = connected_pair(self)
         a.start()
