@@ -110,6 +110,18 @@ class Lifecycle(DaemonTestCase):
         self.assertEqual(oct(os.stat(a.socket).st_mode & 0o777), oct(0o660))
         self.assertEqual(a.ctl("status")["key"], json.load(open(a.identity))["3a"])
 
+    def test_log_level_option_overrides_the_config(self):
+        a = self.daemon("a", udp_port=free_port(), log_level="debug")
+        a.write_config()
+        for level, expect_info in (("warn", False), ("info", True)):
+            out = subprocess.Popen([E3XD, "--config", a.config_path, "--log-level", level],
+                                   stderr=subprocess.PIPE, text=True)
+            wait_until(lambda: os.path.exists(a.socket), 10, "the control socket")
+            out.send_signal(signal.SIGTERM)
+            _, log = out.communicate(timeout=5)
+            self.assertEqual("running as" in log, expect_info, f"--log-level {level}: {log}")
+            self.assertNotIn(" debug ", log)
+
     def test_embedded_default_config(self):
         workdir = os.path.join(self.root, "default")
         os.makedirs(workdir)
