@@ -83,9 +83,6 @@ std::optional<StartError> Daemon::start() {
   if (auto error = make_directory(config_.state_dir, 0700); !error.empty()) {
     return StartError{kExitCantCreat, error};
   }
-  if (auto error = make_directory(config_.identity.parent_path(), 0700); !error.empty()) {
-    return StartError{kExitCantCreat, error};
-  }
   bool created = false;
   auto identity = config::load_or_create_identity(config_.identity, random_, &created);
   if (!identity) return StartError{exit_code_for(identity.error().kind), identity.error().message};

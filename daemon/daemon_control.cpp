@@ -282,20 +282,20 @@ Reply Daemon::reload() {
     // Changed or unchanged: the exchange stays; endpoints and keepalive are updated.
     PeerRuntime* runtime = find_runtime(names_.at(peer.name));
     if (!runtime) continue;
-    if (runtime->config.endpoints != peer.endpoints) {
+    const bool endpoints_changed = runtime->config.endpoints != peer.endpoints;
+    runtime->config = peer;
+    if (endpoints_changed) {
       // New endpoints deserve an attempt now, not when an old backoff runs out.
-      runtime->resolve_needed = true;
-      runtime->endpoint_paths.clear();
       runtime->next_attempt.reset();
       runtime->backoff = kReconnectBackoffFirst;
-      runtime->config = peer;
       const auto status = endpoint_->peer_status(peer.hashname);
       if (status && status->state != ExchangeState::kUp) {
         resolve_endpoints(*runtime);
         attempt_connect(*runtime);  // joins an outstanding handshake, or starts one
+      } else {
+        runtime->resolve_needed = true;  // used at the next attempt
       }
     }
-    runtime->config = peer;
     apply_keepalive(peer.hashname);
   }
   running.peers = next->peers;

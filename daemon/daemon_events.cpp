@@ -79,11 +79,8 @@ void Daemon::on_exchange_down(const event::ExchangeDown& down) {
   if (PeerRuntime* peer = find_runtime(down.peer)) {
     peer->down_reason = reason;
     if (down.reason == DownReason::kTimeout) {
-      for (const auto& endpoint : peer->config.endpoints) {
-        boost::system::error_code numeric_error;
-        boost::asio::ip::make_address(endpoint.host, numeric_error);
-        if (numeric_error) peer->resolve_needed = true;  // the name may point elsewhere now
-      }
+      // Names may point elsewhere now (numeric endpoints map to the same paths again).
+      peer->resolve_needed = true;
       schedule_retry(*peer, now());
     }
   }
