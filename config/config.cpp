@@ -384,6 +384,38 @@ void parse_transport(const toml::node& node, const std::string& name, TransportC
   }
 }
 
+// An integer in [min, max]; `what` describes the unit for messages ("bytes").
+std::int64_t get_integer_in(const toml::node& node, const std::string& key, std::int64_t min,
+                            std::int64_t max, std::string_view unit) {
+  const std::string range =
+      std::to_string(min) + " to " + std::to_string(max) + " " + std::string(unit);
+  if (!node.is_integer()) fail_type(node, key, "an integer (" + range + ")");
+  const std::int64_t value = node.as_integer()->get();
+  if (value < min || value > max) {
+    fail(where(node, key), std::to_string(value) + " is out of range; use " + range);
+  }
+  return value;
+}
+
+// [messages]; `config` arrives holding the defaults.
+void parse_messages(const toml::node& node, MessagesConfig& config) {
+  const toml::table& table = get_table(node, "messages", "a table ([messages])");
+  check_keys(table, "messages", {{"max_payload", ""}, {"expiry", ""}, {"store_quota", ""}},
+             "keys in [messages]");
+  if (const toml::node* max_payload = table.get("max_payload")) {
+    config.max_payload = static_cast<std::uint32_t>(
+        get_integer_in(*max_payload, "messages.max_payload", 1, kMaxMessagePayloadLimit, "bytes"));
+  }
+  if (const toml::node* expiry = table.get("expiry")) {
+    config.expiry_s = static_cast<std::uint32_t>(
+        get_integer_in(*expiry, "messages.expiry", 60, 366 * 24 * 3600, "seconds"));
+  }
+  if (const toml::node* quota = table.get("store_quota")) {
+    config.store_quota = static_cast<std::uint64_t>(
+        get_integer_in(*quota, "messages.store_quota", 65536, std::int64_t{1} << 50, "bytes"));
+  }
+}
+
 bool is_peer_name(std::string_view name) {
   return !name.empty() && name.size() <= kMaxPeerName &&
          std::all_of(name.begin(), name.end(), [](char c) {
@@ -515,6 +547,7 @@ Config parse_root(const toml::table& root, std::string source, const fs::path& b
               {"accept", ""},
               {"udp", "[udp]"},
               {"tcp", "[tcp]"},
+              {"messages", "[messages]"},
               {"peer", "[[peer]]"}},
              "top-level keys");
   Config config;
@@ -568,6 +601,9 @@ Config parse_root(const toml::table& root, std::string source, const fs::path& b
   config.tcp = TransportConfig{{}, true, 300};
   if (const toml::node* udp = root.get("udp")) parse_transport(*udp, "udp", config.udp);
   if (const toml::node* tcp = root.get("tcp")) parse_transport(*tcp, "tcp", config.tcp);
+  if (const toml::node* messages = root.get("messages")) {
+    parse_messages(*messages, config.messages);
+  }
   if (const toml::node* peers = root.get("peer")) config.peers = parse_peers(*peers);
   return config;
 }

@@ -48,6 +48,15 @@ struct TransportConfig {
   friend bool operator==(const TransportConfig&, const TransportConfig&) = default;
 };
 
+// [messages]: the durable outbox and inbox of application messages (docs/messages.md).
+inline constexpr std::uint32_t kMaxMessagePayloadLimit = 65000;  // one 64 KiB TCP frame
+struct MessagesConfig {
+  std::uint32_t max_payload = 60 * 1024;   // bytes; 1 to kMaxMessagePayloadLimit
+  std::uint32_t expiry_s = 7 * 24 * 3600;  // undelivered after this long: reported as expired
+  std::uint64_t store_quota = 256ull * 1024 * 1024;  // bytes, for the outbox and for the inbox
+  friend bool operator==(const MessagesConfig&, const MessagesConfig&) = default;
+};
+
 struct PeerConfig {
   std::string name;              // unique; [A-Za-z0-9_-]+
   std::optional<PublicKey> key;  // from `key`
@@ -69,6 +78,7 @@ struct Config {
   Accept accept = Accept::kPeers;
   TransportConfig udp{{}, true, 25};
   TransportConfig tcp{{}, true, 300};
+  MessagesConfig messages;
   std::vector<PeerConfig> peers;
 };
 

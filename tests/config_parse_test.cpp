@@ -142,6 +142,18 @@ TEST(ConfigParse, DefaultsApplied) {
   EXPECT_TRUE(config.peers.empty());
 }
 
+TEST(ConfigParse, MessagesDefaultsAndValues) {
+  const Config defaults = parse_ok("");
+  EXPECT_EQ(defaults.messages.max_payload, 61440u);
+  EXPECT_EQ(defaults.messages.expiry_s, 604800u);
+  EXPECT_EQ(defaults.messages.store_quota, 268435456u);
+  const Config set =
+      parse_ok("[messages]\nmax_payload = 65000\nexpiry = 60\nstore_quota = 65536\n");
+  EXPECT_EQ(set.messages, (MessagesConfig{65000, 60, 65536}));
+  const Config partial = parse_ok("[messages]\nexpiry = 3600\n");
+  EXPECT_EQ(partial.messages, (MessagesConfig{61440, 3600, 268435456}));
+}
+
 TEST(ConfigParse, PartialTablesKeepOtherDefaults) {
   const Config config = parse_ok("[udp]\ncloak = false\n[tcp]\nkeepalive = 60\n");
   EXPECT_EQ(config.udp, (TransportConfig{{{"0.0.0.0", 42424}}, false, 25}));
@@ -305,7 +317,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "log_levle",
                   {"unknown key 'log_levle'", "did you mean 'log_level'?",
                    "allowed top-level keys: identity, state_dir, control_socket, log_level, "
-                   "accept, [udp], [tcp], [[peer]]"}},
+                   "accept, [udp], [tcp], [messages], [[peer]]"}},
         ErrorCase{"UnknownInUdp",
                   "[udp]\nkeepalve = 25\n",
                   2,
@@ -467,6 +479,43 @@ INSTANTIATE_TEST_SUITE_P(
                   4,
                   "peer[0].keepalive",
                   {"keepalive -1 is out of range"}},
+        ErrorCase{"MessagesPayloadTooLarge",
+                  "[messages]\nmax_payload = 65001\n",
+                  2,
+                  "messages.max_payload",
+                  {"65001 is out of range; use 1 to 65000 bytes"}},
+        ErrorCase{"MessagesPayloadZero",
+                  "[messages]\nmax_payload = 0\n",
+                  2,
+                  "messages.max_payload",
+                  {"0 is out of range"}},
+        ErrorCase{"MessagesExpiryTooShort",
+                  "[messages]\nexpiry = 59\n",
+                  2,
+                  "messages.expiry",
+                  {"59 is out of range; use 60 to 31622400 seconds"}},
+        ErrorCase{"MessagesExpiryNotInteger",
+                  "[messages]\nexpiry = \"7d\"\n",
+                  2,
+                  "messages.expiry",
+                  {"expected an integer (60 to 31622400 seconds), found a string"}},
+        ErrorCase{"MessagesQuotaTooSmall",
+                  "[messages]\nstore_quota = 100\n",
+                  2,
+                  "messages.store_quota",
+                  {"100 is out of range; use 65536 to"}},
+        ErrorCase{"MessagesUnknownKey",
+                  "[messages]\nmax_paylod = 1\n",
+                  2,
+                  "messages.max_paylod",
+                  {"did you mean 'max_payload'?",
+                   "allowed keys in [messages]: max_payload, "
+                   "expiry, store_quota"}},
+        ErrorCase{"MessagesNotATable",
+                  "messages = 5\n",
+                  1,
+                  "messages",
+                  {"expected a table ([messages])"}},
         ErrorCase{"EmptyPath", "state_dir = \"\"\n", 1, "state_dir", {"the path is empty"}},
         ErrorCase{
             "TildePath", "identity = \"~/id.json\"\n", 1, "identity", {"'~' is not expanded"}},
@@ -500,7 +549,7 @@ TEST(ConfigParse, DocumentedMessages) {
       {"logg_level = \"debug\"\n",
        "e3xd.toml:1: logg_level: unknown key 'logg_level' (did you mean 'log_level'?); allowed "
        "top-level keys: identity, state_dir, control_socket, log_level, accept, [udp], [tcp], "
-       "[[peer]]"},
+       "[messages], [[peer]]"},
       {"[udp]\nkeepalve = 25\n",
        "e3xd.toml:2: udp.keepalve: unknown key 'keepalve' (did you mean 'keepalive'?); allowed "
        "keys in [udp]: listen, cloak, keepalive"},
