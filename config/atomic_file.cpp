@@ -19,7 +19,9 @@ enum class Publish {
   kNoReplace,  // link() then unlink(): fails with EEXIST if the file exists
 };
 
-std::string step_failed(const std::filesystem::path& path, const char* step, int error) {
+std::string step_failed(const std::filesystem::path& path, const char* step, int error,
+                        int* failed_errno = nullptr) {
+  if (failed_errno) *failed_errno = error;
   return "write " + path.string() + ": " + step + ": " + std::strerror(error);
 }
 
@@ -36,7 +38,8 @@ int write_all(int fd, ByteView content) {
 }
 
 std::string write_atomically(const std::filesystem::path& path, ByteView content, unsigned mode,
-                             Publish publish) {
+                             Publish publish, int* failed_errno) {
+  if (failed_errno) *failed_errno = 0;
   const std::filesystem::path name = path.filename();
   if (name.empty() || name == "." || name == "..") {
     return "write " + path.string() + ": the path does not name a file";
@@ -47,13 +50,13 @@ std::string write_atomically(const std::filesystem::path& path, ByteView content
   // ".<name>.tmp-XXXXXX" in the same directory, so the rename never crosses file systems.
   std::string temp = (dir / ("." + name.string() + ".tmp-XXXXXX")).string();
   const int fd = ::mkostemp(temp.data(), O_CLOEXEC);
-  if (fd < 0) return step_failed(path, "create temporary file", errno);
+  if (fd < 0) return step_failed(path, "create temporary file", errno, failed_errno);
 
   // Every failure from here on closes and removes the temporary.
   const auto abandon = [&](const char* step, int error, bool close_fd) {
     if (close_fd) ::close(fd);
     ::unlink(temp.c_str());
-    return step_failed(path, step, error);
+    return step_failed(path, step, error, failed_errno);
   };
   if (::fchmod(fd, static_cast<mode_t>(mode)) != 0) return abandon("chmod", errno, true);
   if (int error = write_all(fd, content); error != 0) return abandon("write", error, true);
@@ -69,24 +72,24 @@ std::string write_atomically(const std::filesystem::path& path, ByteView content
 
   // The new directory entry is durable only once the directory itself is synced.
   const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0) return step_failed(path, "open directory", errno);
+  if (dir_fd < 0) return step_failed(path, "open directory", errno, failed_errno);
   const int sync_result = ::fsync(dir_fd);
   const int sync_error = errno;
   ::close(dir_fd);
-  if (sync_result != 0) return step_failed(path, "fsync directory", sync_error);
+  if (sync_result != 0) return step_failed(path, "fsync directory", sync_error, failed_errno);
   return {};
 }
 
 }  // namespace
 
 std::string write_file_atomically(const std::filesystem::path& path, ByteView content,
-                                  unsigned mode) {
-  return write_atomically(path, content, mode, Publish::kReplace);
+                                  unsigned mode, int* failed_errno) {
+  return write_atomically(path, content, mode, Publish::kReplace, failed_errno);
 }
 
 std::string write_new_file_atomically(const std::filesystem::path& path, ByteView content,
                                       unsigned mode) {
-  return write_atomically(path, content, mode, Publish::kNoReplace);
+  return write_atomically(path, content, mode, Publish::kNoReplace, nullptr);
 }
 
 }  // namespace e3x::config

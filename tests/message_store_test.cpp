@@ -1,0 +1,264 @@
+// The on-disk side of messages: the record format (daemon/message_record.hpp), the store
+// directory (daemon/message_store.hpp), and the outbox and inbox built on it.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "core/hashname.hpp"
+#include "daemon/inbox.hpp"
+#include "daemon/message_record.hpp"
+#include "daemon/message_store.hpp"
+#include "daemon/outbox.hpp"
+
+namespace e3x::daemon {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "e3x-store-XXXXXX").string();
+    path_ = ::mkdtemp(pattern.data());
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+Bytes file_bytes(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void write_bytes(const fs::path& file, ByteView bytes) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+}
+
+Hashname name_of(std::uint8_t seed) {
+  PublicKey key{};
+  key.fill(seed);
+  return hashname_of(key);
+}
+
+MessageRecord sample_record() {
+  return MessageRecord{json::object{{"id", "m1"}, {"n", 5}}, Bytes{0, 1, 2, 0xff, 0x80}};
+}
+
+// ---------------------------------------------------------------- record format
+
+TEST(MessageRecord, RoundTrips) {
+  const MessageRecord record = sample_record();
+  auto decoded = decode_record(encode_record(record));
+  ASSERT_TRUE(decoded) << decoded.error();
+  EXPECT_EQ(decoded->meta, record.meta);
+  EXPECT_EQ(decoded->body, record.body);
+}
+
+TEST(MessageRecord, EveryDamagedByteAndEveryTruncationIsDetected) {
+  const Bytes good = encode_record(sample_record());
+  for (std::size_t i = 0; i < good.size(); ++i) {
+    Bytes bad = good;
+    bad[i] ^= 0x04;
+    EXPECT_FALSE(decode_record(bad)) << "flipped byte " << i;
+  }
+  for (std::size_t length = 0; length < good.size(); ++length) {
+    EXPECT_FALSE(decode_record(ByteView(good.data(), length))) << "truncated to " << length;
+  }
+  Bytes longer = good;
+  longer.push_back(0);
+  EXPECT_FALSE(decode_record(longer));
+}
+
+// ---------------------------------------------------------------- store directory
+
+TEST(MessageStore, WritesAtomicallyWithMode0600AndCountsBytes) {
+  TempDir dir;
+  MessageStore store(dir.path() / "box");
+  ASSERT_TRUE(store.open());
+  EXPECT_EQ(fs::status(dir.path() / "box").permissions() & fs::perms::all, fs::perms::owner_all);
+  auto size = store.put("a", sample_record());
+  ASSERT_TRUE(size);
+  struct stat info {};
+  ASSERT_EQ(::stat((dir.path() / "box" / "a.msg").c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+  EXPECT_EQ(store.bytes(), *size);
+  EXPECT_EQ(*size, fs::file_size(dir.path() / "box" / "a.msg"));
+  ASSERT_TRUE(store.put("b", sample_record()));
+  EXPECT_EQ(store.bytes(), 2 * *size);
+  EXPECT_EQ(store.read("a")->body, sample_record().body);
+  EXPECT_EQ(store.remove("a"), "");
+  EXPECT_EQ(store.bytes(), *size);
+  EXPECT_FALSE(fs::exists(dir.path() / "box" / "a.msg"));
+  EXPECT_EQ(store.remove("a"), "") << "removing twice is harmless";
+}
+
+TEST(MessageStore, QuotaRefusesWithoutWritingAndCountsReplacementsOnce) {
+  TempDir dir;
+  MessageStore store(dir.path());
+  ASSERT_TRUE(store.open());
+  const std::uint64_t one = encode_record(sample_record()).size();
+  ASSERT_TRUE(store.put("a", sample_record(), 2 * one));
+  ASSERT_TRUE(store.put("a", sample_record(), 2 * one)) << "replacing does not double count";
+  ASSERT_TRUE(store.put("b", sample_record(), 2 * one));
+  auto refused = store.put("c", sample_record(), 2 * one);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().kind, StoreError::Kind::kQuota);
+  EXPECT_STREQ(error_code(refused.error().kind), "quota_exceeded");
+  EXPECT_NE(refused.error().message.find("store_quota"), std::string::npos);
+  EXPECT_FALSE(fs::exists(dir.path() / "c.msg"));
+  EXPECT_EQ(store.bytes(), 2 * one);
+}
+
+TEST(MessageStore, OpenRemovesInterruptedWritesAndQuarantinesDamagedFiles) {
+  TempDir dir;
+  {
+    MessageStore store(dir.path());
+    ASSERT_TRUE(store.open());
+    ASSERT_TRUE(store.put("good", sample_record()));
+    ASSERT_TRUE(store.put("torn", sample_record()));
+  }
+  // A crash between creating the temporary and renaming it leaves this behind.
+  write_bytes(dir.path() / ".x.msg.tmp-Ab12Cd", Bytes{1, 2, 3});
+  // A file cut short (what a torn write would look like without the rename discipline).
+  Bytes torn = file_bytes(dir.path() / "torn.msg");
+  torn.resize(torn.size() / 2);
+  write_bytes(dir.path() / "torn.msg", torn);
+
+  MessageStore store(dir.path());
+  auto loaded = store.open();
+  ASSERT_TRUE(loaded);
+  ASSERT_EQ(loaded->size(), 1u);
+  EXPECT_EQ((*loaded)[0].name, "good");
+  EXPECT_EQ(store.corrupt_files(), 1u);
+  EXPECT_FALSE(fs::exists(dir.path() / ".x.msg.tmp-Ab12Cd"));
+  EXPECT_FALSE(fs::exists(dir.path() / "torn.msg"));
+  EXPECT_TRUE(fs::exists(dir.path() / "corrupt" / "torn.msg")) << "kept for inspection";
+  EXPECT_EQ(store.bytes(), fs::file_size(dir.path() / "good.msg"));
+}
+
+// ---------------------------------------------------------------- outbox
+
+OutboxEntry outgoing(std::string id, std::uint8_t peer = 1) {
+  OutboxEntry entry;
+  entry.id = std::move(id);
+  entry.peer = name_of(peer);
+  entry.type = "msg";
+  entry.created = 1000;
+  entry.expires = 2000;
+  return entry;
+}
+
+TEST(Outbox, KeepsMessagesAndTheirOrderAcrossRestarts) {
+  TempDir dir;
+  {
+    Outbox outbox(dir.path());
+    ASSERT_EQ(outbox.open(), "");
+    for (const char* id : {"zeta", "alpha", "mid"}) {
+      ASSERT_TRUE(outbox.add(outgoing(id), as_bytes(std::string("body of ") + id), UINT64_MAX));
+    }
+    ASSERT_EQ(outbox.remove("alpha"), "");
+  }
+  Outbox outbox(dir.path());
+  ASSERT_EQ(outbox.open(), "");
+  std::vector<std::string> ids;
+  for (const OutboxEntry* entry : outbox.in_order()) ids.push_back(entry->id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"zeta", "mid"}));
+  const OutboxEntry* mid = outbox.find("mid");
+  ASSERT_NE(mid, nullptr);
+  EXPECT_EQ(mid->peer, name_of(1));
+  EXPECT_EQ(mid->expires, 2000);
+  EXPECT_EQ(mid->bytes, std::string("body of mid").size());
+  EXPECT_EQ(*outbox.body(*mid),
+            Bytes(as_bytes("body of mid").begin(), as_bytes("body of mid").end()));
+  // New messages go after the old ones, even though the counter restarted.
+  ASSERT_TRUE(outbox.add(outgoing("new"), as_bytes("x"), UINT64_MAX));
+  EXPECT_EQ(outbox.in_order().back()->id, "new");
+}
+
+TEST(Outbox, ValidIds) {
+  for (const char* good : {"a", "m-1", "A.b_c", "0123456789abcdef"}) {
+    EXPECT_TRUE(Outbox::valid_id(good)) << good;
+  }
+  for (const std::string& bad :
+       {std::string(), std::string(".hidden"), std::string("a/b"), std::string("../x"),
+        std::string(65, 'a'), std::string("sp ace"), std::string("nul\0x", 5)}) {
+    EXPECT_FALSE(Outbox::valid_id(bad)) << bad;
+  }
+}
+
+// ---------------------------------------------------------------- inbox
+
+Inbox::Arrival arrival(std::uint8_t from, std::string id, std::int64_t now = 100) {
+  return Inbox::Arrival{"",        name_of(from), std::move(id), "msg", {{"type", "msg"}},
+                        "network", now,           now + 50};
+}
+
+TEST(Inbox, StoresOncePerSenderAndIdEvenAfterAckAndRestart) {
+  TempDir dir;
+  {
+    Inbox inbox(dir.path());
+    ASSERT_EQ(inbox.open(), "");
+    EXPECT_EQ(*inbox.store(arrival(1, "m1"), as_bytes("one"), UINT64_MAX), Inbox::Stored::kNew);
+    EXPECT_EQ(*inbox.store(arrival(1, "m1"), as_bytes("one"), UINT64_MAX),
+              Inbox::Stored::kDuplicate);
+    // The same id from another sender is another message.
+    EXPECT_EQ(*inbox.store(arrival(2, "m1"), as_bytes("two"), UINT64_MAX), Inbox::Stored::kNew);
+    EXPECT_EQ(inbox.size(), 2u);
+    EXPECT_EQ(inbox.find("m1").size(), 2u);
+    ASSERT_EQ(inbox.find("m1", name_of(2)).size(), 1u);
+    EXPECT_EQ(*inbox.body(*inbox.find("m1", name_of(2))[0]), Bytes({'t', 'w', 'o'}));
+    ASSERT_TRUE(inbox.ack(Inbox::key_of(name_of(1), "m1"), 120));
+    EXPECT_EQ(inbox.size(), 1u);
+    EXPECT_TRUE(inbox.find("m1", name_of(1)).empty());
+  }
+  Inbox inbox(dir.path());
+  ASSERT_EQ(inbox.open(), "");
+  EXPECT_EQ(inbox.size(), 1u);
+  EXPECT_EQ(*inbox.store(arrival(1, "m1"), as_bytes("one"), UINT64_MAX), Inbox::Stored::kDuplicate)
+      << "an acknowledged message that is sent again is not stored again";
+  // Once keep_until (150) has passed the tombstone goes.
+  EXPECT_EQ(inbox.forget_tombstones(149), 0u);
+  EXPECT_EQ(inbox.forget_tombstones(151), 1u);
+  EXPECT_EQ(inbox.pending().size(), 1u);
+}
+
+TEST(Inbox, IdsNeverBecomePaths) {
+  TempDir dir;
+  Inbox inbox(dir.path() / "in");
+  ASSERT_EQ(inbox.open(), "");
+  ASSERT_TRUE(inbox.store(arrival(1, "../../escape"), as_bytes("x"), UINT64_MAX));
+  EXPECT_FALSE(fs::exists(dir.path() / "escape.msg"));
+  EXPECT_FALSE(fs::exists(dir.path() / "escape"));
+  std::size_t files = 0;
+  for (const auto& entry : fs::directory_iterator(dir.path() / "in")) {
+    EXPECT_EQ(entry.path().filename().string().size(), 32u + 4u);
+    ++files;
+  }
+  EXPECT_EQ(files, 1u);
+}
+
+TEST(Inbox, QuotaRefusesAndKeepsWhatIsStored) {
+  TempDir dir;
+  Inbox inbox(dir.path());
+  ASSERT_EQ(inbox.open(), "");
+  const Bytes payload(1000, 7);
+  ASSERT_TRUE(inbox.store(arrival(1, "a"), payload, 3000));
+  ASSERT_TRUE(inbox.store(arrival(1, "b"), payload, 3000));
+  auto refused = inbox.store(arrival(1, "c"), payload, 3000);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().kind, StoreError::Kind::kQuota);
+  EXPECT_EQ(inbox.size(), 2u);
+  EXPECT_EQ(*inbox.body(*inbox.find("a")[0]), payload);
+}
+
+}  // namespace
+}  // namespace e3x::daemon
