@@ -15,8 +15,10 @@
 
 namespace e3x::control {
 
-// A request line (without its newline) longer than this is refused with kLineTooLong.
-inline constexpr std::size_t kMaxLineBytes = 64 * 1024;
+// A request line (without its newline) longer than this is refused with kLineTooLong. It
+// holds the largest message `send` accepts ([messages] max_payload at most 65000 bytes, about
+// 87 KB in base64) with room to spare.
+inline constexpr std::size_t kMaxLineBytes = 128 * 1024;
 
 // Error codes (docs/control-protocol.md). Clients treat a code they do not know as kInternal.
 namespace code {

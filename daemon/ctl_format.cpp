@@ -194,6 +194,20 @@ std::string format_status(const json::object& status) {
   out += "  uptime: " + (uptime ? format_duration(*uptime) : std::string("?")) + "\n";
   out += "  peers: " + int_or_unknown(get_int(status, "peers_up")) + " up, " +
          int_or_unknown(get_int(status, "peers_total")) + " total\n";
+  if (const json::value* messages = status.if_contains("messages");
+      messages != nullptr && messages->is_object()) {
+    const json::object& m = messages->get_object();
+    out += "  outbox: " + int_or_unknown(get_int(m, "outbox")) + " to deliver";
+    if (auto expired = get_int(m, "outbox_expired"); expired && *expired > 0) {
+      out += ", " + std::to_string(*expired) + " expired";
+    }
+    out += " (" + count_bytes(m, "outbox_bytes") + ")\n";
+    out += "  inbox: " + int_or_unknown(get_int(m, "inbox")) + " unacknowledged (" +
+           count_bytes(m, "inbox_bytes") + ")\n";
+    if (auto corrupt = get_int(m, "corrupt_files"); corrupt && *corrupt > 0) {
+      out += "  damaged message files set aside: " + std::to_string(*corrupt) + "\n";
+    }
+  }
   return out;
 }
 
@@ -270,8 +284,42 @@ std::string format_reload(const json::object& result) {
 }
 
 std::string format_send(const json::object& result, std::string_view peer) {
-  return "sent message " + get_string(result, "id").value_or("?") + " to " + std::string(peer) +
-         " (" + int_or_unknown(get_int(result, "bytes")) + " bytes)\n";
+  const bool duplicate = get_bool(result, "duplicate").value_or(false);
+  return std::string(duplicate ? "already accepted" : "accepted") + " message " +
+         get_string(result, "id").value_or("?") + " for " + std::string(peer) + " (" +
+         int_or_unknown(get_int(result, "bytes")) + " bytes); it is stored and will be delivered\n";
+}
+
+std::string format_outbox(const json::array& messages, std::int64_t now) {
+  if (messages.empty()) return "outbox empty\n";
+  std::string out;
+  for (const json::value& value : messages) {
+    if (!value.is_object()) continue;
+    const json::object& m = value.get_object();
+    out += get_string(m, "id").value_or("?") + "  to " + peer_label(m) + "  " +
+           count_bytes(m, "bytes") + "  " + get_string(m, "state").value_or("?");
+    if (auto created = get_int(m, "created")) out += ", accepted " + format_age(now - *created);
+    out += ", " + int_or_unknown(get_int(m, "attempts")) + " attempt(s)";
+    if (auto error = get_string(m, "last_error")) out += "; last error: " + *error;
+    out += "\n";
+  }
+  return out;
+}
+
+std::string format_inbox(const json::array& messages, std::int64_t now) {
+  if (messages.empty()) return "inbox empty\n";
+  std::string out;
+  for (const json::value& value : messages) {
+    if (!value.is_object()) continue;
+    const json::object& m = value.get_object();
+    out += get_string(m, "id").value_or("?") + "  from " + peer_label(m) + " (" +
+           get_string(m, "hashname").value_or("?") + ")  " + count_bytes(m, "bytes");
+    if (auto received = get_int(m, "received")) out += ", received " + format_age(now - *received);
+    const auto via = get_string(m, "via");
+    if (via && *via != "network") out += " (" + *via + ")";
+    out += "\n";
+  }
+  return out;
 }
 
 std::string format_ping(const json::object& result, std::string_view peer) {
@@ -298,6 +346,13 @@ std::string format_event(const json::object& event, std::int64_t utc_offset_s) {
     out += "message from " + peer_label(event) + ": " + get_string(event, "type").value_or("?") +
            ", " + int_or_unknown(get_int(event, "bytes")) + " bytes, id " +
            get_string(event, "id").value_or("?") + body_preview(event);
+  } else if (name == "delivered") {
+    out += "message " + get_string(event, "id").value_or("?") + " delivered to " +
+           peer_label(event) + " (" + int_or_unknown(get_int(event, "attempts")) + " attempt(s))";
+  } else if (name == "expired") {
+    out += "message " + get_string(event, "id").value_or("?") + " to " + peer_label(event) +
+           " expired undelivered (" + int_or_unknown(get_int(event, "attempts")) +
+           " attempt(s)); it stays in the outbox until cancelled";
   } else if (name == "reload") {
     // The reload result's members sit beside "event" (or, tolerated, under "result").
     const json::value* nested = event.if_contains("result");

@@ -48,8 +48,16 @@ std::string format_peers(const boost::json::array& peers, std::int64_t now);
 // The "reload" result (or a "reload" event): what changed and what needs a restart.
 std::string format_reload(const boost::json::object& result);
 
-// The "send" result: "sent message <id> to <peer> (<n> bytes)".
+// The "send" result: "accepted message <id> for <peer> (<n> bytes); it is stored and will be
+// delivered" ("already accepted" for a repeated --id).
 std::string format_send(const boost::json::object& result, std::string_view peer);
+
+// The "outbox" result, one line per message, or "outbox empty":
+//   7f3a9c  to alpha  5 B  pending, accepted 12 s ago, 3 attempt(s); last error: ...
+std::string format_outbox(const boost::json::array& messages, std::int64_t now);
+// The "inbox" result, one line per message, or "inbox empty":
+//   7f3a9c  from alpha (b5jn...)  5 B, received 12 s ago
+std::string format_inbox(const boost::json::array& messages, std::int64_t now);
 
 // The "ping" result: "<peer> sees us at udp4 203.0.113.5:42424 (rtt 0.4 ms)".
 std::string format_ping(const boost::json::object& result, std::string_view peer);
@@ -59,6 +67,7 @@ std::string format_ping(const boost::json::object& result, std::string_view peer
 //   2024-05-01 12:00:40 alpha down (timeout)
 //   2024-05-01 12:01:00 alpha moved to udp4 192.0.2.9:42425
 //   2024-05-01 12:01:02 message from alpha: msg, 5 bytes, id 7f3a "hello"
+//   2024-05-01 12:01:03 message 7f3a delivered to alpha (1 attempt(s))
 //   2024-05-01 12:02:00 reload: added beta; removed gamma
 // Unknown events print their name and JSON.
 std::string format_event(const boost::json::object& event, std::int64_t utc_offset_s);

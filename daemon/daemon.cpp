@@ -92,6 +92,9 @@ std::optional<StartError> Daemon::start() {
   auto floor = seq_store_->load();
   if (!floor) return StartError{kExitDataErr, floor.error()};
 
+  if (auto error = open_message_stores()) return error;
+
+  identity_ = *identity;
   Endpoint::Config endpoint_config;
   endpoint_config.identity = std::move(*identity);
   endpoint_config.random = &random_;
@@ -260,6 +263,11 @@ void Daemon::housekeeping() {
   if (stopping_) return;
   connect_due_peers();
   expire_probes(now());
+  pump_outbox();
+  if (now() - last_tombstone_sweep_ >= seconds(60)) {
+    last_tombstone_sweep_ = now();
+    inbox_->forget_tombstones(unix_seconds());
+  }
   if (now() - last_drop_summary_ >= kDropSummaryInterval) summarise_drops();
   drive();
   housekeeping_timer_.expires_after(kHousekeepingInterval);

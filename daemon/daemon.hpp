@@ -21,8 +21,11 @@
 #include "config/config.hpp"
 #include "core/endpoint.hpp"
 #include "core/random.hpp"
+#include "core/sealed_message.hpp"
 #include "daemon/config_diff.hpp"
 #include "daemon/control_server.hpp"
+#include "daemon/inbox.hpp"
+#include "daemon/outbox.hpp"
 #include "daemon/peer_runtime.hpp"
 #include "daemon/seq_store.hpp"
 #include "transports/network.hpp"
@@ -53,6 +56,38 @@ inline constexpr std::size_t kPublicPathLimit = 16;
 // A path probe (`e3xctl ping`) unanswered this long fails with "no_reply"; shorter than the
 // channel's own 10 s OPENING timeout so e3xctl (10 s request timeout) always hears why.
 inline constexpr Duration kPathProbeTimeout = seconds(5);  // addresses peers report seeing us at
+
+// Wall-clock Unix seconds (message times, event times).
+inline std::int64_t unix_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Outbox delivery (docs/messages.md): at most this many messages per peer are awaiting a
+// receipt at once; a message unanswered is sent again after 1 s, then 2, 4, 8, 16, 16, ... s
+// while the peer stays up, and at once when its exchange comes up again.
+inline constexpr std::size_t kDeliveryWindow = 32;
+inline constexpr Duration kRetryFirst = seconds(1);
+inline constexpr Duration kRetryMax = seconds(16);
+// The largest UDP datagram a message may use: what fits a 1500-byte MTU without IP
+// fragmentation (20/40-byte IP header, 8-byte UDP header). Larger messages need TCP.
+inline constexpr std::size_t kUdp4DatagramLimit = 1472;
+inline constexpr std::size_t kUdp6DatagramLimit = 1452;
+inline constexpr std::size_t kTcpPacketLimit = 65535;  // one chunked frame (PROTOCOL.md 7)
+inline constexpr std::size_t kCloakOverhead = 8;
+// How long an acknowledged message's tombstone is kept at most (it only needs to outlive the
+// sender's retries, which stop at the message's expiry).
+inline constexpr std::int64_t kMaxTombstoneSeconds = 366 * 24 * 3600;
+
+struct MessageStats {
+  std::uint64_t received = 0;            // new messages stored in the inbox
+  std::uint64_t duplicates = 0;          // repeats acknowledged again, not stored
+  std::uint64_t refused = 0;             // not stored (quota, disk): no receipt, sender retries
+  std::uint64_t delivered = 0;           // receipts that emptied an outbox entry
+  std::uint64_t unmatched_receipts = 0;  // receipts for nothing in the outbox (already done)
+  std::uint64_t expired = 0;
+};
 
 class Daemon {
  public:
@@ -88,6 +123,32 @@ class Daemon {
   void on_channel_opened(event::ChannelOpened& opened);
   void on_channel_data(event::ChannelData& data);
   void on_message(event::MessageReceived& message);
+
+  // ---- messages: outbox, inbox, receipts (daemon_messages.cpp) ----
+  std::optional<StartError> open_message_stores();
+  void on_receipt(const event::MessageReceived& receipt);
+  void on_inbox_message(event::MessageReceived& message);
+  // Durably stores an arrival (or recognises a repeat). On an error send no receipt: the
+  // sender keeps the message and retries.
+  Result<Inbox::Stored, StoreError> store_arrival(const ApplicationMessage& message,
+                                                  const std::string& via);
+  void pump_outbox();
+  void attempt_delivery(OutboxEntry& entry, Instant at);
+  void retry_later(OutboxEntry& entry, Instant at, std::string error);
+  void report_expiry(OutboxEntry& entry);
+  void restart_deliveries(const Hashname& peer);
+  std::size_t message_wire_size(const std::string& type, const std::string& id,
+                                std::int64_t expires, std::size_t body_bytes) const;
+  std::size_t path_packet_limit(PathId path) const;
+  std::string check_deliverable(const Hashname& peer, std::size_t wire_size,
+                                std::size_t body_bytes) const;
+  PathId delivery_path(const Hashname& peer, std::size_t wire_size, std::string& why);
+  control::ControlServer::Reply outbox_command(const control::Request& request);
+  control::ControlServer::Reply outbox_cancel_command(const control::Request& request);
+  control::ControlServer::Reply inbox_command(const control::Request& request);
+  control::ControlServer::Reply inbox_read_command(const control::Request& request, bool ack);
+  control::ControlServer::Reply inbox_import_command(const control::Request& request);
+  boost::json::object messages_json() const;
 
   // ---- peers ----
   std::optional<std::string> add_configured_peer(const config::PeerConfig& peer);
@@ -125,6 +186,11 @@ class Daemon {
   bool stopping_ = false;
 
   std::unique_ptr<SeqStore> seq_store_;
+  KeyPair identity_;  // for sealed files handed in with `inbox import`
+  std::unique_ptr<Outbox> outbox_;
+  std::unique_ptr<Inbox> inbox_;
+  MessageStats message_stats_;
+  Instant last_tombstone_sweep_{};
   std::unique_ptr<Endpoint> endpoint_;
   std::unique_ptr<net::Network> network_;
   std::unique_ptr<control::ControlServer> control_;

@@ -16,8 +16,6 @@ using Reply = control::ControlServer::Reply;
 
 namespace {
 
-constexpr std::size_t kMaxMessageBody = 60 * 1024;  // issue 4 makes this configurable
-
 Reply fail(std::string code, std::string message) {
   return unexpected(control::ControlError{std::move(code), std::move(message)});
 }
@@ -78,12 +76,24 @@ void Daemon::handle_control(const control::Request& request,
   } else if (cmd == "send") {
     respond(send_command(request));
     drive();
+  } else if (cmd == "outbox") {
+    respond(outbox_command(request));
+  } else if (cmd == "outbox_cancel") {
+    respond(outbox_cancel_command(request));
+  } else if (cmd == "inbox") {
+    respond(inbox_command(request));
+  } else if (cmd == "inbox_read" || cmd == "inbox_ack") {
+    respond(inbox_read_command(request, cmd == "inbox_ack"));
+  } else if (cmd == "inbox_import") {
+    respond(inbox_import_command(request));
+    drive();
   } else if (cmd == "reload") {
     respond(reload());
   } else {
-    respond(fail(
-        "unknown_command",
-        "unknown command '" + cmd + "'; commands: status, peers, peer, ping, send, reload, watch"));
+    respond(fail("unknown_command",
+                 "unknown command '" + cmd +
+                     "'; commands: status, peers, peer, ping, send, outbox, outbox_cancel, inbox, "
+                     "inbox_read, inbox_ack, inbox_import, reload, watch"));
   }
 }
 
@@ -110,6 +120,7 @@ json::object Daemon::status_json() const {
       {"peers_up", up},
       {"peers_total", peers.size()},
       {"dropped", drops_json()},
+      {"messages", messages_json()},
   };
 }
 
@@ -201,52 +212,6 @@ json::array Daemon::peers_json() const {
   return out;
 }
 
-Reply Daemon::send_command(const control::Request& request) {
-  const json::value* name = request.args.if_contains("peer");
-  if (!name || !name->is_string()) {
-    return fail("bad_argument", "\"peer\" must be a peer name or hashname");
-  }
-  const std::string peer_name(name->get_string());
-  const auto hashname = lookup_peer(peer_name);
-  if (!hashname) return fail("unknown_peer", "no peer named '" + peer_name + "'");
-  std::string type = "msg";
-  if (const json::value* t = request.args.if_contains("type")) {
-    if (!t->is_string() || t->get_string().empty()) {
-      return fail("bad_argument", "\"type\" must be a non-empty string");
-    }
-    type = std::string(t->get_string());
-  }
-  Bytes body;
-  const json::value* text = request.args.if_contains("text");
-  const json::value* base64 = request.args.if_contains("base64");
-  if ((text != nullptr) == (base64 != nullptr)) {
-    return fail("bad_argument", "give exactly one of \"text\" and \"base64\"");
-  }
-  if (text) {
-    if (!text->is_string()) return fail("bad_argument", "\"text\" must be a string");
-    body.assign(text->get_string().begin(), text->get_string().end());
-  } else {
-    if (!base64->is_string()) return fail("bad_argument", "\"base64\" must be a string");
-    auto decoded = from_base64(base64->get_string());
-    if (!decoded) return fail("bad_argument", "\"base64\" is not valid base64");
-    body = std::move(*decoded);
-  }
-  if (body.size() > kMaxMessageBody) {
-    return fail("too_large", "the message is " + std::to_string(body.size()) +
-                                 " bytes; the limit is " + std::to_string(kMaxMessageBody));
-  }
-  const auto status = endpoint_->peer_status(*hashname);
-  if (!status || status->state != ExchangeState::kUp) {
-    return fail("not_up", "peer '" + peer_name + "' is not up");
-  }
-  ByteArray<8> id_bytes;
-  random_.fill(id_bytes);
-  const std::string id = to_hex(id_bytes);
-  auto sent = endpoint_->send_message(now(), *hashname, type, id, {}, body);
-  if (!sent) return fail("internal", std::string("cannot send: ") + to_string(sent.error()));
-  return json::value(json::object{{"id", id}, {"bytes", body.size()}});
-}
-
 Reply Daemon::reload() {
   if (config_file_.empty()) {
     return fail("no_config_file", "e3xd runs on its embedded default config; nothing to reload");
@@ -268,6 +233,7 @@ Reply Daemon::reload() {
   running.accept = next->accept;
   running.udp.keepalive_s = next->udp.keepalive_s;
   running.tcp.keepalive_s = next->tcp.keepalive_s;
+  running.messages = next->messages;
   std::vector<std::string> failed;
   for (const auto& peer : next->peers) {
     const bool is_new =

@@ -9,12 +9,6 @@ namespace e3x::daemon {
 
 namespace {
 
-std::int64_t unix_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // "udp4 203.0.113.5:42424" from a path channel's {"type","ip","port"}, or "" if malformed.
 std::string describe_reported_path(const boost::json::value* path) {
   const boost::json::object* object = path ? path->if_object() : nullptr;
@@ -72,6 +66,8 @@ void Daemon::on_exchange_up(const event::ExchangeUp& up) {
             up.peer);
   // Learn how the peer sees us (our public address) on every new session.
   start_path_probe(up.peer, nullptr);
+  // Whatever waits in the outbox for this peer goes now, not when its backoff runs out.
+  restart_deliveries(up.peer);
 }
 
 void Daemon::on_exchange_down(const event::ExchangeDown& down) {
@@ -185,17 +181,6 @@ void Daemon::start_path_probe(const Hashname& peer, control::ControlServer::Resp
   PathProbe probe{at, {}};
   if (respond) probe.waiters.push_back(std::move(respond));
   probes_.emplace(std::pair{peer, *opened}, std::move(probe));
-}
-
-void Daemon::on_message(event::MessageReceived& message) {
-  spdlog::info("peer {}: message type '{}' id '{}', {} bytes", peer_label(message.from),
-               message.type, message.id, message.body.size());
-  broadcast(boost::json::object{{"event", "message"},
-                                {"type", message.type},
-                                {"id", message.id},
-                                {"bytes", message.body.size()},
-                                {"body_base64", to_base64(message.body)}},
-            message.from);
 }
 
 void Daemon::broadcast(boost::json::object event, std::optional<Hashname> peer) {

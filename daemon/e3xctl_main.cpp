@@ -2,7 +2,8 @@
 // makes or inspects identities locally.
 //
 // Exit codes: 0 ok; 1 the daemon answered with an error; 2 usage error; 3 the daemon cannot
-// be reached (or the connection broke); 4 a local failure (identity files, input files).
+// be reached (or the connection broke); 4 a local failure (identity files, input files);
+// 5 `open` refused a sealed file (wrong recipient, wrong sender, or altered).
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -19,6 +20,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "config/atomic_file.hpp"
 #include "config/identity_file.hpp"
 #include "core/base32.hpp"
 #include "core/hashname.hpp"
@@ -28,6 +30,7 @@
 #include "daemon/control_protocol.hpp"
 #include "daemon/ctl_format.hpp"
 #include "daemon/encoding.hpp"
+#include "daemon/sealed_file.hpp"
 
 namespace {
 
@@ -40,6 +43,7 @@ enum Exit : int {
   kExitUsage = 2,
   kExitUnreachable = 3,
   kExitLocal = 4,
+  kExitRefused = 5,
 };
 
 constexpr const char* kLocalSocket = "e3xd-state/control.sock";  // e3xd's default config
@@ -51,7 +55,13 @@ struct Options {
   std::string peer;
   std::optional<std::string> text;
   std::optional<std::string> file;
+  bool stdin_body = false;
   std::optional<std::string> type;
+  std::optional<std::string> id;
+  std::string message_id;  // outbox cancel / inbox read / inbox ack
+  std::optional<std::string> from;
+  std::string in;
+  std::string out_file;
   std::string out;
   std::optional<std::string> key;
   std::optional<std::string> identity;
@@ -159,19 +169,41 @@ int cmd_watch(const Options& options) {
   }
 }
 
+// Reads a whole file ("-": standard input) as bytes.
+std::optional<std::string> read_input(const std::string& path, std::string& error) {
+  std::string bytes;
+  if (path == "-") {
+    bytes.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    if (std::cin.bad()) {
+      error = "cannot read standard input";
+      return std::nullopt;
+    }
+    return bytes;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = "cannot read " + path + ": " + std::strerror(errno);
+    return std::nullopt;
+  }
+  bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (in.bad()) {
+    error = "cannot read " + path + ": " + std::strerror(errno);
+    return std::nullopt;
+  }
+  return bytes;
+}
+
 int cmd_send(const Options& options) {
   json::object request{{"cmd", "send"}, {"peer", options.peer}};
   if (options.type) request["type"] = *options.type;
+  if (options.id) request["id"] = *options.id;
   if (options.text) {
     request["text"] = *options.text;
   } else {
-    std::ifstream in(*options.file, std::ios::binary);
-    if (!in) return fail(kExitLocal, "cannot read " + *options.file + ": " + std::strerror(errno));
-    const std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (in.bad()) {
-      return fail(kExitLocal, "cannot read " + *options.file + ": " + std::strerror(errno));
-    }
-    request["base64"] = e3x::daemon::to_base64(e3x::as_bytes(body));
+    std::string error;
+    const auto body = read_input(options.stdin_body ? "-" : *options.file, error);
+    if (!body) return fail(kExitLocal, error);
+    request["base64"] = e3x::daemon::to_base64(e3x::as_bytes(*body));
   }
   const std::size_t size = json::serialize(request).size();
   if (size > ctl::kMaxLineBytes) {
@@ -185,6 +217,118 @@ int cmd_send(const Options& options) {
   return run_request(options, request, for_object([peer](const json::object& result) {
                        return ctl::format_send(result, peer);
                      }));
+}
+
+int cmd_outbox(const Options& options, bool cancel) {
+  if (cancel) {
+    return run_request(options, {{"cmd", "outbox_cancel"}, {"id", options.message_id}},
+                       for_object([](const json::object& result) {
+                         const json::value* may = result.if_contains("may_have_arrived");
+                         const bool sent = may != nullptr && may->is_bool() && may->get_bool();
+                         return "cancelled message " + std::string(result.at("id").as_string()) +
+                                (sent ? "; it was sent before and may have arrived\n" : "\n");
+                       }));
+  }
+  const std::int64_t now = unix_now();
+  return run_request(options, {{"cmd", "outbox"}},
+                     [now](const json::value& result) -> std::optional<std::string> {
+                       if (!result.is_array()) return std::nullopt;
+                       return ctl::format_outbox(result.get_array(), now);
+                     });
+}
+
+// inbox read: the payload itself goes to stdout, byte for byte (with --json: the JSON result).
+int cmd_inbox_read(const Options& options, bool ack) {
+  json::object request{{"cmd", ack ? "inbox_ack" : "inbox_read"}, {"id", options.message_id}};
+  if (options.from) request["peer"] = *options.from;
+  if (ack) {
+    return run_request(options, request, for_object([](const json::object& result) {
+                         return "acknowledged and deleted message " +
+                                std::string(result.at("id").as_string()) + "\n";
+                       }));
+  }
+  return run_request(options, request, for_object([](const json::object& result) -> std::string {
+                       const auto body =
+                           e3x::daemon::from_base64(result.at("body_base64").as_string());
+                       return body ? std::string(body->begin(), body->end()) : std::string();
+                     }));
+}
+
+int cmd_inbox_import(const Options& options) {
+  std::string error;
+  const auto sealed = read_input(options.in, error);
+  if (!sealed) return fail(kExitLocal, error);
+  json::object request{{"cmd", "inbox_import"},
+                       {"base64", e3x::daemon::to_base64(e3x::as_bytes(*sealed))}};
+  return run_request(options, request, for_object([](const json::object& result) {
+                       const json::value* duplicate = result.if_contains("duplicate");
+                       const bool again =
+                           duplicate && duplicate->is_bool() && duplicate->get_bool();
+                       return std::string(again ? "already in the inbox: " : "imported ") +
+                              "message " + std::string(result.at("id").as_string()) + " from " +
+                              std::string(result.at("hashname").as_string()) + "\n";
+                     }));
+}
+
+std::optional<e3x::PublicKey> parse_key(const std::string& text) {
+  const auto bytes = e3x::base32_decode(text);
+  if (!bytes || bytes->size() != 32) return std::nullopt;
+  e3x::PublicKey key{};
+  std::copy(bytes->begin(), bytes->end(), key.begin());
+  return key;
+}
+
+int cmd_seal(const Options& options) {
+  auto identity = e3x::config::load_identity(*options.identity);
+  if (!identity) return fail(kExitLocal, identity.error().message);
+  const auto recipient = parse_key(*options.key);
+  if (!recipient)
+    return fail(kExitUsage, "--to: not a cipher set 3a public key (52 base32 characters)");
+  std::string error;
+  const auto payload = read_input(options.in, error);
+  if (!payload) return fail(kExitLocal, error);
+  e3x::SodiumRandom random;
+  std::string id;
+  if (options.id) {
+    id = *options.id;
+  } else {
+    e3x::ByteArray<8> id_bytes;
+    random.fill(id_bytes);
+    id = e3x::to_hex(id_bytes);
+  }
+  const e3x::Bytes sealed = e3x::daemon::seal_file(*identity, *recipient, id,
+                                                   e3x::as_bytes(*payload), random, unix_now());
+  if (options.out_file == "-") {
+    std::cout.write(reinterpret_cast<const char*>(sealed.data()),
+                    static_cast<std::streamsize>(sealed.size()));
+    std::cout.flush();
+  } else if (std::string write_error =
+                 e3x::config::write_file_atomically(options.out_file, sealed, 0644);
+             !write_error.empty()) {
+    return fail(kExitLocal, write_error);
+  }
+  std::cerr << "sealed message " << id << " (" << payload->size() << " bytes) for "
+            << e3x::hashname_of(*recipient).to_string() << "\n";
+  return kExitOk;
+}
+
+int cmd_open(const Options& options) {
+  auto identity = e3x::config::load_identity(*options.identity);
+  if (!identity) return fail(kExitLocal, identity.error().message);
+  const auto sender = parse_key(*options.from);
+  if (!sender)
+    return fail(kExitUsage, "--from: not a cipher set 3a public key (52 base32 characters)");
+  std::string error;
+  const auto sealed = read_input(options.in, error);
+  if (!sealed) return fail(kExitLocal, error);
+  auto opened = e3x::daemon::open_file(*identity, *sender, e3x::as_bytes(*sealed));
+  if (!opened) return fail(kExitRefused, "refused " + options.in + ": " + opened.error());
+  std::cout.write(reinterpret_cast<const char*>(opened->payload.data()),
+                  static_cast<std::streamsize>(opened->payload.size()));
+  std::cout.flush();
+  std::cerr << "from " << opened->from.to_string() << ", message " << opened->id << " ("
+            << opened->payload.size() << " bytes)\n";
+  return kExitOk;
 }
 
 int cmd_keygen(const Options& options) {
@@ -251,13 +395,45 @@ int main(int argc, char** argv) {
   peer->add_option("NAME", options.peer, "peer name or hashname")->required();
   auto* watch = app.add_subcommand("watch", "print events (peers up/down, messages) until ^C");
   auto* reload = app.add_subcommand("reload", "re-read the configuration file");
-  auto* send = app.add_subcommand("send", "send a message to a peer");
+  auto* send = app.add_subcommand(
+      "send", "queue a message for a peer: stored durably, delivered until acknowledged");
   send->add_option("PEER", options.peer, "peer name or hashname")->required();
   auto* body = send->add_option_group("body", "what to send (exactly one)");
   body->add_option("--text", options.text, "the message text");
   body->add_option("--file", options.file, "a file whose bytes are the message");
+  body->add_flag("--stdin", options.stdin_body, "read the message from standard input");
   body->require_option(1);
   send->add_option("--type", options.type, "message type (default: msg)");
+  send->add_option("--id", options.id,
+                   "message id (default: random); sending again with the same id and content "
+                   "is harmless, so a script may retry");
+  auto* outbox = app.add_subcommand("outbox", "list messages not yet delivered");
+  outbox->require_subcommand(0, 1);
+  auto* outbox_cancel = outbox->add_subcommand("cancel", "stop delivering a message");
+  outbox_cancel->add_option("ID", options.message_id, "message id")->required();
+  auto* inbox = app.add_subcommand("inbox", "list received messages not yet acknowledged");
+  inbox->require_subcommand(0, 1);
+  auto* inbox_read = inbox->add_subcommand("read", "write a message's payload to stdout");
+  inbox_read->add_option("ID", options.message_id, "message id")->required();
+  inbox_read->add_option("--from", options.from, "the sender, when several sent this id");
+  auto* inbox_ack = inbox->add_subcommand("ack", "acknowledge (delete) a message");
+  inbox_ack->add_option("ID", options.message_id, "message id")->required();
+  inbox_ack->add_option("--from", options.from, "the sender, when several sent this id");
+  auto* inbox_import =
+      inbox->add_subcommand("import", "hand a sealed file (from e3xctl seal) to the inbox");
+  inbox_import->add_option("FILE", options.in, "the sealed file (- for stdin)")->required();
+  auto* seal = app.add_subcommand("seal", "seal a file for a peer (no daemon needed)");
+  seal->add_option("--identity", options.identity, "your identity file")->required();
+  seal->add_option("--to", options.key, "the recipient's base32 cipher set 3a key")->required();
+  seal->add_option("--in", options.in, "the payload (- for stdin)")->required();
+  seal->add_option("--out", options.out_file, "the sealed file to write (- for stdout)")
+      ->required();
+  seal->add_option("--id", options.id, "message id (default: random)");
+  auto* open = app.add_subcommand(
+      "open", "check and open a sealed file: payload to stdout, sender to stderr");
+  open->add_option("--identity", options.identity, "your identity file")->required();
+  open->add_option("--from", options.from, "the sender's base32 cipher set 3a key")->required();
+  open->add_option("--in", options.in, "the sealed file (- for stdin)")->required();
   auto* ping = app.add_subcommand("ping", "ask a peer which address it sees us at");
   ping->add_option("PEER", options.peer, "peer name or hashname")->required();
   auto* keygen = app.add_subcommand("keygen", "create a new identity file (mode 0600)");
@@ -300,6 +476,19 @@ int main(int argc, char** argv) {
                        }));
   }
   if (*send) return cmd_send(options);
+  if (*outbox) return cmd_outbox(options, outbox_cancel->parsed());
+  if (*inbox_read) return cmd_inbox_read(options, false);
+  if (*inbox_ack) return cmd_inbox_read(options, true);
+  if (*inbox_import) return cmd_inbox_import(options);
+  if (*inbox) {
+    return run_request(options, {{"cmd", "inbox"}},
+                       [now](const json::value& result) -> std::optional<std::string> {
+                         if (!result.is_array()) return std::nullopt;
+                         return ctl::format_inbox(result.get_array(), now);
+                       });
+  }
+  if (*seal) return cmd_seal(options);
+  if (*open) return cmd_open(options);
   if (*ping) {
     const std::string target = options.peer;
     return run_request(options, {{"cmd", "ping"}, {"peer", options.peer}},

@@ -108,4 +108,11 @@ std::vector<OutboxEntry*> Outbox::in_order() {
   return out;
 }
 
+std::vector<const OutboxEntry*> Outbox::in_order() const {
+  std::vector<const OutboxEntry*> out;
+  out.reserve(order_.size());
+  for (const auto& [order, id] : order_) out.push_back(&entries_.at(id));
+  return out;
+}
+
 }  // namespace e3x::daemon

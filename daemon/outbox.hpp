@@ -57,6 +57,7 @@ class Outbox {
 
   // Every message, oldest first.
   std::vector<OutboxEntry*> in_order();
+  std::vector<const OutboxEntry*> in_order() const;
   std::size_t size() const { return entries_.size(); }
   std::uint64_t bytes() const { return store_.bytes(); }
   std::size_t corrupt_files() const { return store_.corrupt_files(); }

@@ -164,9 +164,32 @@ TEST(CtlFormat, Reload) {
   EXPECT_EQ(format_reload(nothing), "peers: no changes (2 unchanged)\n");
 }
 
+TEST(CtlFormat, OutboxAndInbox) {
+  const auto outbox = json::parse(R"([
+    {"id":"m1","peer":"alpha","hashname":"h","bytes":5,"state":"pending","created":900,
+     "attempts":3,"last_error":"no TCP path"},
+    {"id":"m2","peer":null,"hashname":"b5jn","bytes":2048,"state":"expired","created":0,
+     "attempts":0,"last_error":null}])");
+  EXPECT_EQ(format_outbox(outbox.as_array(), 1000),
+            "m1  to alpha  5 B  pending, accepted 1 min, 40 s ago, 3 attempt(s); last error: no "
+            "TCP path\n"
+            "m2  to b5jn  2.00 KiB  expired, accepted 16 min, 40 s ago, 0 attempt(s)\n");
+  EXPECT_EQ(format_outbox(json::array{}, 0), "outbox empty\n");
+  const auto inbox = json::parse(R"([
+    {"id":"m1","peer":"alpha","hashname":"b5jn","bytes":5,"received":990,"via":"network"},
+    {"id":"f","peer":"alpha","hashname":"b5jn","bytes":1,"received":1000,"via":"import"}])");
+  EXPECT_EQ(format_inbox(inbox.as_array(), 1000),
+            "m1  from alpha (b5jn)  5 B, received 10 s ago\n"
+            "f  from alpha (b5jn)  1 B, received 0 s ago (import)\n");
+  EXPECT_EQ(format_inbox(json::array{}, 0), "inbox empty\n");
+}
+
 TEST(CtlFormat, SendAndPing) {
-  EXPECT_EQ(format_send(object_of(R"({"id":"7f3a9c","bytes":5})"), "alpha"),
-            "sent message 7f3a9c to alpha (5 bytes)\n");
+  EXPECT_EQ(format_send(object_of(R"({"id":"7f3a9c","bytes":5,"duplicate":false})"), "alpha"),
+            "accepted message 7f3a9c for alpha (5 bytes); it is stored and will be delivered\n");
+  EXPECT_EQ(format_send(object_of(R"({"id":"m1","bytes":5,"duplicate":true})"), "alpha"),
+            "already accepted message m1 for alpha (5 bytes); it is stored and will be "
+            "delivered\n");
   EXPECT_EQ(format_ping(object_of(R"({"path":{"type":"udp4","ip":"203.0.113.5","port":42424},
                                       "rtt_ms":0.42})"),
                         "alpha"),

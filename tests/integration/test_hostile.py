@@ -81,7 +81,7 @@ class Hostile(DaemonTestCase):
                 b'{"cmd":"peer","peer":"nobody"}': "unknown_peer",
                 b'{"cmd":"send","peer":"nobody","text":"x"}': "unknown_peer",
                 b"\xff\xfe\x00garbage": "bad_json",
-                b"x" * (100 * 1024): "line_too_long",
+                b"x" * (200 * 1024): "line_too_long",
             }
             for line, code in cases.items():
                 reply = ask(line)

@@ -1,0 +1,550 @@
+// Messages that are never lost (docs/messages.md): the outbox delivers what `send` accepted
+// until a receipt comes back, the inbox stores arrivals durably before acknowledging them,
+// and the control commands that list, read, acknowledge, cancel and import.
+#include <spdlog/spdlog.h>
+
+#include <boost/json/serialize.hpp>
+
+#include "core/lob.hpp"
+#include "core/sha256.hpp"
+#include "daemon/daemon.hpp"
+#include "daemon/encoding.hpp"
+
+namespace e3x::daemon {
+
+namespace json = boost::json;
+using Reply = control::ControlServer::Reply;
+
+namespace {
+
+Reply fail(std::string code, std::string message) {
+  return unexpected(control::ControlError{std::move(code), std::move(message)});
+}
+
+const json::string* string_arg(const control::Request& request, const char* key) {
+  const json::value* value = request.args.if_contains(key);
+  return value && value->is_string() ? &value->get_string() : nullptr;
+}
+
+// The head the outbox puts on a message: the core adds type, from and id in front.
+json::object delivery_extra(std::int64_t expires) {
+  return json::object{{"expires", expires}};
+}
+
+// Adds up to 20% to a retry delay, so many messages that failed together spread out.
+Duration with_jitter(Duration delay, Random& random) {
+  std::uint8_t byte = 0;
+  random.fill(std::span<std::uint8_t>(&byte, 1));
+  return delay + delay * byte / (255 * 5);
+}
+
+}  // namespace
+
+std::optional<StartError> Daemon::open_message_stores() {
+  outbox_ = std::make_unique<Outbox>(config_.state_dir / "outbox");
+  inbox_ = std::make_unique<Inbox>(config_.state_dir / "inbox");
+  if (auto error = outbox_->open(); !error.empty()) {
+    return StartError{kExitCantCreat, "outbox: " + error};
+  }
+  if (auto error = inbox_->open(); !error.empty()) {
+    return StartError{kExitCantCreat, "inbox: " + error};
+  }
+  spdlog::info("outbox: {} message(s) to deliver; inbox: {} message(s) not yet acknowledged",
+               outbox_->size(), inbox_->size());
+  if (outbox_->corrupt_files() + inbox_->corrupt_files() > 0) {
+    spdlog::error("{} damaged message file(s) were set aside in corrupt/ directories",
+                  outbox_->corrupt_files() + inbox_->corrupt_files());
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------
+// Arrivals
+
+void Daemon::on_message(event::MessageReceived& message) {
+  if (message.type == "receipt") {
+    on_receipt(message);
+  } else {
+    on_inbox_message(message);
+  }
+}
+
+void Daemon::on_receipt(const event::MessageReceived& receipt) {
+  OutboxEntry* entry = outbox_->find(receipt.id);
+  // Only the recipient can acknowledge a message: a receipt from anyone else is ignored.
+  if (!entry || entry->peer != receipt.from) {
+    message_stats_.unmatched_receipts += 1;
+    spdlog::debug("peer {}: receipt for '{}', which the outbox does not hold for it",
+                  peer_label(receipt.from), receipt.id);
+    return;
+  }
+  const std::uint32_t attempts = entry->attempts;
+  const std::string id = entry->id;
+  if (std::string error = outbox_->remove(id); !error.empty()) {
+    // The entry is forgotten either way; a file left behind is sent again after a restart
+    // and acknowledged again without being stored twice.
+    spdlog::warn("outbox: {}", error);
+  }
+  message_stats_.delivered += 1;
+  spdlog::info("peer {}: message {} delivered (after {} attempt(s))", peer_label(receipt.from), id,
+               attempts);
+  broadcast(json::object{{"event", "delivered"}, {"id", id}, {"attempts", attempts}}, receipt.from);
+  pump_outbox();  // a window slot is free
+}
+
+void Daemon::on_inbox_message(event::MessageReceived& message) {
+  ApplicationMessage arrival{
+      message.from,           message.seq, message.type, message.id, std::move(message.json),
+      std::move(message.body)};
+  if (!store_arrival(arrival, "network")) return;  // no receipt: the sender will retry
+  // Stored (now or before): the receipt says so. It goes back on the path the message came
+  // from, which is known to reach the sender.
+  auto sent =
+      endpoint_->send_message(now(), message.from, "receipt", message.id, {}, {}, message.path);
+  if (!sent) {
+    spdlog::warn("peer {}: cannot send the receipt for {}: {}", peer_label(message.from),
+                 message.id, to_string(sent.error()));
+  }
+}
+
+Result<Inbox::Stored, StoreError> Daemon::store_arrival(const ApplicationMessage& message,
+                                                        const std::string& via) {
+  const std::int64_t at = unix_seconds();
+  // A tombstone must outlive the sender's retries: until the expiry the sender put on the
+  // message, or our own expiry when it gave none, and never beyond a year.
+  std::int64_t keep_until = at + config_.messages.expiry_s;
+  if (const json::value* expires = message.head.if_contains("expires");
+      expires && expires->is_int64()) {
+    keep_until = std::max(keep_until, expires->get_int64());
+  }
+  keep_until = std::min(keep_until, at + kMaxTombstoneSeconds);
+  const Inbox::Arrival arrival{"",           message.from, message.id, message.type,
+                               message.head, via,          at,         keep_until};
+  auto stored = inbox_->store(arrival, message.body, config_.messages.store_quota);
+  if (!stored) {
+    // Nothing is acknowledged, so nothing is lost: the sender keeps the message and retries.
+    if (message_stats_.refused++ % 100 == 0) {
+      spdlog::error("inbox: cannot store message {} from {} ({}): {}", message.id,
+                    peer_label(message.from), error_code(stored.error().kind),
+                    stored.error().message);
+    }
+    return stored;
+  }
+  if (*stored == Inbox::Stored::kDuplicate) {
+    message_stats_.duplicates += 1;
+    spdlog::debug("peer {}: message {} again; already stored, acknowledged again",
+                  peer_label(message.from), message.id);
+    return stored;
+  }
+  message_stats_.received += 1;
+  spdlog::info("peer {}: message {} ({} '{}', {} bytes) stored in the inbox",
+               peer_label(message.from), message.id, via, message.type, message.body.size());
+  broadcast(json::object{{"event", "message"},
+                         {"type", message.type},
+                         {"id", message.id},
+                         {"via", via},
+                         {"bytes", message.body.size()},
+                         {"body_base64", to_base64(message.body)}},
+            message.from);
+  return stored;
+}
+
+// ---------------------------------------------------------------------------------------
+// Delivery
+
+std::size_t Daemon::message_wire_size(const std::string& type, const std::string& id,
+                                      std::int64_t expires, std::size_t body_bytes) const {
+  json::object head{{"type", type}, {"from", endpoint_->hashname().to_string()}, {"id", id}};
+  for (auto& [key, value] : delivery_extra(expires)) head[key] = value;
+  const std::size_t head_bytes = json::serialize(head).size();
+  return application_message_size(head_bytes, body_bytes) + kCloakOverhead;
+}
+
+std::size_t Daemon::path_packet_limit(PathId path) const {
+  const net::PathAddress* address = network_->address_of(path);
+  if (!address) return kUdp6DatagramLimit;
+  if (address->kind == net::PathKind::kTcp) return kTcpPacketLimit;
+  return address->ip.is_v4() ? kUdp4DatagramLimit : kUdp6DatagramLimit;
+}
+
+// Refuses up front what no path to the peer could carry: over UDP a message must fit one
+// datagram; larger ones need a TCP path (a tcp:// endpoint, or the peer connected over TCP).
+std::string Daemon::check_deliverable(const Hashname& peer, std::size_t wire_size,
+                                      std::size_t body_bytes) const {
+  std::size_t best = 0;
+  const auto status = endpoint_->peer_status(peer);
+  if (status) {
+    for (const PathId path : status->paths) best = std::max(best, path_packet_limit(path));
+  }
+  bool udp_only = true;
+  if (const PeerRuntime* runtime = find_runtime(peer)) {
+    for (const auto& endpoint : runtime->config.endpoints) {
+      if (endpoint.transport == config::TransportKind::kTcp) {
+        best = std::max(best, kTcpPacketLimit);
+        udp_only = false;
+      } else {
+        boost::system::error_code ec;
+        const auto ip = boost::asio::ip::make_address(endpoint.host, ec);
+        best = std::max(best, !ec && ip.is_v4() ? kUdp4DatagramLimit : kUdp6DatagramLimit);
+      }
+    }
+  }
+  if (best == 0) best = kUdp6DatagramLimit;  // nothing known yet: assume the smallest
+  if (wire_size <= best) return {};
+  const std::size_t overhead = wire_size - body_bytes;
+  const std::size_t fits = best > overhead ? best - overhead : 0;
+  return "the message needs " + std::to_string(wire_size) +
+         " bytes on the wire, more than one UDP datagram (" + std::to_string(best) +
+         " bytes), and peer '" + peer_label(peer) + "' has no TCP path" +
+         (udp_only ? " (give it a tcp:// endpoint)" : "") + "; over UDP at most " +
+         std::to_string(fits) + " payload bytes fit";
+}
+
+PathId Daemon::delivery_path(const Hashname& peer, std::size_t wire_size, std::string& why) {
+  const auto status = endpoint_->peer_status(peer);
+  if (!status) {
+    why = "the peer is no longer configured";
+    return kNoPath;
+  }
+  if (status->path != kNoPath && wire_size <= path_packet_limit(status->path)) return status->path;
+  for (const PathId path : status->paths) {
+    if (wire_size <= path_packet_limit(path)) return path;
+  }
+  if (const PeerRuntime* runtime = find_runtime(peer)) {
+    for (const PathId path : runtime->endpoint_paths) {
+      // Sending on a configured TCP endpoint's path dials it.
+      if (wire_size <= path_packet_limit(path)) return path;
+    }
+  }
+  why = "too large for one datagram of the current path (" +
+        std::to_string(path_packet_limit(status->path)) + " bytes) and no TCP path";
+  return kNoPath;
+}
+
+void Daemon::retry_later(OutboxEntry& entry, Instant at, std::string error) {
+  entry.backoff =
+      entry.backoff == Duration{} ? kRetryFirst : std::min(entry.backoff * 2, kRetryMax);
+  entry.next_attempt = at + with_jitter(entry.backoff, random_);
+  entry.last_error = std::move(error);
+}
+
+void Daemon::attempt_delivery(OutboxEntry& entry, Instant at) {
+  entry.attempts += 1;
+  entry.last_attempt = unix_seconds();
+  auto body = outbox_->body(entry);
+  if (!body) {
+    spdlog::error("outbox: message {}: {}", entry.id, body.error());
+    retry_later(entry, at, "cannot read the stored message: " + body.error());
+    return;
+  }
+  const std::size_t wire_size =
+      message_wire_size(entry.type, entry.id, entry.expires, body->size());
+  std::string why;
+  const PathId path = delivery_path(entry.peer, wire_size, why);
+  if (path == kNoPath) {
+    retry_later(entry, at, why);
+    return;
+  }
+  auto sent = endpoint_->send_message(at, entry.peer, entry.type, entry.id,
+                                      delivery_extra(entry.expires), *body, path);
+  if (!sent) {
+    retry_later(entry, at, std::string("cannot send: ") + to_string(sent.error()));
+    return;
+  }
+  // Sent; the receipt will remove it. If none comes, it goes again after the backoff.
+  retry_later(entry, at, entry.last_error);
+}
+
+void Daemon::report_expiry(OutboxEntry& entry) {
+  entry.expiry_reported = true;
+  message_stats_.expired += 1;
+  entry.last_error =
+      "expired undelivered" +
+      (entry.last_error.empty() ? std::string() : " (last error: " + entry.last_error + ")");
+  spdlog::warn(
+      "outbox: message {} to {} expired undelivered after {} attempt(s); it stays in "
+      "the outbox until cancelled",
+      entry.id, peer_label(entry.peer), entry.attempts);
+  broadcast(json::object{{"event", "expired"}, {"id", entry.id}, {"attempts", entry.attempts}},
+            entry.peer);
+}
+
+void Daemon::restart_deliveries(const Hashname& peer) {
+  for (OutboxEntry* entry : outbox_->in_order()) {
+    if (entry->peer != peer) continue;
+    entry->next_attempt.reset();
+    entry->backoff = Duration{};
+  }
+  pump_outbox();
+}
+
+// Sends every message that is due to a peer whose exchange is up, at most kDeliveryWindow
+// unacknowledged ones per peer, oldest first.
+void Daemon::pump_outbox() {
+  if (!outbox_ || outbox_->size() == 0 || stopping_) return;
+  const Instant at = now();
+  const std::int64_t unix_now = unix_seconds();
+  std::unordered_map<Hashname, std::size_t> in_flight;
+  std::unordered_map<Hashname, bool> up;
+  const auto is_up = [&](const Hashname& peer) {
+    auto [it, added] = up.try_emplace(peer, false);
+    if (added) {
+      const auto status = endpoint_->peer_status(peer);
+      it->second = status && status->state == ExchangeState::kUp;
+    }
+    return it->second;
+  };
+  for (OutboxEntry* entry : outbox_->in_order()) {
+    if (entry->expired(unix_now)) {
+      if (!entry->expiry_reported) report_expiry(*entry);
+      continue;
+    }
+    if (!is_up(entry->peer)) continue;
+    std::size_t& flying = in_flight[entry->peer];
+    const bool started = entry->attempts > 0;
+    if (!started && flying >= kDeliveryWindow) continue;
+    if (started) ++flying;
+    if (entry->next_attempt && *entry->next_attempt > at) continue;
+    if (!started) ++flying;
+    attempt_delivery(*entry, at);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Control commands
+
+Reply Daemon::send_command(const control::Request& request) {
+  const json::string* name = string_arg(request, "peer");
+  if (!name) return fail("bad_argument", "\"peer\" must be a peer name or hashname");
+  const std::string peer_name(*name);
+  const auto hashname = lookup_peer(peer_name);
+  if (!hashname) return fail("unknown_peer", "no peer named '" + peer_name + "'");
+  const auto status = endpoint_->peer_status(*hashname);
+  if (!status || !status->key) {
+    return fail("no_key", "peer '" + peer_name +
+                              "' is configured by hashname and its key is not known yet; it must "
+                              "connect once before messages can be sealed for it");
+  }
+  std::string type = "msg";
+  if (request.args.contains("type")) {
+    const json::string* t = string_arg(request, "type");
+    if (!t || t->empty() || *t == "receipt") {
+      return fail("bad_argument", "\"type\" must be a non-empty string other than \"receipt\"");
+    }
+    type = std::string(*t);
+  }
+  Bytes body;
+  const json::value* text = request.args.if_contains("text");
+  const json::value* base64 = request.args.if_contains("base64");
+  if ((text != nullptr) == (base64 != nullptr)) {
+    return fail("bad_argument", "give exactly one of \"text\" and \"base64\"");
+  }
+  if (text) {
+    if (!text->is_string()) return fail("bad_argument", "\"text\" must be a string");
+    body.assign(text->get_string().begin(), text->get_string().end());
+  } else {
+    if (!base64->is_string()) return fail("bad_argument", "\"base64\" must be a string");
+    auto decoded = from_base64(base64->get_string());
+    if (!decoded) return fail("bad_argument", "\"base64\" is not valid base64");
+    body = std::move(*decoded);
+  }
+  if (body.size() > config_.messages.max_payload) {
+    return fail("too_large", "the message is " + std::to_string(body.size()) +
+                                 " bytes; the limit is " +
+                                 std::to_string(config_.messages.max_payload) +
+                                 " bytes ([messages] max_payload)");
+  }
+  std::string id;
+  if (request.args.contains("id")) {
+    const json::string* given = string_arg(request, "id");
+    if (!given || !Outbox::valid_id(*given)) {
+      return fail("bad_argument",
+                  "\"id\" must be 1 to 64 of A-Z a-z 0-9 . _ - and not start with '.'");
+    }
+    id = std::string(*given);
+  } else {
+    ByteArray<8> id_bytes;
+    random_.fill(id_bytes);
+    id = to_hex(id_bytes);
+  }
+  const std::int64_t created = unix_seconds();
+  const std::int64_t expires = created + config_.messages.expiry_s;
+  const std::size_t wire_size = message_wire_size(type, id, expires, body.size());
+  if (std::string why = check_deliverable(*hashname, wire_size, body.size()); !why.empty()) {
+    return fail("too_large_for_path", why);
+  }
+  const auto accepted = [&](const OutboxEntry& entry, bool duplicate) {
+    return json::value(json::object{{"id", entry.id},
+                                    {"peer", peer_label(entry.peer)},
+                                    {"bytes", entry.bytes},
+                                    {"expires", entry.expires},
+                                    {"duplicate", duplicate}});
+  };
+  // A repeated `send --id` (a client retrying after losing our answer) is the same message.
+  if (const OutboxEntry* existing = outbox_->find(id)) {
+    if (existing->peer == *hashname && existing->type == type &&
+        existing->body_sha256 == to_hex(sha256(body))) {
+      return accepted(*existing, true);
+    }
+    return fail("id_in_use", "the outbox already holds a different message with id '" + id + "'");
+  }
+  OutboxEntry entry;
+  entry.id = id;
+  entry.peer = *hashname;
+  entry.type = type;
+  entry.created = created;
+  entry.expires = expires;
+  auto added = outbox_->add(std::move(entry), body, config_.messages.store_quota);
+  if (!added) {
+    spdlog::warn("send to {} refused: {}", peer_name, added.error().message);
+    return fail(error_code(added.error().kind), added.error().message);
+  }
+  spdlog::info("outbox: accepted message {} for {} ({} bytes)", id, peer_label(*hashname),
+               body.size());
+  json::value result = accepted(**added, false);
+  pump_outbox();
+  return result;
+}
+
+Reply Daemon::outbox_command(const control::Request&) {
+  const std::int64_t unix_now = unix_seconds();
+  json::array messages;
+  for (const OutboxEntry* entry : outbox_->in_order()) {
+    messages.emplace_back(json::object{
+        {"id", entry->id},
+        {"peer", peer_label(entry->peer)},
+        {"hashname", entry->peer.to_string()},
+        {"type", entry->type},
+        {"bytes", entry->bytes},
+        {"created", entry->created},
+        {"expires", entry->expires},
+        {"state", entry->expired(unix_now) ? "expired" : "pending"},
+        {"attempts", entry->attempts},
+        {"last_attempt", entry->last_attempt ? json::value(*entry->last_attempt) : json::value()},
+        {"last_error", entry->last_error.empty() ? json::value() : json::value(entry->last_error)},
+    });
+  }
+  return json::value(std::move(messages));
+}
+
+Reply Daemon::outbox_cancel_command(const control::Request& request) {
+  const json::string* id = string_arg(request, "id");
+  if (!id) return fail("bad_argument", "\"id\" must be a message id");
+  OutboxEntry* entry = outbox_->find(std::string(*id));
+  if (!entry)
+    return fail("unknown_message", "the outbox holds no message '" + std::string(*id) + "'");
+  const std::uint32_t attempts = entry->attempts;
+  const Hashname peer = entry->peer;
+  if (std::string error = outbox_->remove(std::string(*id)); !error.empty()) {
+    return fail("store_error", error);
+  }
+  spdlog::info("outbox: message {} to {} cancelled after {} attempt(s)", std::string(*id),
+               peer_label(peer), attempts);
+  // It may have arrived already: only a receipt would have told us, and none came.
+  return json::value(
+      json::object{{"id", *id}, {"attempts", attempts}, {"may_have_arrived", attempts > 0}});
+}
+
+Reply Daemon::inbox_command(const control::Request&) {
+  json::array messages;
+  for (const InboxEntry* entry : inbox_->pending()) {
+    messages.emplace_back(json::object{{"id", entry->id},
+                                       {"peer", peer_label(entry->from)},
+                                       {"hashname", entry->from.to_string()},
+                                       {"type", entry->type},
+                                       {"bytes", entry->bytes},
+                                       {"received", entry->received},
+                                       {"via", entry->via}});
+  }
+  return json::value(std::move(messages));
+}
+
+// inbox_read and inbox_ack: {"id", optional "peer"} picks one unacknowledged message.
+Reply Daemon::inbox_read_command(const control::Request& request, bool ack) {
+  const json::string* id = string_arg(request, "id");
+  if (!id) return fail("bad_argument", "\"id\" must be a message id");
+  std::optional<Hashname> from;
+  if (request.args.contains("peer")) {
+    const json::string* peer = string_arg(request, "peer");
+    if (!peer) return fail("bad_argument", "\"peer\" must be a peer name or hashname");
+    from = lookup_peer(std::string(*peer));
+    if (!from) from = Hashname::parse(std::string_view(*peer));
+    if (!from) return fail("unknown_peer", "no peer named '" + std::string(*peer) + "'");
+  }
+  const auto matches = inbox_->find(std::string(*id), from);
+  if (matches.empty()) {
+    return fail("unknown_message", "the inbox holds no unacknowledged message '" +
+                                       std::string(*id) + "'" + (from ? " from that peer" : ""));
+  }
+  if (matches.size() > 1) {
+    return fail("ambiguous", std::to_string(matches.size()) + " messages have id '" +
+                                 std::string(*id) + "'; name the sender with \"peer\"");
+  }
+  const InboxEntry& entry = *matches[0];
+  json::object result{
+      {"id", entry.id},     {"peer", peer_label(entry.from)}, {"hashname", entry.from.to_string()},
+      {"type", entry.type}, {"bytes", entry.bytes},           {"received", entry.received}};
+  if (ack) {
+    const std::string key = entry.key;
+    auto acked = inbox_->ack(key, unix_seconds());
+    if (!acked) return fail(error_code(acked.error().kind), acked.error().message);
+    spdlog::info("inbox: message {} from {} acknowledged and deleted", std::string(*id),
+                 result.at("peer").is_string() ? std::string(result.at("peer").get_string())
+                                               : std::string());
+    return json::value(std::move(result));
+  }
+  auto body = inbox_->body(entry);
+  if (!body) return fail("store_error", body.error());
+  result["body_base64"] = to_base64(*body);
+  return json::value(std::move(result));
+}
+
+Reply Daemon::inbox_import_command(const control::Request& request) {
+  const json::string* base64 = string_arg(request, "base64");
+  if (!base64) return fail("bad_argument", "\"base64\" must hold the sealed file, base64-encoded");
+  auto sealed = from_base64(*base64);
+  if (!sealed) return fail("bad_argument", "\"base64\" is not valid base64");
+  auto opened = open_application_message(
+      identity_, *sealed, [this](const Hashname& sender) -> std::optional<PublicKey> {
+        const auto status = endpoint_->peer_status(sender);
+        if (!status) return std::nullopt;
+        return status->key;
+      });
+  if (!opened) {
+    const char* code =
+        opened.error() == OpenMessageError::kUnknownSender ? "unknown_peer" : "bad_sealed_file";
+    return fail(code, std::string("cannot import: ") + to_string(opened.error()));
+  }
+  if (opened->type == "receipt") {
+    return fail("bad_sealed_file", "cannot import: it is a receipt, not a message");
+  }
+  auto stored = store_arrival(*opened, "import");
+  if (!stored) return fail(error_code(stored.error().kind), stored.error().message);
+  const bool duplicate = *stored == Inbox::Stored::kDuplicate;
+  return json::value(json::object{{"id", opened->id},
+                                  {"peer", peer_label(opened->from)},
+                                  {"hashname", opened->from.to_string()},
+                                  {"bytes", opened->body.size()},
+                                  {"duplicate", duplicate}});
+}
+
+json::object Daemon::messages_json() const {
+  std::size_t expired = 0;
+  const std::int64_t unix_now = unix_seconds();
+  for (const OutboxEntry* entry : std::as_const(*outbox_).in_order()) {
+    if (entry->expired(unix_now)) ++expired;
+  }
+  return json::object{{"outbox", outbox_->size() - expired},
+                      {"outbox_expired", expired},
+                      {"outbox_bytes", outbox_->bytes()},
+                      {"inbox", inbox_->size()},
+                      {"inbox_bytes", inbox_->bytes()},
+                      {"store_quota", config_.messages.store_quota},
+                      {"received", message_stats_.received},
+                      {"duplicates", message_stats_.duplicates},
+                      {"refused", message_stats_.refused},
+                      {"delivered", message_stats_.delivered},
+                      {"corrupt_files", outbox_->corrupt_files() + inbox_->corrupt_files()}};
+}
+
+}  // namespace e3x::daemon
