@@ -64,12 +64,15 @@ inline std::int64_t unix_seconds() {
       .count();
 }
 
-// Outbox delivery (docs/messages.md): at most this many messages per peer are awaiting a
-// receipt at once; a message unanswered is sent again after 1 s, then 2, 4, 8, 16, 16, ... s
-// while the peer stays up, and at once when its exchange comes up again.
+// Outbox delivery (docs/messages.md): per peer at most kDeliveryWindow messages and
+// kDeliveryWindowBytes of payload await a receipt at once; a message unanswered is sent again
+// after 1 s, then 2, 4, 4, 4, ... s while the peer stays up, and at once when its exchange
+// comes up again. The short cap keeps a lossy path's tail short (the peer is known to be up);
+// the byte window keeps those resends from flooding a slow one.
 inline constexpr std::size_t kDeliveryWindow = 32;
+inline constexpr std::size_t kDeliveryWindowBytes = 256 * 1024;
 inline constexpr Duration kRetryFirst = seconds(1);
-inline constexpr Duration kRetryMax = seconds(16);
+inline constexpr Duration kRetryMax = seconds(4);
 // The largest UDP datagram a message may use: what fits a 1500-byte MTU without IP
 // fragmentation (20/40-byte IP header, 8-byte UDP header). Larger messages need TCP.
 inline constexpr std::size_t kUdp4DatagramLimit = 1472;

@@ -284,7 +284,11 @@ void Daemon::pump_outbox() {
   if (!outbox_ || outbox_->size() == 0 || stopping_) return;
   const Instant at = now();
   const std::int64_t unix_now = unix_seconds();
-  std::unordered_map<Hashname, std::size_t> in_flight;
+  struct Window {
+    std::size_t messages = 0;
+    std::size_t bytes = 0;
+  };
+  std::unordered_map<Hashname, Window> windows;
   std::unordered_map<Hashname, bool> up;
   const auto is_up = [&](const Hashname& peer) {
     auto [it, added] = up.try_emplace(peer, false);
@@ -300,12 +304,18 @@ void Daemon::pump_outbox() {
       continue;
     }
     if (!is_up(entry->peer)) continue;
-    std::size_t& flying = in_flight[entry->peer];
+    Window& window = windows[entry->peer];
     const bool started = entry->attempts > 0;
-    if (!started && flying >= kDeliveryWindow) continue;
-    if (started) ++flying;
+    // A message not yet sent joins the window only when there is room; the window always
+    // admits one message, however large, so nothing waits forever.
+    if (!started && window.messages > 0 &&
+        (window.messages >= kDeliveryWindow ||
+         window.bytes + entry->bytes > kDeliveryWindowBytes)) {
+      continue;
+    }
+    window.messages += 1;
+    window.bytes += entry->bytes;
     if (entry->next_attempt && *entry->next_attempt > at) continue;
-    if (!started) ++flying;
     attempt_delivery(*entry, at);
   }
 }
@@ -409,7 +419,10 @@ Reply Daemon::send_command(const control::Request& request) {
 Reply Daemon::outbox_command(const control::Request&) {
   const std::int64_t unix_now = unix_seconds();
   json::array messages;
-  for (const OutboxEntry* entry : outbox_->in_order()) {
+  for (OutboxEntry* entry : outbox_->in_order()) {
+    // Report an expiry now rather than at the next housekeeping tick, so the list and the
+    // log never disagree.
+    if (entry->expired(unix_now) && !entry->expiry_reported) report_expiry(*entry);
     messages.emplace_back(json::object{
         {"id", entry->id},
         {"peer", peer_label(entry->peer)},

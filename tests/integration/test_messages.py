@@ -259,5 +259,105 @@ class Store(DaemonTestCase):
         self.assertEqual(inbox_bodies(b), accepted)
 
 
+def run(*args, stdin=None):
+    return subprocess.run([E3XCTL, *args], input=stdin, capture_output=True)
+
+
+class Sealed(DaemonTestCase):
+    """e3xctl seal / open need no daemon; inbox import hands a sealed file to one."""
+
+    def test_round_trip_tampering_wrong_recipient_and_wrong_sender(self):
+        a, b = connected_pair(self)
+        c = self.daemon("c")
+        payload_path = os.path.join(self.root, "payload.bin")
+        body = bytes(range(256)) + b"sealed for b"
+        with open(payload_path, "wb") as f:
+            f.write(body)
+        sealed_path = os.path.join(self.root, "for-b.e3x")
+        out = run("seal", "--identity", a.identity, "--to", b.key, "--in", payload_path, "--out",
+                  sealed_path, "--id", "file-1")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn(b"sealed message file-1", out.stderr)
+        opened = run("open", "--identity", b.identity, "--from", a.key, "--in", sealed_path)
+        self.assertEqual(opened.returncode, 0, opened.stderr)
+        self.assertEqual(opened.stdout, body, "the payload goes to stdout byte for byte")
+        self.assertIn(a.hashname.encode(), opened.stderr, "the sender's hashname goes to stderr")
+
+        with open(sealed_path, "rb") as f:
+            sealed = f.read()
+        # Every tampered byte is rejected, with exit code 5 and nothing on stdout.
+        for i in range(len(sealed)):
+            bad = bytearray(sealed)
+            bad[i] ^= 0x20
+            refused = run("open", "--identity", b.identity, "--from", a.key, "--in", "-",
+                          stdin=bytes(bad))
+            self.assertEqual(refused.returncode, 5, f"byte {i}: {refused.stderr}")
+            self.assertEqual(refused.stdout, b"", f"byte {i} leaked output")
+        truncated = run("open", "--identity", b.identity, "--from", a.key, "--in", "-",
+                        stdin=sealed[:-1])
+        self.assertEqual(truncated.returncode, 5)
+
+        wrong_recipient = run("open", "--identity", c.identity, "--from", a.key, "--in",
+                              sealed_path)
+        self.assertEqual(wrong_recipient.returncode, 5)
+        self.assertIn(b"not sealed for this identity", wrong_recipient.stderr)
+        wrong_sender = run("open", "--identity", b.identity, "--from", c.key, "--in", sealed_path)
+        self.assertEqual(wrong_sender.returncode, 5)
+        self.assertIn(b"wrong sender: it was sealed by " + a.hashname.encode(),
+                      wrong_sender.stderr)
+
+    def test_inbox_import(self):
+        a, b = connected_pair(self)
+        b.start()  # A never runs: the file travels by other means
+        sealed_path = os.path.join(self.root, "note.e3x")
+        out = run("seal", "--identity", a.identity, "--to", b.key, "--in", "-", "--out",
+                  sealed_path, "--id", "usb-1", stdin=b"carried on a stick")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        imported = run("-s", b.socket, "inbox", "import", sealed_path)
+        self.assertEqual(imported.returncode, 0, imported.stderr)
+        self.assertIn(b"imported message usb-1 from " + a.hashname.encode(), imported.stdout)
+        again = run("-s", b.socket, "inbox", "import", sealed_path)
+        self.assertIn(b"already in the inbox", again.stdout)
+        listing = b.result("inbox")
+        self.assertEqual([(m["id"], m["via"], m["peer"]) for m in listing], [("usb-1", "import", "a")])
+        read = run("-s", b.socket, "inbox", "read", "usb-1")
+        self.assertEqual(read.stdout, b"carried on a stick")
+        # A file for someone else, or from a stranger, is refused with a reason.
+        c = self.daemon("c")
+        for_c = os.path.join(self.root, "for-c.e3x")
+        run("seal", "--identity", a.identity, "--to", c.key, "--in", "-", "--out", for_c,
+            stdin=b"x")
+        refused = run("-s", b.socket, "inbox", "import", for_c)
+        self.assertEqual(refused.returncode, 1)
+        self.assertIn(b"bad_sealed_file", refused.stderr)
+        from_stranger = os.path.join(self.root, "stranger.e3x")
+        run("seal", "--identity", c.identity, "--to", b.key, "--in", "-", "--out", from_stranger,
+            stdin=b"x")
+        unknown = run("-s", b.socket, "inbox", "import", from_stranger)
+        self.assertIn(b"unknown_peer", unknown.stderr)
+        self.assertEqual(len(b.result("inbox")), 1)
+
+
+class Expiry(DaemonTestCase):
+    def test_an_undelivered_message_is_reported_as_expired_not_dropped(self):
+        a, b = connected_pair(self)
+        a.extra_config = "[messages]\nexpiry = 60\n"
+        a.start()
+        message_id = send(a, "b", b"too late")["result"]["id"]
+        entry = wait_until(
+            lambda: next((m for m in a.result("outbox") if m["state"] == "expired"), None), 90,
+            "the message to expire")
+        self.assertEqual(entry["id"], message_id)
+        self.assertIn("expired undelivered", entry["last_error"])
+        self.assertEqual(a.result("status")["messages"]["outbox_expired"], 1)
+        self.assertIn(f"message {message_id} to b expired undelivered", a.log_text())
+        # B comes up: an expired message is not sent any more, and stays until cancelled.
+        b.start()
+        wait_until(lambda: both_up(a, b), 20, "both up")
+        self.assertEqual(b.result("inbox"), [])
+        a.result("outbox_cancel", id=message_id)
+        self.assertEqual(a.result("outbox"), [])
+
+
 if __name__ == "__main__":
     unittest.main()
