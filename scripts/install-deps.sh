@@ -10,6 +10,9 @@ packages=(
   # integration tests: real processes driven from Python, NAT in network namespaces,
   # and `systemd-analyze verify` of the unit
   python3 iproute2 nftables procps systemd
+  # fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes, and
+  # llvm-symbolizer for readable stack traces
+  clang libclang-rt-dev llvm
 )
 
 missing=()
