@@ -303,7 +303,10 @@ void Daemon::pump_outbox() {
       if (!entry->expiry_reported) report_expiry(*entry);
       continue;
     }
-    if (!is_up(entry->peer)) continue;
+    if (!is_up(entry->peer)) {
+      if (!endpoint_->peer_status(entry->peer)) entry->last_error = "not a configured peer";
+      continue;
+    }
     Window& window = windows[entry->peer];
     const bool started = entry->attempts > 0;
     // A message not yet sent joins the window only when there is room; the window always

@@ -76,9 +76,19 @@ ctl bob watch 2>/dev/null | sed -u 's/^/[bob watch] /' &
 pids+=($!)
 sleep 0.3  # let the watcher subscribe before the message goes out
 
-say "alice sends bob an application message"
-ctl alice send bob --text "hello bob, this is alice over E3X"
-sleep 0.5
+say "alice sends bob a message (stored in alice's outbox until bob's receipt)"
+ctl alice send bob --id demo-1 --text "hello bob, this is alice over E3X"
+for _ in $(seq 1 50); do
+  ctl alice outbox | grep -q "outbox empty" && break
+  sleep 0.1
+done
+ctl alice outbox | grep -q "outbox empty" || { echo "the message was not delivered" >&2; exit 1; }
+echo "delivered: alice's outbox is empty"
+say "bob's inbox, the message itself, and its acknowledgement"
+ctl bob inbox
+ctl bob inbox read demo-1
+echo
+ctl bob inbox ack demo-1
 
 say "channel data: each asks the other, over the built-in \"path\" channel, where it sees them"
 ctl alice ping bob
