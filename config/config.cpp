@@ -169,8 +169,9 @@ void check_keys(const toml::table& table, const std::string& path,
   // toml::table iterates in key order; report the earliest unknown key in the file instead.
   const toml::key* first = nullptr;
   for (const auto& [key, value] : table) {
-    const bool known = std::any_of(allowed.begin(), allowed.end(),
-                                   [&](const AllowedKey& a) { return a.name == key.str(); });
+    const bool known =
+        std::any_of(allowed.begin(), allowed.end(),
+                    [&key = key](const AllowedKey& a) { return a.name == key.str(); });
     if (!known && (first == nullptr || key.source().begin < first->source().begin)) first = &key;
   }
   if (first == nullptr) return;

@@ -1,5 +1,7 @@
 #include "core/json_fields.hpp"
 
+#include <cmath>
+
 namespace e3x {
 
 std::optional<std::uint32_t> json_u32(const boost::json::value& value) {
@@ -24,6 +26,25 @@ std::optional<std::uint32_t> json_positive_u32(const boost::json::value& value) 
 
 bool json_is_true(const boost::json::value* value) {
   return value != nullptr && value->is_bool() && value->get_bool();
+}
+
+bool json_all_finite(const boost::json::value& value) {
+  switch (value.kind()) {
+    case boost::json::kind::double_:
+      return std::isfinite(value.get_double());
+    case boost::json::kind::array:
+      for (const auto& item : value.get_array()) {
+        if (!json_all_finite(item)) return false;
+      }
+      return true;
+    case boost::json::kind::object:
+      for (const auto& [key, item] : value.get_object()) {
+        if (!json_all_finite(item)) return false;
+      }
+      return true;
+    default:
+      return true;
+  }
 }
 
 }  // namespace e3x

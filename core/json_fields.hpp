@@ -17,5 +17,9 @@ std::optional<std::uint32_t> json_u32(const boost::json::value& value);
 std::optional<std::uint32_t> json_positive_u32(const boost::json::value& value);
 // True only for the JSON literal true (a missing key is false).
 bool json_is_true(const boost::json::value* value);
+// False when any number in `value` (at any depth) is not finite. Boost.JSON parses a number
+// too large for a double (1e400) as infinity and would serialize it as `Infinity`, which is
+// not JSON: such input is refused at the edge so it is never passed on.
+bool json_all_finite(const boost::json::value& value);
 
 }  // namespace e3x

@@ -6,6 +6,8 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "core/json_fields.hpp"
+
 namespace e3x {
 
 namespace {
@@ -44,7 +46,9 @@ Result<LobView, LobError> lob_decode(ByteView packet) {
     const std::string_view text(reinterpret_cast<const char*>(view.head.data()), view.head.size());
     boost::system::error_code error;
     boost::json::value parsed = boost::json::parse(text, error);
-    if (error || !parsed.is_object()) return unexpected(LobError::kJson);
+    if (error || !parsed.is_object() || !json_all_finite(parsed)) {
+      return unexpected(LobError::kJson);
+    }
     view.json = std::move(parsed.as_object());
   }
   return view;

@@ -1,5 +1,7 @@
 #include "daemon/control_protocol.hpp"
 
+#include "core/json_fields.hpp"
+
 #include <exception>
 #include <system_error>
 
@@ -29,6 +31,9 @@ Result<Request, ControlError> parse_request(std::string_view line) {
     boost::json::value value = boost::json::parse(line, ec);
     if (ec) {
       return unexpected(make_error(code::kBadJson, "request is not valid JSON: " + ec.message()));
+    }
+    if (!json_all_finite(value)) {
+      return unexpected(make_error(code::kBadJson, "request has a number too large for a double"));
     }
     if (!value.is_object()) {
       return unexpected(make_error(code::kBadRequest, "request must be a JSON object"));

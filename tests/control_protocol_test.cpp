@@ -54,6 +54,9 @@ TEST(ParseRequest, BadJson) {
   EXPECT_EQ(error_code_of("{\"cmd\":\"st\xff\xfe\"}"), code::kBadJson);  // invalid UTF-8
   // Nesting deep enough to hurt a recursive parser is refused, not a crash.
   EXPECT_EQ(error_code_of(std::string(10000, '[') + std::string(10000, ']')), code::kBadJson);
+  // A number too large for a double would be written back as `Infinity` (found by fuzzing).
+  EXPECT_EQ(error_code_of(R"({"cmd":"status","n":1e400})"), code::kBadJson);
+  EXPECT_EQ(error_code_of(R"({"cmd":"send","x":{"y":[-1e999]}})"), code::kBadJson);
 }
 
 TEST(ParseRequest, BadRequest) {

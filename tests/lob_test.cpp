@@ -72,6 +72,21 @@ TEST(Lob, JsonHeadIsParsed) {
   EXPECT_EQ(Bytes(decoded->body.begin(), decoded->body.end()), bytes_of("payload"));
 }
 
+// Found by fuzz_lob: Boost.JSON reads 1e400 as infinity and would write it back as
+// `Infinity`, which is not JSON. Such a head is refused, so a decoded head always re-encodes
+// to a packet that decodes.
+TEST(Lob, NumbersTooLargeForADoubleAreRejected) {
+  for (const char* head :
+       {R"({"c":1e400})", R"({"c":3429497e9266})", R"({"a":[1,{"b":-1e999}]})"}) {
+    auto decoded = lob_decode(packet_of(head, ""));
+    ASSERT_FALSE(decoded.has_value()) << head;
+    EXPECT_EQ(decoded.error(), LobError::kJson) << head;
+  }
+  auto finite = lob_decode(packet_of(R"({"c":1.5e300})", ""));
+  ASSERT_TRUE(finite.has_value());
+  EXPECT_TRUE(lob_decode(lob_encode(*finite->json, {})).has_value());
+}
+
 TEST(Lob, LengthPastEndIsRejectedAtEveryCut) {
   const Bytes packet = packet_of(R"({"a":"bcdef"})", "");
   // Every truncation that cuts into the HEAD must be reported as kLength, never read past.
