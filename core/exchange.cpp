@@ -251,7 +251,7 @@ void Exchange::resend_reply_or_ours(Instant now, PathId to) {
 
 void Exchange::flush_pending(Instant now) {
   if (!in_sync_ || !channel_keys_) return;
-  std::deque<PendingPacket> queued;
+  std::vector<PendingPacket> queued;
   queued.swap(pending_);
   for (auto& packet : queued) send_channel_inner(now, packet.channel, std::move(packet.inner));
 }

@@ -7,7 +7,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -173,7 +172,9 @@ class Exchange {
   std::uint32_t next_channel_id_;
   std::uint32_t highest_incoming_id_ = 0;
   std::set<std::uint32_t> recent_incoming_ids_;
-  std::deque<PendingPacket> pending_;
+  // A vector, not a deque: it is only ever appended to and taken whole, and an empty vector
+  // allocates nothing (an empty libstdc++ deque takes ~700 bytes per exchange).
+  std::vector<PendingPacket> pending_;
   ReplayWindow replay_;
   Traffic traffic_;
 };

@@ -13,14 +13,17 @@ std::uint64_t ReplayWindow::key_of(const ChannelNonce& nonce) {
 }
 
 bool ReplayWindow::contains(const Table& table, std::uint64_t key) {
-  for (std::size_t i = key % kSlots;; i = (i + 1) % kSlots) {
+  if (table.slots.empty()) return false;
+  const std::size_t mask = table.slots.size() - 1;
+  for (std::size_t i = key & mask;; i = (i + 1) & mask) {
     if (table.slots[i] == key) return true;
     if (table.slots[i] == 0) return false;
   }
 }
 
 void ReplayWindow::insert(Table& table, std::uint64_t key) {
-  for (std::size_t i = key % kSlots;; i = (i + 1) % kSlots) {
+  const std::size_t mask = table.slots.size() - 1;
+  for (std::size_t i = key & mask;; i = (i + 1) & mask) {
     if (table.slots[i] == key) return;
     if (table.slots[i] == 0) {
       table.slots[i] = key;
@@ -30,30 +33,38 @@ void ReplayWindow::insert(Table& table, std::uint64_t key) {
   }
 }
 
+// Doubles the table and re-inserts what it holds.
+void ReplayWindow::grow(Table& table) {
+  std::vector<std::uint64_t> old = std::move(table.slots);
+  table.slots.assign(old.empty() ? kFirstSlots : old.size() * 2, 0);
+  table.count = 0;
+  for (const std::uint64_t key : old) {
+    if (key != 0) insert(table, key);
+  }
+}
+
 bool ReplayWindow::seen(const ChannelNonce& nonce) const {
   const std::uint64_t key = key_of(nonce);
-  return (current_ && contains(*current_, key)) || (previous_ && contains(*previous_, key));
+  return contains(current_, key) || contains(previous_, key);
 }
 
 void ReplayWindow::remember(const ChannelNonce& nonce) {
-  if (!current_) {
-    current_ = std::make_unique<Table>();
-    std::memset(current_->slots, 0, sizeof current_->slots);
-  }
-  if (current_->count >= kGeneration) {
+  if (current_.count >= kGeneration) {
     // Reuse the oldest table's memory for the new generation.
-    std::unique_ptr<Table> recycled = std::move(previous_);
-    previous_ = std::move(current_);
-    current_ = recycled ? std::move(recycled) : std::make_unique<Table>();
-    std::memset(current_->slots, 0, sizeof current_->slots);
-    current_->count = 0;
+    std::swap(previous_, current_);
+    std::fill(current_.slots.begin(), current_.slots.end(), 0);
+    current_.count = 0;
   }
-  insert(*current_, key_of(nonce));
+  // Keep the load factor at most 1/2 (kSlots holds a whole generation at that load).
+  if ((current_.count + 1) * 2 > current_.slots.size() && current_.slots.size() < kSlots) {
+    grow(current_);
+  }
+  insert(current_, key_of(nonce));
 }
 
 void ReplayWindow::clear() {
-  current_.reset();
-  previous_.reset();
+  current_ = Table{};
+  previous_ = Table{};
 }
 
 }  // namespace e3x

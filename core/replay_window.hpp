@@ -1,16 +1,20 @@
 // Replay rejection for channel packets (PROTOCOL.md section 6).
 //
 // Channel nonces are random, not counters, so the window is a set of recently accepted
-// nonces rather than a bitmap. Two generations of fixed-size open-addressing tables: the
-// current one fills up to kGeneration entries, then becomes the previous one and a fresh
-// table starts. A nonce is remembered for at least the last kGeneration (4096) packets and at
-// most 2 * kGeneration. Memory is only taken once the first channel packet arrives, so idle
-// exchanges stay small.
+// nonces rather than a bitmap. Two generations of open-addressing tables: the current one
+// fills up to kGeneration entries, then becomes the previous one and a fresh table starts. A
+// nonce is remembered for at least the last kGeneration (4096) packets and at most
+// 2 * kGeneration.
+//
+// Memory follows use: nothing until the first channel packet, then a table that starts at
+// kFirstSlots and doubles (keeping the load factor at most 1/2) up to kSlots. An exchange
+// that carried a few packets (a path probe) takes a few hundred bytes, not the 128 KiB of
+// two full tables, which only a busy exchange reaches.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
+#include <vector>
 
 #include "core/cs3a.hpp"
 
@@ -27,18 +31,25 @@ class ReplayWindow {
   void remember(const ChannelNonce& nonce);
   void clear();
 
+  // Bytes of table memory in use (for tests and measurements).
+  std::size_t memory_bytes() const {
+    return (current_.slots.capacity() + previous_.slots.capacity()) * sizeof(std::uint64_t);
+  }
+
  private:
+  static constexpr std::size_t kFirstSlots = 16;
   static constexpr std::size_t kSlots = kGeneration * 2;  // load factor at most 1/2
   struct Table {
-    std::uint64_t slots[kSlots];
+    std::vector<std::uint64_t> slots;  // 0 marks an empty slot; size is a power of two
     std::size_t count = 0;
   };
   static std::uint64_t key_of(const ChannelNonce& nonce);
   static bool contains(const Table& table, std::uint64_t key);
   static void insert(Table& table, std::uint64_t key);
+  static void grow(Table& table);
 
-  std::unique_ptr<Table> current_;
-  std::unique_ptr<Table> previous_;
+  Table current_;
+  Table previous_;
 };
 
 }  // namespace e3x

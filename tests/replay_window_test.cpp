@@ -1,5 +1,7 @@
 #include "core/replay_window.hpp"
 
+#include <cstring>
+
 #include <gtest/gtest.h>
 
 #include "core/random.hpp"
@@ -41,6 +43,28 @@ TEST(ReplayWindow, KeepsAtLeastTheLast4096) {
   }
   // Memory stays bounded: very old nonces are forgotten (at most two generations kept).
   EXPECT_FALSE(window.seen(nonces[0]));
+}
+
+TEST(ReplayWindow, MemoryFollowsUse) {
+  ReplayWindow window;
+  EXPECT_EQ(window.memory_bytes(), 0u) << "an idle exchange takes no table";
+  ChannelNonce nonce{};
+  for (std::uint32_t i = 1; i <= 3; ++i) {
+    std::memcpy(nonce.data(), &i, sizeof i);
+    window.remember(nonce);
+  }
+  EXPECT_LE(window.memory_bytes(), 256u) << "a path probe's few packets take little";
+  for (std::uint32_t i = 4; i <= 3 * ReplayWindow::kGeneration; ++i) {
+    std::memcpy(nonce.data(), &i, sizeof i);
+    window.remember(nonce);
+  }
+  EXPECT_LE(window.memory_bytes(), 2 * 2 * ReplayWindow::kGeneration * sizeof(std::uint64_t));
+  // Growth kept every nonce of the last generation.
+  for (std::uint32_t i = 2 * ReplayWindow::kGeneration + 1; i <= 3 * ReplayWindow::kGeneration;
+       ++i) {
+    std::memcpy(nonce.data(), &i, sizeof i);
+    EXPECT_TRUE(window.seen(nonce)) << i;
+  }
 }
 
 TEST(ReplayWindow, ZeroNonceIsHandled) {
