@@ -11,7 +11,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -21,6 +20,7 @@
 #include <boost/json/object.hpp>
 
 #include "core/bytes.hpp"
+#include "core/fifo.hpp"
 #include "core/result.hpp"
 #include "core/time.hpp"
 
@@ -181,8 +181,8 @@ class Channel {
   bool initiator_ = false;
   ChannelState state_ = ChannelState::kOpening;
   Instant created_;
-  std::deque<ChannelOutgoing> outgoing_;
-  std::deque<ChannelEvent> events_;
+  Fifo<ChannelOutgoing> outgoing_;
+  Fifo<ChannelEvent> events_;
 
   bool terminal_ = false;  // Ended or Errored was emitted (or we closed): no more events
   bool end_sent_ = false;
@@ -195,7 +195,7 @@ class Channel {
   std::uint32_t peer_ack_ = 0;
   std::uint32_t peer_window_ = kReliableWindow;
   std::map<std::uint32_t, Sending> unacked_;  // transmitted, not yet acknowledged
-  std::deque<Sending> backlog_;               // seq assigned, beyond the peer's window
+  Fifo<Sending> backlog_;                     // seq assigned, beyond the peer's window
   Instant last_ack_progress_{};
   Instant resend_base_{};
 
