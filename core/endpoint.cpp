@@ -82,6 +82,7 @@ Endpoint::Endpoint(Config config)
       queue_limit_(config.queue_limit),
       accept_(std::move(config.accept)),
       admitted_peer_limit_(config.admitted_peer_limit),
+      admit_expensive_(std::move(config.admit_expensive)),
       seq_floor_(config.seq_floor),
       highest_seq_used_(config.seq_floor) {}
 
@@ -161,6 +162,11 @@ Endpoint::Peer& Endpoint::find_or_add_peer(const Hashname& hashname) {
   if (!slot) {
     slot = std::make_unique<Peer>();
     slot->hashname = hashname;
+    if (auto seen = forgotten_seqs_.find(hashname); seen != forgotten_seqs_.end()) {
+      slot->remembered_seqs.sent_max = seen->second.first;
+      slot->remembered_seqs.recv_max = seen->second.second;
+      forgotten_seqs_.erase(seen);
+    }
   }
   return *slot;
 }
@@ -226,6 +232,20 @@ void Endpoint::forget_peer(const Hashname& hashname) {
   auto it = peers_.find(hashname);
   if (it == peers_.end()) return;
   if (it->second->admitted_by_policy) --admitted_peers_;
+  // Keep its SEQs: if it comes back (re-added by a reload, or admitted again), its next
+  // exchange must not reuse a SEQ the peer has already seen from us, even within the same
+  // second. Bounded: the oldest entries go first.
+  const HandshakeSeqState& seqs = it->second->remembered_seqs;
+  if (seqs.sent_max != 0 || seqs.recv_max != 0) {
+    // The order list bounds both: an entry restored and forgotten again appears twice in
+    // it, and the older copy may evict the newer early, which only costs that memory.
+    if (forgotten_order_.size() >= kForgottenSeqsLimit) {
+      forgotten_seqs_.erase(forgotten_order_.front());
+      forgotten_order_.pop_front();
+    }
+    forgotten_seqs_.insert_or_assign(hashname, std::pair{seqs.sent_max, seqs.recv_max});
+    forgotten_order_.push_back(hashname);
+  }
   peers_.erase(it);
 }
 
@@ -427,6 +447,11 @@ void Endpoint::handle_message_packet(Instant now, PathId path, ByteView packet) 
     }
   }
   if (!k_box) {
+    // Cheap checks are done; the rest costs X25519, so the driver's policy bounds it.
+    if (admit_expensive_ && !admit_expensive_(path)) {
+      stats_.dropped_rate_limited += 1;
+      return;
+    }
     computed = x25519(parts->key, identity_.secret_key);
     k_box = &*computed;
   }

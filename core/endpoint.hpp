@@ -107,6 +107,12 @@ class Endpoint {
     // Peers let in by `accept` (not configured) at most at once; beyond it handshakes from
     // new hashnames are dropped as policy. They are forgotten when their exchange times out.
     std::size_t admitted_peer_limit = 65536;
+    // Asked right before the X25519 that opens a message packet whose KEY the validation cache
+    // does not know (an unknown sender, or a new exchange). false drops the packet silently,
+    // counted in stats().dropped_rate_limited, so the driver can bound X25519 work under a
+    // flood (the daemon: a token bucket per source address). Keepalives of known exchanges
+    // never reach it. Empty: admit all.
+    std::function<bool(PathId)> admit_expensive{};
   };
 
   explicit Endpoint(Config config);
@@ -209,6 +215,7 @@ class Endpoint {
   std::size_t queue_limit_;
   AcceptPolicy accept_;
   std::size_t admitted_peer_limit_;
+  std::function<bool(PathId)> admit_expensive_;
   std::size_t admitted_peers_ = 0;
   EndpointStats stats_;
   std::uint32_t seq_floor_;
@@ -217,6 +224,11 @@ class Endpoint {
   std::int64_t unix_anchor_seconds_ = 0;
 
   std::unordered_map<Hashname, std::unique_ptr<Peer>> peers_;
+  // SEQs (sent_max, recv_max) of peers that were removed or forgotten, so a peer that comes
+  // back never sees an old SEQ again; at most kForgottenSeqsLimit, oldest dropped first.
+  static constexpr std::size_t kForgottenSeqsLimit = 65536;
+  std::unordered_map<Hashname, std::pair<std::uint32_t, std::uint32_t>> forgotten_seqs_;
+  std::deque<Hashname> forgotten_order_;
   // Remote token -> peer whose exchange has that remote ephemeral (routing of channel packets
   // and the validation cache for keepalive handshakes).
   std::map<Token, Hashname> by_remote_token_;

@@ -29,6 +29,7 @@ struct EndpointStats {
   std::uint64_t dropped_pending = 0;          // pending queue full while not in sync
   std::uint64_t dropped_transmits = 0;        // transmit queue full (driver not draining)
   std::uint64_t dropped_events = 0;           // event queue full (driver not draining)
+  std::uint64_t dropped_rate_limited = 0;     // X25519 refused by Config::admit_expensive
 };
 
 }  // namespace e3x

@@ -148,7 +148,7 @@ void Exchange::reset_session() {
   recent_incoming_ids_.clear();
   replay_.clear();
   in_sync_ = false;
-  reply_.reset();
+  reply_seq_.reset();
   // Reported with the next ExchangeUp, which may come later (after a crossing handshake).
   session_reset_pending_ = true;
 }
@@ -166,7 +166,9 @@ void Exchange::note_authenticated_path(Instant now, PathId from) {
 void Exchange::became_in_sync(Instant now, std::uint32_t seq, PathId from) {
   const bool was_in_sync = in_sync_;
   seq_.last_sync = seq;
-  std::erase_if(seq_.sent_handshakes, [seq](std::uint32_t sent) { return sent < seq; });
+  auto& sent = seq_.sent_handshakes;
+  sent.erase(std::remove_if(sent.begin(), sent.end(), [seq](std::uint32_t s) { return s < seq; }),
+             sent.end());
   if (outstanding_ && outstanding_->seq <= seq) {
     if (outstanding_->seq == seq && outstanding_->resends_done == 0) {
       handshake_rtt_ = now - outstanding_->first_sent;
@@ -202,10 +204,10 @@ void Exchange::on_handshake(Instant now, PathId from, std::uint32_t seq, const P
         send_to(now, from, outstanding_->outer);
         return;
       }
-      reply_ = StoredReply{seq, seal_handshake(seq)};
+      reply_seq_ = seq;
       last_reply_resend_ = now;
       endpoint_.stats_.handshakes_sent += 1;
-      send_to(now, from, reply_->outer);
+      send_to(now, from, seal_handshake(seq));
       last_send_was_reply_ = true;
       became_in_sync(now, seq, from);
       return;
@@ -235,8 +237,13 @@ void Exchange::on_handshake(Instant now, PathId from, std::uint32_t seq, const P
 void Exchange::resend_reply_or_ours(Instant now, PathId to) {
   if (last_reply_resend_ && now - *last_reply_resend_ < kReplyResendGap) return;
   const Bytes* packet = nullptr;
-  if (reply_ && reply_->seq == seq_.recv_max) {
-    packet = &reply_->outer;
+  Bytes reply;
+  if (reply_seq_ && *reply_seq_ == seq_.recv_max) {
+    // Sealing is deterministic (the nonce is the SEQ; keys and INNER are the exchange's), so
+    // sealing the reply again gives the same bytes as the first time: "verbatim" without
+    // keeping ~130 bytes per exchange for a resend that rarely comes.
+    reply = seal_handshake(*reply_seq_);
+    packet = &reply;
   } else if (outstanding_) {
     packet = &outstanding_->outer;  // crossing: we answered with ours, so repeat ours
   }

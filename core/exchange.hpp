@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
 #include <boost/json/object.hpp>
 
 #include "core/channel.hpp"
@@ -60,7 +61,7 @@ class Exchange {
   bool handshake_outstanding() const { return outstanding_.has_value(); }
   const HandshakeSeqState& seq_state() const { return seq_; }
   PathId path() const { return path_; }
-  const std::vector<PathId>& paths() const { return paths_; }
+  std::vector<PathId> paths() const { return {paths_.begin(), paths_.end()}; }
   std::optional<Instant> last_sync_time() const { return last_sync_time_; }
   std::size_t channel_count() const { return channels_.size(); }  // lingering ones included
   std::size_t active_channel_count() const;
@@ -113,10 +114,6 @@ class Exchange {
     Instant first_sent{};
     std::size_t resends_done = 0;
   };
-  struct StoredReply {
-    std::uint32_t seq = 0;
-    Bytes outer;
-  };
   struct PendingPacket {
     std::uint32_t channel = 0;
     Bytes inner;
@@ -160,11 +157,12 @@ class Exchange {
   // handshake's confirmation cannot be matched to one send).
   std::optional<Duration> handshake_rtt_;
   std::optional<OutstandingHandshake> outstanding_;
-  std::optional<StoredReply> reply_;
+  std::optional<std::uint32_t> reply_seq_;  // the SEQ of our last reply (resent on request)
   std::optional<Instant> last_reply_resend_;
 
   PathId path_ = kNoPath;
-  std::vector<PathId> paths_;
+  // Inline room for two paths (one per transport is usual) saves a heap block per exchange.
+  boost::container::small_vector<PathId, 2> paths_;
   std::optional<Instant> last_sent_;  // on the current path, for keepalive
   bool last_send_was_reply_ = false;  // ... and it was only an answer to the peer's handshake
 

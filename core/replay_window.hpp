@@ -37,7 +37,7 @@ class ReplayWindow {
   }
 
  private:
-  static constexpr std::size_t kFirstSlots = 16;
+  static constexpr std::size_t kFirstSlots = 8;
   static constexpr std::size_t kSlots = kGeneration * 2;  // load factor at most 1/2
   struct Table {
     std::vector<std::uint64_t> slots;  // 0 marks an empty slot; size is a power of two

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <optional>
+
+#include <boost/container/small_vector.hpp>
 #include <vector>
 
 namespace e3x {
@@ -26,7 +28,9 @@ struct HandshakeSeqState {
   std::uint32_t last_sync = 0;  // the SEQ the exchange was last in sync at (0: never)
   std::optional<std::uint32_t> outstanding;  // our newest handshake, while unconfirmed
   // Own-parity handshake SEQs sent since the last sync: the ones a peer may confirm.
-  std::vector<std::uint32_t> sent_handshakes;
+  // Inline room for a few: usually one or two are outstanding, and a heap block per exchange
+  // would cost more than the SEQs.
+  boost::container::small_vector<std::uint32_t, 4> sent_handshakes;
 };
 
 enum class HandshakeAction {
