@@ -1,5 +1,6 @@
 #include "daemon/ctl_format.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cinttypes>
 #include <cmath>
@@ -328,6 +329,31 @@ std::string format_ping(const json::object& result, std::string_view peer) {
   out += path != nullptr && path->is_object() ? format_path_object(path->get_object()) : "?";
   if (auto rtt = get_number(result, "rtt_ms")) out += " (rtt " + format_rtt(*rtt) + ")";
   return out + "\n";
+}
+
+std::string format_speedtest(const json::object& result) {
+  auto fixed = [](std::optional<double> value, int decimals) {
+    if (!value) return std::string("?");
+    char text[64];
+    std::snprintf(text, sizeof text, "%.*f", decimals, *value);
+    return std::string(text);
+  };
+  std::string out = "speed test to " + get_string(result, "peer").value_or("?") + ": " +
+                    fixed(get_number(result, "duration_s"), 1) + " s of " +
+                    int_or_unknown(get_int(result, "size")) + "-byte packets\n";
+  out += "  sent: " + int_or_unknown(get_int(result, "sent")) + " packets (" +
+         int_or_unknown(get_int(result, "send_buffer_full")) + " refused by a full send buffer)\n";
+  const auto bytes = get_int(result, "delivered_bytes");
+  out += "  delivered: " + int_or_unknown(get_int(result, "delivered")) + " packets, " +
+         (bytes ? format_bytes(static_cast<std::uint64_t>(std::max<std::int64_t>(*bytes, 0)))
+                : std::string("?")) +
+         " (" + fixed(get_number(result, "loss_percent"), 2) + "% lost)\n";
+  out += "  rate: " + fixed(get_number(result, "packets_per_s"), 0) + " packets/s, " +
+         fixed(get_number(result, "mbit_per_s"), 1) + " Mbit/s\n";
+  out += "  cpu: " + fixed(get_number(result, "cpu_us_per_packet"), 1) +
+         " us per delivered packet here, " +
+         fixed(get_number(result, "receiver_cpu_us_per_packet"), 1) + " us at the peer\n";
+  return out;
 }
 
 std::string format_event(const json::object& event, std::int64_t utc_offset_s) {

@@ -62,6 +62,14 @@ std::string format_inbox(const boost::json::array& messages, std::int64_t now);
 // The "ping" result: "<peer> sees us at udp4 203.0.113.5:42424 (rtt 0.4 ms)".
 std::string format_ping(const boost::json::object& result, std::string_view peer);
 
+// The "speedtest" result:
+//   speed test to beta: 10.0 s of 1400-byte packets
+//     sent: 812345 packets (0 refused by a full send buffer)
+//     delivered: 800000 packets, 1.04 GiB (1.52% lost)
+//     rate: 80000 packets/s, 896.0 Mbit/s
+//     cpu: 12.3 us per delivered packet here, 10.1 us at the peer
+std::string format_speedtest(const boost::json::object& result);
+
 // One watch event as one line, prefixed with its time (format_clock):
 //   2024-05-01 12:00:03 alpha up via udp4 127.0.0.1:42425 (new session)
 //   2024-05-01 12:00:40 alpha down (timeout)

@@ -10,6 +10,7 @@
 
 #include "config/identity_file.hpp"
 #include "daemon/build_info.hpp"
+#include "daemon/handshake_limiter.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/systemd_notify.hpp"
 
@@ -100,6 +101,15 @@ std::optional<StartError> Daemon::start() {
   endpoint_config.random = &random_;
   endpoint_config.seq_floor = *floor;
   endpoint_config.accept = [this](const Hashname&) { return accept_any_; };
+  // X25519 for KEYs the core does not know is rate-limited per source IP (port ignored) and
+  // globally (daemon/handshake_limiter.hpp, docs/daemon-decisions.md).
+  auto limiter = std::make_shared<HandshakeLimiter>();
+  endpoint_config.admit_expensive = [this, limiter](PathId path) {
+    const Instant at(
+        std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now().time_since_epoch()));
+    const net::PathAddress* address = network_->address_of(path);
+    return address ? limiter->admit(at, address->ip) : limiter->admit_global(at);
+  };
   endpoint_ = std::make_unique<Endpoint>(std::move(endpoint_config));
   now();  // anchors Unix time
 
@@ -193,6 +203,7 @@ void Daemon::shutdown(const char* why) {
   watchdog_timer_.cancel();
   signals_.cancel();
   resolver_.cancel();
+  stop_speedtests();
   if (network_) network_->stop();
   if (control_) control_->stop();
   // Every SEQ that left was covered on disk before it left (drive()), so nothing is owed.
@@ -310,6 +321,7 @@ void Daemon::summarise_drops() {
   add(core.dropped_replay, was.dropped_replay, "replayed");
   add(core.dropped_channel, was.dropped_channel, "bad channel packets");
   add(core.dropped_pending, was.dropped_pending, "over the pending limit");
+  add(core.dropped_rate_limited, was.dropped_rate_limited, "handshakes over the rate limit");
   const net::NetworkStats& net_was = last_network_stats_;
   add(net.dropped_oversize, net_was.dropped_oversize, "oversized");
   add(net.dropped_uncloak, net_was.dropped_uncloak, "undecloakable");

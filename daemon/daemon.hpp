@@ -28,6 +28,7 @@
 #include "daemon/outbox.hpp"
 #include "daemon/peer_runtime.hpp"
 #include "daemon/seq_store.hpp"
+#include "daemon/speedtest_session.hpp"
 #include "transports/network.hpp"
 
 namespace e3x::daemon {
@@ -169,6 +170,19 @@ class Daemon {
   void finish_probe(const Hashname& peer, std::uint32_t channel, const std::string& why);
   void expire_probes(Instant at);
 
+  // ---- speed test (daemon_speedtest.cpp) ----
+  void start_speedtest(const control::Request& request, control::ControlServer::Respond respond);
+  void speedtest_wait(const ChannelKey& key, Duration delay,
+                      std::function<void(const ChannelKey&)> then);
+  void speedtest_pump(const ChannelKey& key);
+  void speedtest_ask_report(const ChannelKey& key);
+  void speedtest_fail(const ChannelKey& key, std::string code, std::string message);
+  void speedtest_watch_idle(const ChannelKey& key);
+  void on_speedtest_opened(event::ChannelOpened& opened);
+  void on_speedtest_data(event::ChannelData& data);
+  void on_speedtest_closed(const Hashname& peer, std::uint32_t channel, const std::string& why);
+  void stop_speedtests();
+
   // ---- control ----
   void handle_control(const control::Request& request, control::ControlServer::Respond respond);
   boost::json::object status_json() const;
@@ -207,6 +221,8 @@ class Daemon {
   std::unordered_map<Hashname, std::unique_ptr<PeerRuntime>> runtimes_;
   std::map<std::pair<Hashname, std::uint32_t>, PathProbe> probes_;
   std::set<std::string> public_paths_;
+  std::map<ChannelKey, SpeedtestSend> speedtest_sends_;
+  std::map<ChannelKey, SpeedtestReceive> speedtest_receives_;
   std::uint64_t seq_mark_failures_ = 0;  // failed writes of the SEQ mark
   std::uint64_t held_back_packets_ = 0;  // not sent because the SEQ mark could not be written
   Instant last_drop_summary_{};

@@ -73,6 +73,9 @@ void Daemon::handle_control(const control::Request& request,
     }
     start_path_probe(*hashname, std::move(respond));
     drive();
+  } else if (cmd == "speedtest") {
+    start_speedtest(request, std::move(respond));
+    drive();
   } else if (cmd == "send") {
     respond(send_command(request));
     drive();
@@ -92,8 +95,8 @@ void Daemon::handle_control(const control::Request& request,
   } else {
     respond(fail("unknown_command",
                  "unknown command '" + cmd +
-                     "'; commands: status, peers, peer, ping, send, outbox, outbox_cancel, inbox, "
-                     "inbox_read, inbox_ack, inbox_import, reload, watch"));
+                     "'; commands: status, peers, peer, ping, speedtest, send, outbox, "
+                     "outbox_cancel, inbox, inbox_read, inbox_ack, inbox_import, reload, watch"));
   }
 }
 
@@ -137,6 +140,7 @@ json::object Daemon::drops_json() const {
       {"replay", core.dropped_replay},
       {"channel", core.dropped_channel},
       {"pending_full", core.dropped_pending},
+      {"rate_limited", core.dropped_rate_limited},
       {"oversize", net.dropped_oversize},
       {"uncloak", net.dropped_uncloak},
       {"send_error", net.dropped_send_error + net.dropped_unknown_path},

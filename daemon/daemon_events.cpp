@@ -40,9 +40,11 @@ void Daemon::handle_event(Event& event) {
         if constexpr (std::is_same_v<T, event::ChannelData>) on_channel_data(e);
         if constexpr (std::is_same_v<T, event::ChannelEnded>) {
           finish_probe(e.peer, e.channel, "the peer ended the channel without a path");
+          on_speedtest_closed(e.peer, e.channel, "ended");
         }
         if constexpr (std::is_same_v<T, event::ChannelErrored>) {
           finish_probe(e.peer, e.channel, "channel " + e.reason);
+          on_speedtest_closed(e.peer, e.channel, e.reason);
         }
         if constexpr (std::is_same_v<T, event::MessageReceived>) on_message(e);
       },
@@ -98,6 +100,10 @@ void Daemon::on_path_changed(const event::PathChanged& changed) {
 
 // The built-in "path" channel: whoever opens it gets back the address we see it at.
 void Daemon::on_channel_opened(event::ChannelOpened& opened) {
+  if (opened.type == speedtest::kChannelType) {
+    on_speedtest_opened(opened);
+    return;
+  }
   const Instant at = now();
   if (opened.type != "path" || opened.reliable) {
     spdlog::debug("peer {}: refused channel of type '{}'", peer_label(opened.peer), opened.type);
@@ -116,7 +122,10 @@ void Daemon::on_channel_opened(event::ChannelOpened& opened) {
 
 void Daemon::on_channel_data(event::ChannelData& data) {
   auto found = probes_.find({data.peer, data.channel});
-  if (found == probes_.end()) return;
+  if (found == probes_.end()) {
+    on_speedtest_data(data);
+    return;
+  }
   const std::string seen_as = describe_reported_path(data.json.if_contains("path"));
   if (seen_as.empty()) {
     finish_probe(data.peer, data.channel, "the peer's path reply is malformed");

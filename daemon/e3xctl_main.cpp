@@ -5,6 +5,7 @@
 // be reached (or the connection broke); 4 a local failure (identity files, input files);
 // 5 `open` refused a sealed file (wrong recipient, wrong sender, or altered).
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -65,6 +66,8 @@ struct Options {
   std::string out;
   std::optional<std::string> key;
   std::optional<std::string> identity;
+  std::uint32_t seconds = 10;  // speedtest
+  std::size_t size = 1400;
 };
 
 std::string socket_path(const Options& options) {
@@ -98,8 +101,10 @@ std::int64_t utc_offset(std::int64_t unix_seconds) {
 // Connects, sends `request`, and prints the result: raw JSON with --json, else `human(result)`
 // (which returns nullopt when the result has an unexpected shape: then the JSON is printed).
 int run_request(const Options& options, const json::object& request,
-                const std::function<std::optional<std::string>(const json::value&)>& human) {
+                const std::function<std::optional<std::string>(const json::value&)>& human,
+                std::chrono::milliseconds timeout = ctl::ControlClient::kDefaultRequestTimeout) {
   ctl::ControlClient client;
+  client.set_request_timeout(timeout);
   if (std::string error = client.connect(socket_path(options)); !error.empty()) {
     return fail(kExitUnreachable, error);
   }
@@ -436,6 +441,12 @@ int main(int argc, char** argv) {
   open->add_option("--in", options.in, "the sealed file (- for stdin)")->required();
   auto* ping = app.add_subcommand("ping", "ask a peer which address it sees us at");
   ping->add_option("PEER", options.peer, "peer name or hashname")->required();
+  auto* speedtest = app.add_subcommand(
+      "speedtest", "stream channel data to a peer as fast as possible; report what arrived");
+  speedtest->add_option("PEER", options.peer, "peer name or hashname")->required();
+  speedtest->add_option("--seconds", options.seconds, "how long to send (1-300, default 10)");
+  speedtest->add_option("--size", options.size,
+                        "bytes of each channel packet's INNER (32-1400, default 1400)");
   auto* keygen = app.add_subcommand("keygen", "create a new identity file (mode 0600)");
   keygen->add_option("--out", options.out, "the identity file to create")->required();
   auto* hashname = app.add_subcommand("hashname", "print the hashname of a key or identity");
@@ -495,6 +506,18 @@ int main(int argc, char** argv) {
                        for_object([target](const json::object& result) {
                          return ctl::format_ping(result, target);
                        }));
+  }
+  if (*speedtest) {
+    // The daemon answers after the test: allow its duration, the report, and some slack.
+    const auto timeout = std::chrono::seconds(options.seconds) + std::chrono::seconds(15);
+    return run_request(
+        options,
+        {{"cmd", "speedtest"},
+         {"peer", options.peer},
+         {"seconds", options.seconds},
+         {"size", options.size}},
+        for_object([](const json::object& result) { return ctl::format_speedtest(result); }),
+        std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
   }
   if (*keygen) return cmd_keygen(options);
   if (*hashname) return cmd_hashname(options);

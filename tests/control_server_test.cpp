@@ -274,11 +274,12 @@ TEST_F(ControlServerTest, MalformedLinesGetErrorsAndTheConnectionKeepsWorking) {
   EXPECT_EQ(handled_, 1);  // only the well-formed request reached the handler
 }
 
-TEST_F(ControlServerTest, ALineOver64KiBIsRefusedAndDiscardedUpToItsNewline) {
+TEST_F(ControlServerTest, ALineOverTheLimitIsRefusedAndDiscardedUpToItsNewline) {
   start_server();
   TestClient client(io_, socket_path_);
-  // 100 KiB that would even be valid JSON if it were accepted.
-  std::string huge = "{\"cmd\":\"echo\",\"n\":1,\"pad\":\"" + std::string(100 * 1024, 'x') + "\"}";
+  // Over kMaxLineBytes (128 KiB), and it would even be valid JSON if it were accepted.
+  std::string huge =
+      "{\"cmd\":\"echo\",\"n\":1,\"pad\":\"" + std::string(kMaxLineBytes + 36 * 1024, 'x') + "\"}";
   client.send(huge + "\n");
   client.send_request(echo(2));
   ASSERT_TRUE(run_until(io_, [&] { return client.lines().size() == 2; }));

@@ -196,6 +196,28 @@ TEST(CtlFormat, SendAndPing) {
             "alpha sees us at udp4 203.0.113.5:42424 (rtt 0.4 ms)\n");
 }
 
+TEST(CtlFormat, Speedtest) {
+  EXPECT_EQ(format_speedtest(object_of(R"({"peer":"beta","seconds":10,"size":1400,"sent":812345,
+      "send_buffer_full":0,"delivered":800000,"delivered_bytes":1120000000,"lost":12345,
+      "loss_percent":1.5196,"duration_s":10.0004,"receive_span_s":9.99,"packets_per_s":80000.4,
+      "mbit_per_s":896.0,"cpu_s":9.84,"cpu_us_per_packet":12.3,"receiver_cpu_s":8.08,
+      "receiver_cpu_us_per_packet":10.1})")),
+            "speed test to beta: 10.0 s of 1400-byte packets\n"
+            "  sent: 812345 packets (0 refused by a full send buffer)\n"
+            "  delivered: 800000 packets, 1.04 GiB (1.52% lost)\n"
+            "  rate: 80000 packets/s, 896.0 Mbit/s\n"
+            "  cpu: 12.3 us per delivered packet here, 10.1 us at the peer\n");
+  // Nothing delivered: no CPU per packet (null), and odd members print as "?".
+  EXPECT_EQ(format_speedtest(object_of(R"({"peer":"beta","size":64,"sent":5,"delivered":0,
+      "delivered_bytes":0,"loss_percent":100.0,"duration_s":1.0,"packets_per_s":0,
+      "mbit_per_s":0,"cpu_us_per_packet":null,"receiver_cpu_us_per_packet":null})")),
+            "speed test to beta: 1.0 s of 64-byte packets\n"
+            "  sent: 5 packets (? refused by a full send buffer)\n"
+            "  delivered: 0 packets, 0 B (100.00% lost)\n"
+            "  rate: 0 packets/s, 0.0 Mbit/s\n"
+            "  cpu: ? us per delivered packet here, ? us at the peer\n");
+}
+
 TEST(CtlFormat, Events) {
   EXPECT_EQ(format_event(object_of(R"({"event":"peer_up","time":1714564803,"peer":"alpha",
               "hashname":"b5jn","path":"udp4 127.0.0.1:42425","token":"0011",
