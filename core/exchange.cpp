@@ -31,7 +31,6 @@ Exchange::Exchange(Endpoint& endpoint, const Hashname& peer, const PublicKey& pe
                    const HandshakeSeqState& remembered)
     : endpoint_(endpoint),
       peer_(peer),
-      peer_static_(peer_static),
       s_static_(s_static),
       keepalive_(keepalive),
       ephemeral_(endpoint.new_ephemeral()),

@@ -136,7 +136,6 @@ class Exchange {
 
   Endpoint& endpoint_;
   Hashname peer_;
-  PublicKey peer_static_;
   SharedKey s_static_;
   Duration keepalive_;
 
