@@ -22,6 +22,11 @@ SECONDS = int(os.environ.get("FLOOD_TEST_SECONDS", "5"))
 # allocator noise; 32 MiB over the baseline leaves room for that without hiding a leak that
 # grows with the packet count (millions of packets per run).
 RSS_GROWTH_LIMIT_KIB = 32 * 1024
+# Under AddressSanitizer freed memory sits in a quarantine (256 MiB by default) instead of
+# being reused, so resident memory grows with the number of allocations however bounded the
+# live state is: the bound is only checked in the normal build (tests/CMakeLists.txt sets
+# E3X_SANITIZED from E3X_SANITIZE).
+SANITIZED = os.environ.get("E3X_SANITIZED", "OFF").upper() in ("ON", "1", "TRUE")
 
 
 class Flood(DaemonTestCase):
@@ -45,8 +50,11 @@ class Flood(DaemonTestCase):
         failed = sum(r["ping_failures"] for r in results)
         self.assertGreater(answered, 2 * failed, f"{answered} pings answered, {failed} failed")
         baseline = by_phase["baseline"]["rss_kib_max"]
-        for r in results:
-            self.assertLess(r["rss_kib_max"], baseline + RSS_GROWTH_LIMIT_KIB, r["phase"])
+        if SANITIZED:
+            print("resident memory bound not checked: sanitizer build (quarantined frees)")
+        else:
+            for r in results:
+                self.assertLess(r["rss_kib_max"], baseline + RSS_GROWTH_LIMIT_KIB, r["phase"])
 
         unknown = by_phase["unknown-keys"]
         self.assertGreater(unknown["flood"]["packets"], 0)
