@@ -76,4 +76,9 @@ class ControlServer {
   std::shared_ptr<Impl> impl_;
 };
 
+// A failed reply, {"ok":false,"error":{"code":...,"message":...}}, for command handlers.
+inline ControlServer::Reply error_reply(std::string code, std::string message) {
+  return unexpected(ControlError{std::move(code), std::move(message)});
+}
+
 }  // namespace e3x::control

@@ -16,10 +16,6 @@ using Reply = control::ControlServer::Reply;
 
 namespace {
 
-Reply fail(std::string code, std::string message) {
-  return unexpected(control::ControlError{std::move(code), std::move(message)});
-}
-
 const char* state_name(ExchangeState state) {
   switch (state) {
     case ExchangeState::kUp:
@@ -43,7 +39,7 @@ json::array string_array(const std::vector<std::string>& items) {
 void Daemon::handle_control(const control::Request& request,
                             control::ControlServer::Respond respond) {
   if (stopping_) {
-    respond(fail("busy", "e3xd is shutting down"));
+    respond(control::error_reply("busy", "e3xd is shutting down"));
     return;
   }
   const std::string& cmd = request.cmd;
@@ -54,12 +50,13 @@ void Daemon::handle_control(const control::Request& request,
   } else if (cmd == "peer" || cmd == "ping") {
     const json::value* name = request.args.if_contains("peer");
     if (!name || !name->is_string()) {
-      respond(fail("bad_argument", "\"peer\" must be a peer name or hashname"));
+      respond(control::error_reply("bad_argument", "\"peer\" must be a peer name or hashname"));
       return;
     }
     const auto hashname = lookup_peer(std::string(name->get_string()));
     if (!hashname) {
-      respond(fail("unknown_peer", "no peer named '" + std::string(name->get_string()) + "'"));
+      respond(control::error_reply("unknown_peer",
+                                   "no peer named '" + std::string(name->get_string()) + "'"));
       return;
     }
     if (cmd == "peer") {
@@ -68,7 +65,8 @@ void Daemon::handle_control(const control::Request& request,
     }
     const auto status = endpoint_->peer_status(*hashname);
     if (!status || status->state != ExchangeState::kUp) {
-      respond(fail("not_up", "peer '" + std::string(name->get_string()) + "' is not up"));
+      respond(control::error_reply("not_up",
+                                   "peer '" + std::string(name->get_string()) + "' is not up"));
       return;
     }
     start_path_probe(*hashname, std::move(respond));
@@ -93,10 +91,11 @@ void Daemon::handle_control(const control::Request& request,
   } else if (cmd == "reload") {
     respond(reload());
   } else {
-    respond(fail("unknown_command",
-                 "unknown command '" + cmd +
-                     "'; commands: status, peers, peer, ping, speedtest, send, outbox, "
-                     "outbox_cancel, inbox, inbox_read, inbox_ack, inbox_import, reload, watch"));
+    respond(control::error_reply(
+        "unknown_command",
+        "unknown command '" + cmd +
+            "'; commands: status, peers, peer, ping, speedtest, send, outbox, "
+            "outbox_cancel, inbox, inbox_read, inbox_ack, inbox_import, reload, watch"));
   }
 }
 
@@ -218,13 +217,14 @@ json::array Daemon::peers_json() const {
 
 Reply Daemon::reload() {
   if (config_file_.empty()) {
-    return fail("no_config_file", "e3xd runs on its embedded default config; nothing to reload");
+    return control::error_reply("no_config_file",
+                                "e3xd runs on its embedded default config; nothing to reload");
   }
   notify_reloading();
   auto next = config::load_config(config_file_);
   if (!next) {
     notify_ready("reload failed");
-    return fail("bad_config", next.error().to_string());
+    return control::error_reply("bad_config", next.error().to_string());
   }
   const ConfigDiff diff = diff_config(config_, *next);
   for (const auto& name : diff.removed) remove_configured_peer(name);

@@ -156,7 +156,7 @@ void Daemon::finish_probe(const Hashname& peer, std::uint32_t channel, const std
   auto waiters = std::move(found->second.waiters);
   probes_.erase(found);
   for (auto& respond : waiters) {
-    respond(unexpected(control::ControlError{"no_reply", "no path reply: " + why}));
+    respond(control::error_reply("no_reply", "no path reply: " + why));
   }
 }
 
@@ -183,7 +183,7 @@ void Daemon::start_path_probe(const Hashname& peer, control::ControlServer::Resp
   auto opened = endpoint_->open_channel(at, peer, "path", false);
   if (!opened) {
     if (respond) {
-      respond(unexpected(control::ControlError{"not_up", to_string(opened.error())}));
+      respond(control::error_reply("not_up", to_string(opened.error())));
     }
     return;
   }

@@ -18,40 +18,32 @@ namespace e3x::daemon {
 namespace asio = boost::asio;
 namespace json = boost::json;
 
-namespace {
-
-control::ControlServer::Reply failure(std::string code, std::string message) {
-  return unexpected(control::ControlError{std::move(code), std::move(message)});
-}
-
-}  // namespace
-
 void Daemon::start_speedtest(const control::Request& request,
                              control::ControlServer::Respond respond) {
   const json::value* name = request.args.if_contains("peer");
   if (!name || !name->is_string()) {
-    respond(failure("bad_argument", "\"peer\" must be a peer name or hashname"));
+    respond(control::error_reply("bad_argument", "\"peer\" must be a peer name or hashname"));
     return;
   }
   auto params = speedtest::parse_params(request.args);
   if (!params) {
-    respond(failure("bad_argument", params.error()));
+    respond(control::error_reply("bad_argument", params.error()));
     return;
   }
   const std::string label(name->get_string());
   const auto hashname = lookup_peer(label);
   if (!hashname) {
-    respond(failure("unknown_peer", "no peer named '" + label + "'"));
+    respond(control::error_reply("unknown_peer", "no peer named '" + label + "'"));
     return;
   }
   const auto status = endpoint_->peer_status(*hashname);
   if (!status || status->state != ExchangeState::kUp) {
-    respond(failure("not_up", "peer '" + label + "' is not up"));
+    respond(control::error_reply("not_up", "peer '" + label + "' is not up"));
     return;
   }
   // One at a time: two would share the socket and measure each other.
   if (!speedtest_sends_.empty()) {
-    respond(failure("busy", "a speed test is already running"));
+    respond(control::error_reply("busy", "a speed test is already running"));
     return;
   }
   const Instant at = now();
@@ -59,7 +51,7 @@ void Daemon::start_speedtest(const control::Request& request,
       endpoint_->open_channel(at, *hashname, speedtest::kChannelType, false,
                               json::object{{"seconds", params->seconds}, {"size", params->size}});
   if (!opened) {
-    respond(failure("not_up", to_string(opened.error())));
+    respond(control::error_reply("not_up", to_string(opened.error())));
     return;
   }
   const ChannelKey key{*hashname, *opened};
@@ -158,7 +150,8 @@ void Daemon::speedtest_fail(const ChannelKey& key, std::string code, std::string
   auto found = speedtest_sends_.find(key);
   if (found == speedtest_sends_.end()) return;
   spdlog::warn("peer {}: speed test failed: {}", peer_label(key.first), message);
-  if (found->second.respond) found->second.respond(failure(std::move(code), std::move(message)));
+  if (found->second.respond)
+    found->second.respond(control::error_reply(std::move(code), std::move(message)));
   speedtest_sends_.erase(found);
   // Tells the receiver to stop counting; a no-op when the channel is already gone.
   (void)endpoint_->close_channel(now(), key.first, key.second, "failed");
@@ -298,7 +291,7 @@ void Daemon::on_speedtest_closed(const Hashname& peer, std::uint32_t channel,
 
 void Daemon::stop_speedtests() {
   for (auto& [key, test] : speedtest_sends_) {
-    if (test.respond) test.respond(failure("busy", "e3xd is shutting down"));
+    if (test.respond) test.respond(control::error_reply("busy", "e3xd is shutting down"));
   }
   // Destroying the timers cancels their waits; queued batches find no session.
   speedtest_sends_.clear();
