@@ -64,4 +64,13 @@ void SeededRandom::fill(std::span<std::uint8_t> out) {
   }
 }
 
+void ScriptedRandom::fill(std::span<std::uint8_t> out) {
+  std::size_t i = 0;
+  for (; i < out.size() && !script_.empty(); ++i) {
+    out[i] = script_.front();
+    script_.pop_front();
+  }
+  if (i < out.size()) fallback_.fill(out.subspan(i));
+}
+
 }  // namespace e3x

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <span>
 
 #include "core/secret.hpp"
@@ -35,6 +36,24 @@ class SeededRandom final : public Random {
  private:
   Secret<32> key_;
   std::uint64_t block_counter_ = 0;
+};
+
+// Deterministic source that hands out scripted bytes first (a known ephemeral secret, known
+// nonces), then a SeededRandom stream: lets tests and fuzzers make an Endpoint produce exactly
+// the packets of the shared vectors.
+class ScriptedRandom final : public Random {
+ public:
+  explicit ScriptedRandom(std::uint64_t seed, std::span<const std::uint8_t> script = {})
+      : script_(script.begin(), script.end()), fallback_(seed) {}
+  void script(std::span<const std::uint8_t> bytes) {
+    script_.insert(script_.end(), bytes.begin(), bytes.end());
+  }
+  void fill(std::span<std::uint8_t> out) override;
+  bool script_used_up() const { return script_.empty(); }
+
+ private:
+  std::deque<std::uint8_t> script_;
+  SeededRandom fallback_;
 };
 
 }  // namespace e3x

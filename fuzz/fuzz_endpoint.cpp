@@ -25,7 +25,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -39,28 +38,6 @@
 namespace {
 
 using namespace e3x;
-
-// The vectors' B_ephemeral secret first (B's first exchange), then a seeded stream: the same
-// input always produces the same run.
-class ScriptedRandom final : public Random {
- public:
-  ScriptedRandom() {
-    const Bytes secret = from_hex(fuzz::kSecretBEphemeral).value();
-    script_.assign(secret.begin(), secret.end());
-  }
-  void fill(std::span<std::uint8_t> out) override {
-    std::size_t i = 0;
-    for (; i < out.size() && !script_.empty(); ++i) {
-      out[i] = script_.front();
-      script_.pop_front();
-    }
-    if (i < out.size()) fallback_.fill(out.subspan(i));
-  }
-
- private:
-  std::deque<std::uint8_t> script_;
-  SeededRandom fallback_{5};
-};
 
 // Reads the operation script; past the end every read yields zeros / empty.
 class Reader {
@@ -266,7 +243,9 @@ class Harness {
     }
   }
 
-  ScriptedRandom random_;
+  // The vectors' B_ephemeral secret first (B's first exchange), then a seeded stream: the
+  // same input always produces the same run.
+  ScriptedRandom random_{5, from_hex(fuzz::kSecretBEphemeral).value()};
   Endpoint endpoint_;
   Hashname a_;
   Instant now_{};

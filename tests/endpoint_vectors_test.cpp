@@ -4,7 +4,6 @@
 // a channel open must equal the independent implementation's, byte for byte.
 #include <gtest/gtest.h>
 
-#include <deque>
 #include <fstream>
 #include <sstream>
 
@@ -37,27 +36,6 @@ ByteArray<N> hex_array(const boost::json::value& value) {
   std::copy_n(bytes.begin(), std::min(N, bytes.size()), out.begin());
   return out;
 }
-
-// Hands out scripted bytes first (the vectors' ephemeral secrets and nonces), then a seeded
-// stream, so the Endpoint's randomness is exactly what the vectors assumed.
-class ScriptedRandom final : public Random {
- public:
-  explicit ScriptedRandom(std::uint64_t seed) : fallback_(seed) {}
-  void script(const Bytes& bytes) { script_.insert(script_.end(), bytes.begin(), bytes.end()); }
-  void fill(std::span<std::uint8_t> out) override {
-    std::size_t i = 0;
-    for (; i < out.size() && !script_.empty(); ++i) {
-      out[i] = script_.front();
-      script_.pop_front();
-    }
-    if (i < out.size()) fallback_.fill(out.subspan(i));
-  }
-  bool script_used_up() const { return script_.empty(); }
-
- private:
-  std::deque<std::uint8_t> script_;
-  SeededRandom fallback_;
-};
 
 KeyPair keypair(const boost::json::value& secret_hex) {
   return keypair_from_secret(
