@@ -17,10 +17,6 @@ using Reply = control::ControlServer::Reply;
 
 namespace {
 
-Reply fail(std::string code, std::string message) {
-  return unexpected(control::ControlError{std::move(code), std::move(message)});
-}
-
 const json::string* string_arg(const control::Request& request, const char* key) {
   const json::value* value = request.args.if_contains(key);
   return value && value->is_string() ? &value->get_string() : nullptr;
@@ -118,8 +114,8 @@ Result<Inbox::Stored, StoreError> Daemon::store_arrival(const ApplicationMessage
     keep_until = std::max(keep_until, expires->get_int64());
   }
   keep_until = std::min(keep_until, at + kMaxTombstoneSeconds);
-  const Inbox::Arrival arrival{"",           message.from, message.id, message.type,
-                               message.head, via,          at,         keep_until};
+  const Inbox::Arrival arrival{message.from, message.id, message.type, message.head,
+                               via,          at,         keep_until};
   auto stored = inbox_->store(arrival, message.body, config_.messages.store_quota);
   if (!stored) {
     // Nothing is acknowledged, so nothing is lost: the sender keeps the message and retries.
@@ -328,21 +324,24 @@ void Daemon::pump_outbox() {
 
 Reply Daemon::send_command(const control::Request& request) {
   const json::string* name = string_arg(request, "peer");
-  if (!name) return fail("bad_argument", "\"peer\" must be a peer name or hashname");
+  if (!name)
+    return control::error_reply("bad_argument", "\"peer\" must be a peer name or hashname");
   const std::string peer_name(*name);
   const auto hashname = lookup_peer(peer_name);
-  if (!hashname) return fail("unknown_peer", "no peer named '" + peer_name + "'");
+  if (!hashname) return control::error_reply("unknown_peer", "no peer named '" + peer_name + "'");
   const auto status = endpoint_->peer_status(*hashname);
   if (!status || !status->key) {
-    return fail("no_key", "peer '" + peer_name +
-                              "' is configured by hashname and its key is not known yet; it must "
-                              "connect once before messages can be sealed for it");
+    return control::error_reply(
+        "no_key", "peer '" + peer_name +
+                      "' is configured by hashname and its key is not known yet; it must "
+                      "connect once before messages can be sealed for it");
   }
   std::string type = "msg";
   if (request.args.contains("type")) {
     const json::string* t = string_arg(request, "type");
     if (!t || t->empty() || *t == "receipt") {
-      return fail("bad_argument", "\"type\" must be a non-empty string other than \"receipt\"");
+      return control::error_reply("bad_argument",
+                                  "\"type\" must be a non-empty string other than \"receipt\"");
     }
     type = std::string(*t);
   }
@@ -350,29 +349,31 @@ Reply Daemon::send_command(const control::Request& request) {
   const json::value* text = request.args.if_contains("text");
   const json::value* base64 = request.args.if_contains("base64");
   if ((text != nullptr) == (base64 != nullptr)) {
-    return fail("bad_argument", "give exactly one of \"text\" and \"base64\"");
+    return control::error_reply("bad_argument", "give exactly one of \"text\" and \"base64\"");
   }
   if (text) {
-    if (!text->is_string()) return fail("bad_argument", "\"text\" must be a string");
+    if (!text->is_string())
+      return control::error_reply("bad_argument", "\"text\" must be a string");
     body.assign(text->get_string().begin(), text->get_string().end());
   } else {
-    if (!base64->is_string()) return fail("bad_argument", "\"base64\" must be a string");
+    if (!base64->is_string())
+      return control::error_reply("bad_argument", "\"base64\" must be a string");
     auto decoded = from_base64(base64->get_string());
-    if (!decoded) return fail("bad_argument", "\"base64\" is not valid base64");
+    if (!decoded) return control::error_reply("bad_argument", "\"base64\" is not valid base64");
     body = std::move(*decoded);
   }
   if (body.size() > config_.messages.max_payload) {
-    return fail("too_large", "the message is " + std::to_string(body.size()) +
-                                 " bytes; the limit is " +
-                                 std::to_string(config_.messages.max_payload) +
-                                 " bytes ([messages] max_payload)");
+    return control::error_reply("too_large", "the message is " + std::to_string(body.size()) +
+                                                 " bytes; the limit is " +
+                                                 std::to_string(config_.messages.max_payload) +
+                                                 " bytes ([messages] max_payload)");
   }
   std::string id;
   if (request.args.contains("id")) {
     const json::string* given = string_arg(request, "id");
     if (!given || !Outbox::valid_id(*given)) {
-      return fail("bad_argument",
-                  "\"id\" must be 1 to 64 of A-Z a-z 0-9 . _ - and not start with '.'");
+      return control::error_reply(
+          "bad_argument", "\"id\" must be 1 to 64 of A-Z a-z 0-9 . _ - and not start with '.'");
     }
     id = std::string(*given);
   } else {
@@ -384,7 +385,7 @@ Reply Daemon::send_command(const control::Request& request) {
   const std::int64_t expires = created + config_.messages.expiry_s;
   const std::size_t wire_size = message_wire_size(type, id, expires, body.size());
   if (std::string why = check_deliverable(*hashname, wire_size, body.size()); !why.empty()) {
-    return fail("too_large_for_path", why);
+    return control::error_reply("too_large_for_path", why);
   }
   const auto accepted = [&](const OutboxEntry& entry, bool duplicate) {
     return json::value(json::object{{"id", entry.id},
@@ -399,7 +400,8 @@ Reply Daemon::send_command(const control::Request& request) {
         existing->body_sha256 == to_hex(sha256(body))) {
       return accepted(*existing, true);
     }
-    return fail("id_in_use", "the outbox already holds a different message with id '" + id + "'");
+    return control::error_reply(
+        "id_in_use", "the outbox already holds a different message with id '" + id + "'");
   }
   OutboxEntry entry;
   entry.id = id;
@@ -410,7 +412,7 @@ Reply Daemon::send_command(const control::Request& request) {
   auto added = outbox_->add(std::move(entry), body, config_.messages.store_quota);
   if (!added) {
     spdlog::warn("send to {} refused: {}", peer_name, added.error().message);
-    return fail(error_code(added.error().kind), added.error().message);
+    return control::error_reply(error_code(added.error().kind), added.error().message);
   }
   spdlog::info("outbox: accepted message {} for {} ({} bytes)", id, peer_label(*hashname),
                body.size());
@@ -445,14 +447,15 @@ Reply Daemon::outbox_command(const control::Request&) {
 
 Reply Daemon::outbox_cancel_command(const control::Request& request) {
   const json::string* id = string_arg(request, "id");
-  if (!id) return fail("bad_argument", "\"id\" must be a message id");
+  if (!id) return control::error_reply("bad_argument", "\"id\" must be a message id");
   OutboxEntry* entry = outbox_->find(std::string(*id));
   if (!entry)
-    return fail("unknown_message", "the outbox holds no message '" + std::string(*id) + "'");
+    return control::error_reply("unknown_message",
+                                "the outbox holds no message '" + std::string(*id) + "'");
   const std::uint32_t attempts = entry->attempts;
   const Hashname peer = entry->peer;
   if (std::string error = outbox_->remove(std::string(*id)); !error.empty()) {
-    return fail("store_error", error);
+    return control::error_reply("store_error", error);
   }
   spdlog::info("outbox: message {} to {} cancelled after {} attempt(s)", std::string(*id),
                peer_label(peer), attempts);
@@ -478,23 +481,27 @@ Reply Daemon::inbox_command(const control::Request&) {
 // inbox_read and inbox_ack: {"id", optional "peer"} picks one unacknowledged message.
 Reply Daemon::inbox_read_command(const control::Request& request, bool ack) {
   const json::string* id = string_arg(request, "id");
-  if (!id) return fail("bad_argument", "\"id\" must be a message id");
+  if (!id) return control::error_reply("bad_argument", "\"id\" must be a message id");
   std::optional<Hashname> from;
   if (request.args.contains("peer")) {
     const json::string* peer = string_arg(request, "peer");
-    if (!peer) return fail("bad_argument", "\"peer\" must be a peer name or hashname");
+    if (!peer)
+      return control::error_reply("bad_argument", "\"peer\" must be a peer name or hashname");
     from = lookup_peer(std::string(*peer));
     if (!from) from = Hashname::parse(std::string_view(*peer));
-    if (!from) return fail("unknown_peer", "no peer named '" + std::string(*peer) + "'");
+    if (!from)
+      return control::error_reply("unknown_peer", "no peer named '" + std::string(*peer) + "'");
   }
   const auto matches = inbox_->find(std::string(*id), from);
   if (matches.empty()) {
-    return fail("unknown_message", "the inbox holds no unacknowledged message '" +
-                                       std::string(*id) + "'" + (from ? " from that peer" : ""));
+    return control::error_reply("unknown_message", "the inbox holds no unacknowledged message '" +
+                                                       std::string(*id) + "'" +
+                                                       (from ? " from that peer" : ""));
   }
   if (matches.size() > 1) {
-    return fail("ambiguous", std::to_string(matches.size()) + " messages have id '" +
-                                 std::string(*id) + "'; name the sender with \"peer\"");
+    return control::error_reply("ambiguous", std::to_string(matches.size()) +
+                                                 " messages have id '" + std::string(*id) +
+                                                 "'; name the sender with \"peer\"");
   }
   const InboxEntry& entry = *matches[0];
   json::object result{
@@ -503,23 +510,25 @@ Reply Daemon::inbox_read_command(const control::Request& request, bool ack) {
   if (ack) {
     const std::string key = entry.key;
     auto acked = inbox_->ack(key, unix_seconds());
-    if (!acked) return fail(error_code(acked.error().kind), acked.error().message);
+    if (!acked) return control::error_reply(error_code(acked.error().kind), acked.error().message);
     spdlog::info("inbox: message {} from {} acknowledged and deleted", std::string(*id),
                  result.at("peer").is_string() ? std::string(result.at("peer").get_string())
                                                : std::string());
     return json::value(std::move(result));
   }
   auto body = inbox_->body(entry);
-  if (!body) return fail("store_error", body.error());
+  if (!body) return control::error_reply("store_error", body.error());
   result["body_base64"] = to_base64(*body);
   return json::value(std::move(result));
 }
 
 Reply Daemon::inbox_import_command(const control::Request& request) {
   const json::string* base64 = string_arg(request, "base64");
-  if (!base64) return fail("bad_argument", "\"base64\" must hold the sealed file, base64-encoded");
+  if (!base64)
+    return control::error_reply("bad_argument",
+                                "\"base64\" must hold the sealed file, base64-encoded");
   auto sealed = from_base64(*base64);
-  if (!sealed) return fail("bad_argument", "\"base64\" is not valid base64");
+  if (!sealed) return control::error_reply("bad_argument", "\"base64\" is not valid base64");
   auto opened = open_application_message(
       identity_, *sealed, [this](const Hashname& sender) -> std::optional<PublicKey> {
         const auto status = endpoint_->peer_status(sender);
@@ -529,13 +538,13 @@ Reply Daemon::inbox_import_command(const control::Request& request) {
   if (!opened) {
     const char* code =
         opened.error() == OpenMessageError::kUnknownSender ? "unknown_peer" : "bad_sealed_file";
-    return fail(code, std::string("cannot import: ") + to_string(opened.error()));
+    return control::error_reply(code, std::string("cannot import: ") + to_string(opened.error()));
   }
   if (opened->type == "receipt") {
-    return fail("bad_sealed_file", "cannot import: it is a receipt, not a message");
+    return control::error_reply("bad_sealed_file", "cannot import: it is a receipt, not a message");
   }
   auto stored = store_arrival(*opened, "import");
-  if (!stored) return fail(error_code(stored.error().kind), stored.error().message);
+  if (!stored) return control::error_reply(error_code(stored.error().kind), stored.error().message);
   const bool duplicate = *stored == Inbox::Stored::kDuplicate;
   return json::value(json::object{{"id", opened->id},
                                   {"peer", peer_label(opened->from)},

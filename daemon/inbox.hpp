@@ -40,7 +40,6 @@ class Inbox {
   std::string open();
 
   struct Arrival {
-    std::string from_name;  // unused by the inbox; callers fill what they log
     Hashname from;
     std::string id;
     std::string type;

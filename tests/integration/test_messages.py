@@ -18,6 +18,19 @@ def send(daemon, peer, body, **args):
     return daemon.request("send", peer=peer, base64=base64.b64encode(body).decode(), **args)
 
 
+def send_until_refused(daemon, rng, attempts, size=1000):
+    """Sends `size`-byte messages to b until one is refused; returns ({id: body} of the
+    accepted ones, the refusal's error object or None)."""
+    accepted = {}
+    for _ in range(attempts):
+        body = payload(rng, size)
+        reply = send(daemon, "b", body)
+        if not reply["ok"]:
+            return accepted, reply["error"]
+        accepted[reply["result"]["id"]] = body
+    return accepted, None
+
+
 def inbox_bodies(daemon):
     """{id: payload bytes} of every unacknowledged message in daemon's inbox."""
     out = {}
@@ -211,15 +224,7 @@ class Store(DaemonTestCase):
         a, b = connected_pair(self)
         a.extra_config = "[messages]\nstore_quota = 65536\n"
         a.start()
-        accepted = {}
-        refusal = None
-        for i in range(100):
-            body = payload(rng, 1000)
-            reply = send(a, "b", body)
-            if not reply["ok"]:
-                refusal = reply["error"]
-                break
-            accepted[reply["result"]["id"]] = body
+        accepted, refusal = send_until_refused(a, rng, 100)
         self.assertIsNotNone(refusal, "the quota was never reached")
         self.assertEqual(refusal["code"], "quota_exceeded")
         self.assertIn("store_quota", refusal["message"])
@@ -240,15 +245,7 @@ class Store(DaemonTestCase):
         self.addCleanup(subprocess.run, ["umount", "-l", mount])
         a.state_dir = mount
         a.start()
-        accepted = {}
-        refusal = None
-        for i in range(1000):
-            body = payload(rng, 1000)
-            reply = send(a, "b", body)
-            if not reply["ok"]:
-                refusal = reply["error"]
-                break
-            accepted[reply["result"]["id"]] = body
+        accepted, refusal = send_until_refused(a, rng, 1000)
         self.assertIsNotNone(refusal, "the disk never filled")
         self.assertEqual(refusal["code"], "disk_full", refusal)
         self.assertIn("No space left on device", refusal["message"])
