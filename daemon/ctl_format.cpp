@@ -12,6 +12,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "daemon/encoding.hpp"
+#include "daemon/text_escape.hpp"
 
 namespace e3x::control {
 
@@ -19,10 +20,15 @@ namespace {
 
 namespace json = boost::json;
 
+// Every string shown to a person is escaped: many carry what a peer chose (message types
+// and ids, reported paths, channel types), which must not reach the terminal raw
+// (PROTOCOL.md 10.10). Text the daemon made itself is unchanged by it.
+constexpr std::size_t kShownTextLimit = 4096;
+
 std::optional<std::string> get_string(const json::object& object, std::string_view key) {
   const json::value* value = object.if_contains(key);
   if (value == nullptr || !value->is_string()) return std::nullopt;
-  return std::string(value->get_string());
+  return daemon::escape_text(value->get_string(), kShownTextLimit);
 }
 
 std::optional<std::int64_t> get_int(const json::object& object, std::string_view key) {
@@ -60,7 +66,7 @@ std::vector<std::string> get_strings(const json::object& object, std::string_vie
   const json::value* value = object.if_contains(key);
   if (value == nullptr || !value->is_array()) return out;
   for (const json::value& item : value->get_array()) {
-    if (item.is_string()) out.emplace_back(item.get_string());
+    if (item.is_string()) out.emplace_back(daemon::escape_text(item.get_string(), kShownTextLimit));
   }
   return out;
 }
@@ -94,8 +100,9 @@ std::string peer_label(const json::object& object) {
 // A printable preview of a message body: up to 60 characters of printable ASCII, quoted;
 // empty when the body is not text.
 std::string body_preview(const json::object& event) {
-  const auto encoded = get_string(event, "body_base64");
-  if (!encoded) return "";
+  const json::value* value = event.if_contains("body_base64");
+  if (value == nullptr || !value->is_string()) return "";
+  const std::optional<std::string> encoded = std::string(value->get_string());
   const auto body = daemon::from_base64(*encoded);
   if (!body || body->empty()) return "";
   constexpr std::size_t kPreview = 60;

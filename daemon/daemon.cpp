@@ -92,6 +92,12 @@ std::optional<StartError> Daemon::start() {
   seq_store_ = std::make_unique<SeqStore>(config_.state_dir / "seq.json");
   auto floor = seq_store_->load();
   if (!floor) return StartError{kExitDataErr, floor.error()};
+  if (seq_store_->migrated()) {
+    spdlog::info(
+        "{}: one SEQ mark for all peers (version 1); it becomes the floor for every "
+        "peer and the file is rewritten with one mark per peer",
+        seq_store_->file().string());
+  }
 
   if (auto error = open_message_stores()) return error;
 
@@ -100,6 +106,10 @@ std::optional<StartError> Daemon::start() {
   endpoint_config.identity = std::move(*identity);
   endpoint_config.random = &random_;
   endpoint_config.seq_floor = *floor;
+  endpoint_config.seq_marks_of = [this](const Hashname& peer) {
+    return seq_store_->marks_of(peer);
+  };
+  endpoint_config.max_message_ahead = config_.messages.max_expiry_s;
   endpoint_config.accept = [this](const Hashname&) { return accept_any_; };
   // X25519 for KEYs the core does not know is rate-limited per source IP (port ignored) and
   // globally (daemon/handshake_limiter.hpp, docs/daemon-decisions.md).
@@ -122,6 +132,7 @@ std::optional<StartError> Daemon::start() {
   }
   options.udp_cloak = config_.udp.cloak;
   options.tcp_cloak = config_.tcp.cloak;
+  options.tcp_unauthenticated_per_address = config_.tcp.unauthenticated_limit;
   network_ = std::make_unique<net::Network>(
       io_, random_, options, [this](PathId path, ByteView packet) { on_packet(path, packet); },
       [this] { drive(); });
@@ -206,7 +217,21 @@ void Daemon::shutdown(const char* why) {
   stop_speedtests();
   if (network_) network_->stop();
   if (control_) control_->stop();
-  // Every SEQ that left was covered on disk before it left (drive()), so nothing is owed.
+  // Every SEQ that left was covered on disk before it left (drive()); what is written now is
+  // the peers' newest SEQs seen, so their older handshakes stay stale after a restart.
+  if (seq_store_ && endpoint_) {
+    if (auto error = seq_store_->flush(seq_lookup(), unix_seconds()); !error.empty()) {
+      spdlog::warn("cannot record the peers' SEQs seen: {}", error);
+    }
+  }
+}
+
+SeqStore::Lookup Daemon::seq_lookup() const {
+  return [this](const Hashname& peer) -> std::optional<PeerSeqMarks> {
+    const auto status = endpoint_->peer_status(peer);
+    if (!status) return std::nullopt;
+    return PeerSeqMarks{status->seq_used, status->seq_seen};
+  };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -214,24 +239,29 @@ void Daemon::shutdown(const char* why) {
 
 void Daemon::on_packet(PathId path, ByteView packet) {
   if (stopping_) return;
-  endpoint_->handle_datagram(now(), path, packet);
+  // An authenticated packet makes its path a peer's: its address survives a flood of new
+  // ones, and an accepted TCP connection on it stays open (PROTOCOL.md 10.9).
+  if (endpoint_->handle_datagram(now(), path, packet)) network_->mark_authenticated(path);
   // drive() runs once for the whole batch (the network's batch handler).
 }
 
 void Daemon::drive() {
   if (stopping_) return;
   for (;;) {
-    // The SEQ mark on disk must cover every SEQ before a packet carrying it leaves.
+    // The SEQ marks on disk must cover every SEQ before a packet carrying it leaves.
     bool may_send = true;
-    const std::uint32_t highest = endpoint_->highest_seq_used();
-    if (highest > seq_store_->recorded()) {
-      if (auto error = seq_store_->cover(highest); !error.empty()) {
-        // Sending would risk reusing this SEQ after a restart; hold everything back (the
-        // core resends handshakes) until the state directory is writable again.
+    for (auto& used : endpoint_->take_seq_usage()) uncovered_seqs_.push_back(std::move(used));
+    if (!uncovered_seqs_.empty()) {
+      if (auto error = seq_store_->cover(uncovered_seqs_, seq_lookup(), unix_seconds());
+          !error.empty()) {
+        // Sending would risk reusing a SEQ after a restart; hold everything back (the core
+        // resends handshakes) until the state directory is writable again.
         may_send = false;
         if (seq_mark_failures_++ % 100 == 0) {
-          spdlog::error("cannot record the SEQ mark, so nothing is sent: {}", error);
+          spdlog::error("cannot record the SEQ marks, so nothing is sent: {}", error);
         }
+      } else {
+        uncovered_seqs_.clear();
       }
     }
     bool worked = false;
@@ -275,9 +305,11 @@ void Daemon::housekeeping() {
   connect_due_peers();
   expire_probes(now());
   pump_outbox();
+  flush_receipts();
   if (now() - last_tombstone_sweep_ >= seconds(60)) {
     last_tombstone_sweep_ = now();
     inbox_->forget_tombstones(unix_seconds());
+    outbox_->forget_delivered(unix_seconds());
   }
   if (now() - last_drop_summary_ >= kDropSummaryInterval) summarise_drops();
   drive();

@@ -21,6 +21,7 @@
 #include "config/config.hpp"
 #include "core/endpoint.hpp"
 #include "core/random.hpp"
+#include "core/receipts.hpp"
 #include "core/sealed_message.hpp"
 #include "daemon/config_diff.hpp"
 #include "daemon/control_server.hpp"
@@ -80,16 +81,15 @@ inline constexpr std::size_t kUdp4DatagramLimit = 1472;
 inline constexpr std::size_t kUdp6DatagramLimit = 1452;
 inline constexpr std::size_t kTcpPacketLimit = 65535;  // one chunked frame (PROTOCOL.md 7)
 inline constexpr std::size_t kCloakOverhead = 8;
-// How long an acknowledged message's tombstone is kept at most (it only needs to outlive the
-// sender's retries, which stop at the message's expiry).
-inline constexpr std::int64_t kMaxTombstoneSeconds = 366 * 24 * 3600;
 
 struct MessageStats {
-  std::uint64_t received = 0;            // new messages stored in the inbox
-  std::uint64_t duplicates = 0;          // repeats acknowledged again, not stored
-  std::uint64_t refused = 0;             // not stored (quota, disk): no receipt, sender retries
-  std::uint64_t delivered = 0;           // receipts that emptied an outbox entry
-  std::uint64_t unmatched_receipts = 0;  // receipts for nothing in the outbox (already done)
+  std::uint64_t received = 0;             // new messages stored in the inbox
+  std::uint64_t duplicates = 0;           // repeats acknowledged again, not stored
+  std::uint64_t refused = 0;              // not stored (quota, disk): no receipt, sender retries
+  std::uint64_t refused_expiry = 0;       // imported with no valid expiry (PROTOCOL.md 10.7)
+  std::uint64_t delivered = 0;            // receipts that emptied an outbox entry
+  std::uint64_t unmatched_receipts = 0;   // receipts for nothing in the outbox (already done)
+  std::uint64_t mismatched_receipts = 0;  // receipts naming another payload than ours
   std::uint64_t expired = 0;
 };
 
@@ -118,12 +118,15 @@ class Daemon {
   void housekeeping();
   void connect_due_peers();
   void summarise_drops();
+  // What the endpoint says about each peer's SEQs now (for the SEQ store).
+  SeqStore::Lookup seq_lookup() const;
 
   // ---- core events ----
   void handle_event(Event& event);
   void on_exchange_up(const event::ExchangeUp& up);
   void on_exchange_down(const event::ExchangeDown& down);
   void on_path_changed(const event::PathChanged& changed);
+  void on_seq_exhausted(const event::SeqExhausted& exhausted);
   void on_channel_opened(event::ChannelOpened& opened);
   void on_channel_data(event::ChannelData& data);
   void on_message(event::MessageReceived& message);
@@ -132,6 +135,8 @@ class Daemon {
   std::optional<StartError> open_message_stores();
   void on_receipt(const event::MessageReceived& receipt);
   void on_inbox_message(event::MessageReceived& message);
+  void owe_receipt(const ApplicationMessage& message);
+  void flush_receipts();
   // Durably stores an arrival (or recognises a repeat). On an error send no receipt: the
   // sender keeps the message and retries.
   Result<Inbox::Stored, StoreError> store_arrival(const ApplicationMessage& message,
@@ -192,6 +197,7 @@ class Daemon {
   control::ControlServer::Reply send_command(const control::Request& request);
   void broadcast(boost::json::object event, std::optional<Hashname> peer = std::nullopt);
   std::string path_text(PathId path) const;
+  std::string endpoint_url(PathId path) const;  // "tcp://127.0.0.1:4000"
   boost::json::object path_object(PathId path) const;
 
   boost::asio::io_context& io_;
@@ -207,6 +213,7 @@ class Daemon {
   std::unique_ptr<Outbox> outbox_;
   std::unique_ptr<Inbox> inbox_;
   MessageStats message_stats_;
+  ReceiptScheduler receipts_;
   Instant last_tombstone_sweep_{};
   std::unique_ptr<Endpoint> endpoint_;
   std::unique_ptr<net::Network> network_;
@@ -223,7 +230,9 @@ class Daemon {
   std::set<std::string> public_paths_;
   std::map<ChannelKey, SpeedtestSend> speedtest_sends_;
   std::map<ChannelKey, SpeedtestReceive> speedtest_receives_;
-  std::uint64_t seq_mark_failures_ = 0;  // failed writes of the SEQ mark
+  std::uint64_t seq_mark_failures_ = 0;  // failed writes of the SEQ marks
+  // SEQs the endpoint used that are not yet covered on disk (a write failed).
+  std::vector<std::pair<Hashname, std::uint32_t>> uncovered_seqs_;
   std::uint64_t held_back_packets_ = 0;  // not sent because the SEQ mark could not be written
   Instant last_drop_summary_{};
   EndpointStats last_endpoint_stats_{};

@@ -140,6 +140,10 @@ json::object Daemon::drops_json() const {
       {"channel", core.dropped_channel},
       {"pending_full", core.dropped_pending},
       {"rate_limited", core.dropped_rate_limited},
+      {"seq_too_far", core.dropped_seq_too_far},
+      {"expired", core.dropped_expired},
+      {"tcp_unauthenticated_closed", net.tcp_closed_unauthenticated},
+      {"tcp_unauthenticated_refused", net.tcp_rejected_unauthenticated},
       {"oversize", net.dropped_oversize},
       {"uncloak", net.dropped_uncloak},
       {"send_error", net.dropped_send_error + net.dropped_unknown_path},
@@ -178,6 +182,8 @@ json::object Daemon::peer_json(const Hashname& hashname) const {
   out["endpoints"] = std::move(endpoints);
   out["seq_sent"] = status ? status->seq_sent : 0;
   out["seq_recv"] = status ? status->seq_recv : 0;
+  // PROTOCOL.md 10.4: no SEQ left toward this peer; nothing more can be sent to it.
+  out["seq_exhausted"] = status && status->seq_exhausted;
   out["token"] =
       status && status->remote_token ? json::value(to_hex(*status->remote_token)) : json::value();
   json::value last_handshake;

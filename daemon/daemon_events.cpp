@@ -2,8 +2,11 @@
 // watchers, reconnects after a timeout, and serves the built-in "path" channel.
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/ip/address.hpp>
+
 #include "daemon/daemon.hpp"
 #include "daemon/encoding.hpp"
+#include "daemon/text_escape.hpp"
 
 namespace e3x::daemon {
 
@@ -21,9 +24,14 @@ std::string describe_reported_path(const boost::json::value* path) {
   }
   const std::string kind(type->get_string());
   if (kind != "udp4" && kind != "udp6" && kind != "tcp4" && kind != "tcp6") return {};
+  // Peer-supplied: only a numeric address of the right family is shown (PROTOCOL.md 10.10).
   const std::string host(ip->get_string());
-  if (host.size() > 64) return {};
+  boost::system::error_code bad_address;
+  const auto address = boost::asio::ip::make_address(host, bad_address);
   const bool v6 = kind.back() == '6';
+  if (bad_address || address.is_v6() != v6) return {};
+  const std::int64_t number = port->as_int64();
+  if (number < 0 || number > 65535) return {};
   return kind + " " + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port->as_int64());
 }
 
@@ -47,6 +55,7 @@ void Daemon::handle_event(Event& event) {
           on_speedtest_closed(e.peer, e.channel, e.reason);
         }
         if constexpr (std::is_same_v<T, event::MessageReceived>) on_message(e);
+        if constexpr (std::is_same_v<T, event::SeqExhausted>) on_seq_exhausted(e);
       },
       event);
 }
@@ -91,6 +100,17 @@ void Daemon::on_exchange_down(const event::ExchangeDown& down) {
   for (auto channel : channels) finish_probe(down.peer, channel, std::string("peer ") + reason);
 }
 
+// PROTOCOL.md 10.4: only this peer's exchange is affected (its SEQs were pushed to the top by
+// its own handshakes, or ours toward it ran out); every other peer goes on.
+void Daemon::on_seq_exhausted(const event::SeqExhausted& exhausted) {
+  spdlog::error(
+      "peer {}: no SEQ value is left toward it (its SEQs or ours reached 2^32), so nothing "
+      "more can be sent to it; other peers are not affected. A peer that sends SEQs near "
+      "2^32 is broken or hostile: remove it, or give it a new key",
+      peer_label(exhausted.peer));
+  broadcast(boost::json::object{{"event", "seq_exhausted"}}, exhausted.peer);
+}
+
 void Daemon::on_path_changed(const event::PathChanged& changed) {
   apply_keepalive(changed.peer);
   spdlog::info("peer {}: path changed to {}", peer_label(changed.peer), path_text(changed.path));
@@ -106,7 +126,8 @@ void Daemon::on_channel_opened(event::ChannelOpened& opened) {
   }
   const Instant at = now();
   if (opened.type != "path" || opened.reliable) {
-    spdlog::debug("peer {}: refused channel of type '{}'", peer_label(opened.peer), opened.type);
+    spdlog::debug("peer {}: refused channel of type '{}'", peer_label(opened.peer),
+                  escape_text(opened.type));
     (void)endpoint_->close_channel(at, opened.peer, opened.channel, "unknown channel type");
     return;
   }

@@ -6,9 +6,11 @@
 #include <boost/json/serialize.hpp>
 
 #include "core/lob.hpp"
+#include "core/message_rules.hpp"
 #include "core/sha256.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/encoding.hpp"
+#include "daemon/text_escape.hpp"
 
 namespace e3x::daemon {
 
@@ -47,6 +49,10 @@ std::optional<StartError> Daemon::open_message_stores() {
   }
   spdlog::info("outbox: {} message(s) to deliver; inbox: {} message(s) not yet acknowledged",
                outbox_->size(), inbox_->size());
+  if (outbox_->delivered_count() + inbox_->tombstones() > 0) {
+    spdlog::debug("outbox: {} delivered id(s) kept until they expire; inbox: {} tombstone(s)",
+                  outbox_->delivered_count(), inbox_->tombstones());
+  }
   if (outbox_->corrupt_files() + inbox_->corrupt_files() > 0) {
     spdlog::error("{} damaged message file(s) were set aside in corrupt/ directories",
                   outbox_->corrupt_files() + inbox_->corrupt_files());
@@ -58,27 +64,37 @@ std::optional<StartError> Daemon::open_message_stores() {
 // Arrivals
 
 void Daemon::on_message(event::MessageReceived& message) {
-  if (message.type == "receipt") {
+  if (message.type == kReceiptType) {
     on_receipt(message);
   } else {
     on_inbox_message(message);
   }
 }
 
+// PROTOCOL.md 10.7: a receipt counts only from the recipient, for a message we still hold,
+// naming the hash of exactly what we sent.
 void Daemon::on_receipt(const event::MessageReceived& receipt) {
   OutboxEntry* entry = outbox_->find(receipt.id);
-  // Only the recipient can acknowledge a message: a receipt from anyone else is ignored.
-  if (!entry || entry->peer != receipt.from) {
+  const json::value* sha = receipt.json.if_contains("sha256");
+  if (!entry || entry->peer != receipt.from || entry->delivered) {
     message_stats_.unmatched_receipts += 1;
     spdlog::debug("peer {}: receipt for '{}', which the outbox does not hold for it",
-                  peer_label(receipt.from), receipt.id);
+                  peer_label(receipt.from), escape_text(receipt.id));
+    return;
+  }
+  if (!sha || !sha->is_string() || sha->get_string() != entry->body_sha256) {
+    message_stats_.mismatched_receipts += 1;
+    spdlog::warn(
+        "peer {}: receipt for message {} names another payload; the message stays in "
+        "the outbox",
+        peer_label(receipt.from), entry->id);
     return;
   }
   const std::uint32_t attempts = entry->attempts;
   const std::string id = entry->id;
-  if (std::string error = outbox_->remove(id); !error.empty()) {
-    // The entry is forgotten either way; a file left behind is sent again after a restart
-    // and acknowledged again without being stored twice.
+  if (std::string error = outbox_->mark_delivered(id, unix_seconds()); !error.empty()) {
+    // Delivered either way; a file left behind is sent again after a restart and
+    // acknowledged again without being stored twice.
     spdlog::warn("outbox: {}", error);
   }
   message_stats_.delivered += 1;
@@ -93,34 +109,49 @@ void Daemon::on_inbox_message(event::MessageReceived& message) {
       message.from,           message.seq, message.type, message.id, std::move(message.json),
       std::move(message.body)};
   if (!store_arrival(arrival, "network")) return;  // no receipt: the sender will retry
-  // Stored (now or before): the receipt says so. It goes back on the path the message came
-  // from, which is known to reach the sender.
-  auto sent =
-      endpoint_->send_message(now(), message.from, "receipt", message.id, {}, {}, message.path);
-  if (!sent) {
-    spdlog::warn("peer {}: cannot send the receipt for {}: {}", peer_label(message.from),
-                 message.id, to_string(sent.error()));
-  }
+  // Stored (now or before): a receipt is owed. It goes only through the sender's exchange
+  // when it is in sync, on its current path, never back to where this packet came from,
+  // which a replayer chooses (PROTOCOL.md 10.7).
+  owe_receipt(arrival);
+}
+
+void Daemon::owe_receipt(const ApplicationMessage& message) {
+  const auto expires = message_expires(message.head);
+  if (!expires) return;
+  receipts_.owe(message.from, message.id, payload_sha256(message.body), *expires);
+  flush_receipts();
+}
+
+void Daemon::flush_receipts() {
+  if (stopping_ || receipts_.owed() == 0) return;
+  receipts_.flush(now(), *endpoint_);
 }
 
 Result<Inbox::Stored, StoreError> Daemon::store_arrival(const ApplicationMessage& message,
                                                         const std::string& via) {
   const std::int64_t at = unix_seconds();
-  // A tombstone must outlive the sender's retries: until the expiry the sender put on the
-  // message, or our own expiry when it gave none, and never beyond a year.
-  std::int64_t keep_until = at + config_.messages.expiry_s;
-  if (const json::value* expires = message.head.if_contains("expires");
-      expires && expires->is_int64()) {
-    keep_until = std::max(keep_until, expires->get_int64());
+  // Rule 7: only a message with a valid expiry is stored (the core already dropped those from
+  // the network; sealed files come here directly). Its tombstone lives exactly that long:
+  // after it, a replay is refused as expired.
+  const ExpiryVerdict verdict = check_expiry(message.head, at, config_.messages.max_expiry_s);
+  if (verdict != ExpiryVerdict::kValid) {
+    message_stats_.refused_expiry += 1;
+    return unexpected(StoreError{StoreError::Kind::kExpired,
+                                 std::string("the message has ") + to_string(verdict)});
   }
-  keep_until = std::min(keep_until, at + kMaxTombstoneSeconds);
-  const Inbox::Arrival arrival{message.from, message.id, message.type, message.head,
-                               via,          at,         keep_until};
-  auto stored = inbox_->store(arrival, message.body, config_.messages.store_quota);
+  const Inbox::Arrival arrival{message.from,
+                               message.id,
+                               message.type,
+                               message.head,
+                               via,
+                               at,
+                               *message_expires(message.head)};
+  const InboxQuota quota{config_.messages.store_quota, config_.messages.peer_quota};
+  auto stored = inbox_->store(arrival, message.body, quota);
   if (!stored) {
     // Nothing is acknowledged, so nothing is lost: the sender keeps the message and retries.
     if (message_stats_.refused++ % 100 == 0) {
-      spdlog::error("inbox: cannot store message {} from {} ({}): {}", message.id,
+      spdlog::error("inbox: cannot store message {} from {} ({}): {}", escape_text(message.id),
                     peer_label(message.from), error_code(stored.error().kind),
                     stored.error().message);
     }
@@ -129,12 +160,13 @@ Result<Inbox::Stored, StoreError> Daemon::store_arrival(const ApplicationMessage
   if (*stored == Inbox::Stored::kDuplicate) {
     message_stats_.duplicates += 1;
     spdlog::debug("peer {}: message {} again; already stored, acknowledged again",
-                  peer_label(message.from), message.id);
+                  peer_label(message.from), escape_text(message.id));
     return stored;
   }
   message_stats_.received += 1;
   spdlog::info("peer {}: message {} ({} '{}', {} bytes) stored in the inbox",
-               peer_label(message.from), message.id, via, message.type, message.body.size());
+               peer_label(message.from), escape_text(message.id), via, escape_text(message.type),
+               message.body.size());
   broadcast(json::object{{"event", "message"},
                          {"type", message.type},
                          {"id", message.id},
@@ -247,8 +279,12 @@ void Daemon::attempt_delivery(OutboxEntry& entry, Instant at) {
     retry_later(entry, at, std::string("cannot send: ") + to_string(sent.error()));
     return;
   }
-  // Sent; the receipt will remove it. If none comes, it goes again after the backoff.
-  retry_later(entry, at, entry.last_error);
+  // Sent (for TCP: queued, dialling first if needed); the receipt will mark it delivered. If
+  // none comes, it goes again after the backoff. What the last dial of this path hit, if it
+  // failed, is the truest error to show meanwhile.
+  std::string path_error = network_->path_error(path);
+  retry_later(entry, at,
+              path_error.empty() ? std::string() : endpoint_url(path) + ": " + path_error);
 }
 
 void Daemon::report_expiry(OutboxEntry& entry) {
@@ -272,6 +308,7 @@ void Daemon::restart_deliveries(const Hashname& peer) {
     entry->backoff = Duration{};
   }
   pump_outbox();
+  flush_receipts();  // receipts owed to it waited for its exchange
 }
 
 // Sends every message that is due to a peer whose exchange is up, at most kDeliveryWindow
@@ -377,9 +414,11 @@ Reply Daemon::send_command(const control::Request& request) {
     }
     id = std::string(*given);
   } else {
-    ByteArray<8> id_bytes;
-    random_.fill(id_bytes);
-    id = to_hex(id_bytes);
+    do {
+      ByteArray<8> id_bytes;
+      random_.fill(id_bytes);
+      id = to_hex(id_bytes);
+    } while (outbox_->find(id));  // never an id still remembered (PROTOCOL.md 10.7)
   }
   const std::int64_t created = unix_seconds();
   const std::int64_t expires = created + config_.messages.expiry_s;
@@ -388,20 +427,28 @@ Reply Daemon::send_command(const control::Request& request) {
     return control::error_reply("too_large_for_path", why);
   }
   const auto accepted = [&](const OutboxEntry& entry, bool duplicate) {
-    return json::value(json::object{{"id", entry.id},
-                                    {"peer", peer_label(entry.peer)},
-                                    {"bytes", entry.bytes},
-                                    {"expires", entry.expires},
-                                    {"duplicate", duplicate}});
+    json::object result{{"id", entry.id},
+                        {"peer", peer_label(entry.peer)},
+                        {"bytes", entry.bytes},
+                        {"expires", entry.expires},
+                        {"duplicate", duplicate}};
+    if (entry.delivered) result["delivered"] = *entry.delivered;
+    return json::value(std::move(result));
   };
-  // A repeated `send --id` (a client retrying after losing our answer) is the same message.
+  // A repeated `send --id` (a client retrying after losing our answer) is the same message,
+  // delivered or not. Another message never gets an id used before within its expiry: the
+  // recipient would take it for a repeat of the first (PROTOCOL.md 10.7).
   if (const OutboxEntry* existing = outbox_->find(id)) {
     if (existing->peer == *hashname && existing->type == type &&
-        existing->body_sha256 == to_hex(sha256(body))) {
+        existing->body_sha256 == payload_sha256(body)) {
       return accepted(*existing, true);
     }
     return control::error_reply(
-        "id_in_use", "the outbox already holds a different message with id '" + id + "'");
+        "id_in_use", "id '" + id + "' was already used for another message" +
+                         (existing->delivered ? " (delivered; the id is free again once it "
+                                                "expires at " +
+                                                    std::to_string(existing->expires) + ")"
+                                              : " still in the outbox"));
   }
   OutboxEntry entry;
   entry.id = id;
@@ -421,26 +468,36 @@ Reply Daemon::send_command(const control::Request& request) {
   return result;
 }
 
-Reply Daemon::outbox_command(const control::Request&) {
+Reply Daemon::outbox_command(const control::Request& request) {
   const std::int64_t unix_now = unix_seconds();
+  const json::value* all = request.args.if_contains("all");
   json::array messages;
+  const auto row = [&](const OutboxEntry& entry, const char* state) {
+    return json::object{
+        {"id", entry.id},
+        {"peer", peer_label(entry.peer)},
+        {"hashname", entry.peer.to_string()},
+        {"type", entry.type},
+        {"bytes", entry.bytes},
+        {"created", entry.created},
+        {"expires", entry.expires},
+        {"state", state},
+        {"attempts", entry.attempts},
+        {"last_attempt", entry.last_attempt ? json::value(*entry.last_attempt) : json::value()},
+        {"last_error", entry.last_error.empty() ? json::value() : json::value(entry.last_error)},
+        {"delivered", entry.delivered ? json::value(*entry.delivered) : json::value()},
+    };
+  };
   for (OutboxEntry* entry : outbox_->in_order()) {
     // Report an expiry now rather than at the next housekeeping tick, so the list and the
     // log never disagree.
     if (entry->expired(unix_now) && !entry->expiry_reported) report_expiry(*entry);
-    messages.emplace_back(json::object{
-        {"id", entry->id},
-        {"peer", peer_label(entry->peer)},
-        {"hashname", entry->peer.to_string()},
-        {"type", entry->type},
-        {"bytes", entry->bytes},
-        {"created", entry->created},
-        {"expires", entry->expires},
-        {"state", entry->expired(unix_now) ? "expired" : "pending"},
-        {"attempts", entry->attempts},
-        {"last_attempt", entry->last_attempt ? json::value(*entry->last_attempt) : json::value()},
-        {"last_error", entry->last_error.empty() ? json::value() : json::value(entry->last_error)},
-    });
+    messages.emplace_back(row(*entry, entry->expired(unix_now) ? "expired" : "pending"));
+  }
+  if (all && all->is_bool() && all->get_bool()) {
+    for (const OutboxEntry* entry : outbox_->delivered()) {
+      messages.emplace_back(row(*entry, "delivered"));
+    }
   }
   return json::value(std::move(messages));
 }
@@ -449,9 +506,9 @@ Reply Daemon::outbox_cancel_command(const control::Request& request) {
   const json::string* id = string_arg(request, "id");
   if (!id) return control::error_reply("bad_argument", "\"id\" must be a message id");
   OutboxEntry* entry = outbox_->find(std::string(*id));
-  if (!entry)
-    return control::error_reply("unknown_message",
-                                "the outbox holds no message '" + std::string(*id) + "'");
+  if (!entry || entry->delivered)
+    return control::error_reply(
+        "unknown_message", "the outbox holds no undelivered message '" + std::string(*id) + "'");
   const std::uint32_t attempts = entry->attempts;
   const Hashname peer = entry->peer;
   if (std::string error = outbox_->remove(std::string(*id)); !error.empty()) {
@@ -540,12 +597,14 @@ Reply Daemon::inbox_import_command(const control::Request& request) {
         opened.error() == OpenMessageError::kUnknownSender ? "unknown_peer" : "bad_sealed_file";
     return control::error_reply(code, std::string("cannot import: ") + to_string(opened.error()));
   }
-  if (opened->type == "receipt") {
+  if (opened->type == kReceiptType) {
     return control::error_reply("bad_sealed_file", "cannot import: it is a receipt, not a message");
   }
   auto stored = store_arrival(*opened, "import");
   if (!stored) return control::error_reply(error_code(stored.error().kind), stored.error().message);
   const bool duplicate = *stored == Inbox::Stored::kDuplicate;
+  // The sender may still hold it in its outbox: it hears of it as of any arrival.
+  owe_receipt(*opened);
   return json::value(json::object{{"id", opened->id},
                                   {"peer", peer_label(opened->from)},
                                   {"hashname", opened->from.to_string()},
@@ -561,14 +620,21 @@ json::object Daemon::messages_json() const {
   }
   return json::object{{"outbox", outbox_->size() - expired},
                       {"outbox_expired", expired},
+                      {"outbox_delivered_kept", outbox_->delivered_count()},
                       {"outbox_bytes", outbox_->bytes()},
                       {"inbox", inbox_->size()},
                       {"inbox_bytes", inbox_->bytes()},
+                      {"inbox_tombstones", inbox_->tombstones()},
                       {"store_quota", config_.messages.store_quota},
+                      {"peer_quota", config_.messages.peer_quota},
                       {"received", message_stats_.received},
                       {"duplicates", message_stats_.duplicates},
                       {"refused", message_stats_.refused},
+                      {"refused_expiry", message_stats_.refused_expiry},
                       {"delivered", message_stats_.delivered},
+                      {"mismatched_receipts", message_stats_.mismatched_receipts},
+                      {"receipts_sent", receipts_.sent()},
+                      {"receipts_owed", receipts_.owed()},
                       {"corrupt_files", outbox_->corrupt_files() + inbox_->corrupt_files()}};
 }
 

@@ -179,6 +179,14 @@ std::string Daemon::path_text(PathId path) const {
   return address ? net::to_string(*address) : "(no path)";
 }
 
+std::string Daemon::endpoint_url(PathId path) const {
+  const net::PathAddress* address = network_->address_of(path);
+  if (!address) return "(no path)";
+  const std::string ip = address->ip.to_string();
+  return std::string(address->kind == net::PathKind::kTcp ? "tcp://" : "udp://") +
+         (address->ip.is_v6() ? "[" + ip + "]" : ip) + ":" + std::to_string(address->port);
+}
+
 boost::json::object Daemon::path_object(PathId path) const {
   const net::PathAddress* address = network_->address_of(path);
   if (!address) return {};

@@ -32,6 +32,7 @@
 #include "daemon/ctl_format.hpp"
 #include "daemon/encoding.hpp"
 #include "daemon/sealed_file.hpp"
+#include "daemon/text_escape.hpp"
 
 namespace {
 
@@ -313,7 +314,8 @@ int cmd_seal(const Options& options) {
     return fail(kExitLocal, write_error);
   }
   std::cerr << "sealed message " << id << " (" << payload->size() << " bytes) for "
-            << e3x::hashname_of(*recipient).to_string() << "\n";
+            << e3x::hashname_of(*recipient).to_string() << "; valid for "
+            << e3x::daemon::kSealedFileValidity / 86400 << " days (import it before then)\n";
   return kExitOk;
 }
 
@@ -331,8 +333,12 @@ int cmd_open(const Options& options) {
   std::cout.write(reinterpret_cast<const char*>(opened->payload.data()),
                   static_cast<std::streamsize>(opened->payload.size()));
   std::cout.flush();
-  std::cerr << "from " << opened->from.to_string() << ", message " << opened->id << " ("
-            << opened->payload.size() << " bytes)\n";
+  std::cerr << "from " << opened->from.to_string() << ", message "
+            << e3x::daemon::escape_text(opened->id) << " (" << opened->payload.size() << " bytes"
+            << (opened->expires && *opened->expires <= unix_now() ? "; expired: a daemon would "
+                                                                    "refuse to import it"
+                                                                  : "")
+            << ")\n";
   return kExitOk;
 }
 

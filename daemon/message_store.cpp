@@ -35,6 +35,8 @@ const char* error_code(StoreError::Kind kind) {
       return "quota_exceeded";
     case StoreError::Kind::kDiskFull:
       return "disk_full";
+    case StoreError::Kind::kExpired:
+      return "expired";
     case StoreError::Kind::kIo:
       return "store_error";
   }

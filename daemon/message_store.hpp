@@ -21,12 +21,13 @@ struct StoreError {
   enum class Kind {
     kQuota,     // store_quota would be exceeded
     kDiskFull,  // ENOSPC or EDQUOT from the file system
+    kExpired,   // the message has no valid expiry (PROTOCOL.md 10.7): not stored
     kIo,        // anything else
   };
   Kind kind = Kind::kIo;
   std::string message;
 };
-// "quota_exceeded", "disk_full", "store_error": the control protocol's error codes.
+// "quota_exceeded", "disk_full", "expired", "store_error": the control protocol's error codes.
 const char* error_code(StoreError::Kind kind);
 
 class MessageStore {

@@ -1,6 +1,10 @@
 // The outbox: application messages accepted by `e3xctl send` and not yet acknowledged by a
 // receipt from their recipient (docs/messages.md). Each is a record in a MessageStore, written
-// before `send` answers, and removed only when its receipt arrives or the user cancels it.
+// before `send` answers, and kept until a receipt naming its id and payload hash arrives or
+// the user cancels it. A delivered message leaves a small record (no payload) until it
+// expires, so its id is never used again for another message in that time (PROTOCOL.md
+// 10.7: a recipient recognises repeats by sender, id and payload, and must never take a new
+// message for a repeat) and a client retrying `send --id` hears "delivered".
 //
 // Delivery state (attempts, last error, when to retry) lives in memory: after a restart every
 // message is simply due again, which at worst sends one more copy that the recipient
@@ -28,7 +32,9 @@ struct OutboxEntry {
   std::int64_t created = 0;  // Unix seconds
   std::int64_t expires = 0;  // Unix seconds; not sent at or after this
   std::size_t bytes = 0;     // payload size
-  std::string body_sha256;   // hex: tells a repeated `send --id` from a conflicting one
+  std::string body_sha256;   // hex: tells a repeated `send --id` from a conflicting one, and
+                             // is what the receipt must name
+  std::optional<std::int64_t> delivered;  // Unix seconds the receipt came; payload gone
 
   // ---- delivery (memory only) ----
   std::uint32_t attempts = 0;
@@ -39,6 +45,7 @@ struct OutboxEntry {
   bool expiry_reported = false;
 
   bool expired(std::int64_t now_unix) const { return now_unix >= expires; }
+  bool pending() const { return !delivered; }
 };
 
 class Outbox {
@@ -50,15 +57,24 @@ class Outbox {
 
   // Stores a new message durably; `entry.order` is assigned here.
   Result<const OutboxEntry*, StoreError> add(OutboxEntry entry, ByteView body, std::uint64_t quota);
+  // The message with this id, pending or delivered (until its expiry).
   OutboxEntry* find(const std::string& id);
   Result<Bytes, std::string> body(const OutboxEntry& entry) const;
+  // Replaces the message by its delivered record (atomically: a crash leaves one or the
+  // other), kept until it expires.
+  std::string mark_delivered(const std::string& id, std::int64_t now_unix);
   // Forgets the message and deletes its file.
   std::string remove(const std::string& id);
+  // Deletes delivered records whose message has expired; returns how many.
+  std::size_t forget_delivered(std::int64_t now_unix);
 
-  // Every message, oldest first.
+  // Every message not yet delivered, oldest first.
   std::vector<OutboxEntry*> in_order();
   std::vector<const OutboxEntry*> in_order() const;
-  std::size_t size() const { return entries_.size(); }
+  // Delivered records still kept, oldest first.
+  std::vector<const OutboxEntry*> delivered() const;
+  std::size_t size() const { return order_.size(); }  // not yet delivered
+  std::size_t delivered_count() const { return entries_.size() - order_.size(); }
   std::uint64_t bytes() const { return store_.bytes(); }
   std::size_t corrupt_files() const { return store_.corrupt_files(); }
 
@@ -67,8 +83,8 @@ class Outbox {
 
  private:
   MessageStore store_;
-  std::map<std::string, OutboxEntry> entries_;
-  std::set<std::pair<std::uint64_t, std::string>> order_;
+  std::map<std::string, OutboxEntry> entries_;             // pending and delivered, by id
+  std::set<std::pair<std::uint64_t, std::string>> order_;  // pending only
   std::uint64_t next_order_ = 1;
 };
 

@@ -1,13 +1,17 @@
 #include "daemon/sealed_file.hpp"
 
+#include "core/message_rules.hpp"
 #include "core/sealed_message.hpp"
 
 namespace e3x::daemon {
 
 Bytes seal_file(const KeyPair& identity, const PublicKey& recipient, std::string_view id,
-                ByteView payload, Random& random, std::int64_t unix_now) {
+                ByteView payload, Random& random, std::int64_t unix_now, std::int64_t valid_for) {
   const auto seq = static_cast<std::uint32_t>(std::max<std::int64_t>(unix_now, 1));
-  return seal_application_message(identity, recipient, seq, "msg", id, {}, payload, random);
+  // A recipient refuses a message without an expiry (PROTOCOL.md 10.7).
+  return seal_application_message(identity, recipient, seq, "msg", id,
+                                  boost::json::object{{"expires", unix_now + valid_for}}, payload,
+                                  random);
 }
 
 Result<OpenedFile, std::string> open_file(const KeyPair& identity, const PublicKey& expected_sender,
@@ -22,7 +26,7 @@ Result<OpenedFile, std::string> open_file(const KeyPair& identity, const PublicK
                                          });
   if (opened) {
     return OpenedFile{opened->from, std::move(opened->id), std::move(opened->type),
-                      std::move(opened->body)};
+                      std::move(opened->body), message_expires(opened->head)};
   }
   const std::string me = hashname_of(identity.public_key).to_string();
   switch (opened.error()) {

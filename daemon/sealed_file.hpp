@@ -15,16 +15,23 @@
 
 namespace e3x::daemon {
 
-// Seals `payload` from `identity` for `recipient`, with message id `id` and type "msg". Its
-// SEQ is `unix_now` (a recipient does not order application messages by it).
+// How long a sealed file is valid by default: a recipient refuses it (PROTOCOL.md 10.7) once
+// it has expired, so it must be imported within this time.
+inline constexpr std::int64_t kSealedFileValidity = 7 * 24 * 3600;
+
+// Seals `payload` from `identity` for `recipient`, with message id `id`, type "msg" and an
+// expiry `valid_for` seconds after `unix_now`. Its SEQ is `unix_now` (a recipient does not
+// order application messages by it).
 Bytes seal_file(const KeyPair& identity, const PublicKey& recipient, std::string_view id,
-                ByteView payload, Random& random, std::int64_t unix_now);
+                ByteView payload, Random& random, std::int64_t unix_now,
+                std::int64_t valid_for = kSealedFileValidity);
 
 struct OpenedFile {
   Hashname from;
   std::string id;
   std::string type;
   Bytes payload;
+  std::optional<std::int64_t> expires;  // Unix seconds, when the file carries one
 };
 
 // Opens a sealed file for `identity`, accepting it only from `expected_sender`. The error is

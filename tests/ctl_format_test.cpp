@@ -184,6 +184,16 @@ TEST(CtlFormat, OutboxAndInbox) {
   EXPECT_EQ(format_inbox(json::array{}, 0), "inbox empty\n");
 }
 
+// PROTOCOL.md 10.10: what a peer chose (a message id with a newline and a terminal escape)
+// reaches the terminal escaped.
+TEST(CtlFormat, PeerSuppliedTextIsEscaped) {
+  const auto inbox = json::parse(R"([
+    {"id":"x\nINFO forged\u001b[2J","peer":"alpha","hashname":"b5jn","bytes":1,
+     "received":1000,"via":"network"}])");
+  EXPECT_EQ(format_inbox(inbox.as_array(), 1000),
+            "x\\x0aINFO forged\\x1b[2J  from alpha (b5jn)  1 B, received 0 s ago\n");
+}
+
 TEST(CtlFormat, SendAndPing) {
   EXPECT_EQ(format_send(object_of(R"({"id":"7f3a9c","bytes":5,"duplicate":false})"), "alpha"),
             "accepted message 7f3a9c for alpha (5 bytes); it is stored and will be delivered\n");

@@ -346,6 +346,8 @@ std::string describe(const Event& event) {
           out << "ChannelEnded{c=" << e.channel << "}";
         } else if constexpr (std::is_same_v<T, event::ChannelErrored>) {
           out << "ChannelErrored{c=" << e.channel << ", " << e.reason << "}";
+        } else if constexpr (std::is_same_v<T, event::SeqExhausted>) {
+          out << "SeqExhausted{}";
         } else {
           out << "MessageReceived{type=" << e.type << ", id=" << e.id << "}";
         }
