@@ -256,6 +256,10 @@ std::string format_peer(const json::object& peer, std::int64_t now) {
            "\n";
   }
   out += "  channels: " + int_or_unknown(get_int(peer, "channels")) + "\n";
+  if (const json::value* exhausted = peer.if_contains("seq_exhausted");
+      exhausted && exhausted->is_bool() && exhausted->get_bool()) {
+    out += "  error: no SEQ value is left toward this peer; nothing more can be sent to it\n";
+  }
   return out;
 }
 
@@ -307,6 +311,8 @@ std::string format_outbox(const json::array& messages, std::int64_t now) {
     out += get_string(m, "id").value_or("?") + "  to " + peer_label(m) + "  " +
            count_bytes(m, "bytes") + "  " + get_string(m, "state").value_or("?");
     if (auto created = get_int(m, "created")) out += ", accepted " + format_age(now - *created);
+    if (auto delivered = get_int(m, "delivered"))
+      out += ", delivered " + format_age(now - *delivered);
     out += ", " + int_or_unknown(get_int(m, "attempts")) + " attempt(s)";
     if (auto error = get_string(m, "last_error")) out += "; last error: " + *error;
     out += "\n";

@@ -337,7 +337,19 @@ void Daemon::pump_outbox() {
       continue;
     }
     if (!is_up(entry->peer)) {
-      if (!endpoint_->peer_status(entry->peer)) entry->last_error = "not a configured peer";
+      // Say why it waits: the peer's state and, when down, the reason (never a stale "null").
+      const auto status = endpoint_->peer_status(entry->peer);
+      if (!status) {
+        entry->last_error = "not a configured peer";
+      } else if (entry->attempts > 0 || !entry->last_error.empty()) {
+        const PeerRuntime* runtime = find_runtime(entry->peer);
+        entry->last_error =
+            status->state == ExchangeState::kConnecting
+                ? "waiting: the peer is not up (connecting)"
+                : "waiting: the peer is down" + (runtime && !runtime->down_reason.empty()
+                                                     ? " (" + runtime->down_reason + ")"
+                                                     : std::string());
+      }
       continue;
     }
     Window& window = windows[entry->peer];

@@ -69,6 +69,7 @@ struct Options {
   std::optional<std::string> identity;
   std::uint32_t seconds = 10;  // speedtest
   std::size_t size = 1400;
+  bool all = false;  // outbox: delivered messages too
 };
 
 std::string socket_path(const Options& options) {
@@ -236,7 +237,9 @@ int cmd_outbox(const Options& options, bool cancel) {
                        }));
   }
   const std::int64_t now = unix_now();
-  return run_request(options, {{"cmd", "outbox"}},
+  json::object request{{"cmd", "outbox"}};
+  if (options.all) request["all"] = true;
+  return run_request(options, std::move(request),
                      [now](const json::value& result) -> std::optional<std::string> {
                        if (!result.is_array()) return std::nullopt;
                        return ctl::format_outbox(result.get_array(), now);
@@ -420,6 +423,8 @@ int main(int argc, char** argv) {
                    "is harmless, so a script may retry");
   auto* outbox = app.add_subcommand("outbox", "list messages not yet delivered");
   outbox->require_subcommand(0, 1);
+  outbox->add_flag("--all", options.all,
+                   "also list delivered messages, whose ids are kept until they expire");
   auto* outbox_cancel = outbox->add_subcommand("cancel", "stop delivering a message");
   outbox_cancel->add_option("ID", options.message_id, "message id")->required();
   auto* inbox = app.add_subcommand("inbox", "list received messages not yet acknowledged");

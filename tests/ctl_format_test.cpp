@@ -138,6 +138,15 @@ TEST(CtlFormat, PeersAreBlocksSeparatedByBlankLines) {
   EXPECT_EQ(format_peers(json::array{}, kNow), "no peers\n");
 }
 
+// PROTOCOL.md 10.4: a peer whose SEQs ran out says so in its status.
+TEST(CtlFormat, PeerWithNoSeqLeftSaysSo) {
+  json::object peer = up_peer();
+  EXPECT_EQ(format_peer(peer, kNow).find("no SEQ value is left"), std::string::npos);
+  peer["seq_exhausted"] = true;
+  EXPECT_NE(format_peer(peer, kNow).find("error: no SEQ value is left toward this peer"),
+            std::string::npos);
+}
+
 TEST(CtlFormat, MissingOrMistypedMembersDoNotThrow) {
   const auto odd = object_of(R"({"name": 5, "state": ["up"], "rx_bytes": "many"})");
   std::string text;
@@ -175,6 +184,12 @@ TEST(CtlFormat, OutboxAndInbox) {
             "TCP path\n"
             "m2  to b5jn  2.00 KiB  expired, accepted 16 min, 40 s ago, 0 attempt(s)\n");
   EXPECT_EQ(format_outbox(json::array{}, 0), "outbox empty\n");
+  const auto delivered = json::parse(R"([
+    {"id":"m3","peer":"alpha","hashname":"h","bytes":5,"state":"delivered","created":900,
+     "delivered":990,"attempts":1,"last_error":null}])");
+  EXPECT_EQ(format_outbox(delivered.as_array(), 1000),
+            "m3  to alpha  5 B  delivered, accepted 1 min, 40 s ago, delivered 10 s ago, 1 "
+            "attempt(s)\n");
   const auto inbox = json::parse(R"([
     {"id":"m1","peer":"alpha","hashname":"b5jn","bytes":5,"received":990,"via":"network"},
     {"id":"f","peer":"alpha","hashname":"b5jn","bytes":1,"received":1000,"via":"import"}])");

@@ -4,6 +4,9 @@
 #include <unordered_map>
 #include <utility>
 
+#include <malloc.h>
+
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "transports/chunking.hpp"
@@ -16,6 +19,10 @@
 namespace e3x::net {
 
 namespace asio = boost::asio;
+
+namespace {
+constexpr std::size_t kTrimAfterClosing = 64;
+}  // namespace
 
 // Owns the sockets and the path table; receives their events. Sockets and links point back
 // here only until they are closed (stop() closes them all), so none outlives its use of us.
@@ -294,6 +301,12 @@ void Network::Impl::sweep() {
     stats_.dropped_send_error += found->second->close();
     ++stats_.tcp_closed_unauthenticated;
     tcp_links_.erase(found);
+  }
+  // Each connection had a 16 KiB read buffer; after closing many (a flood of idle ones),
+  // give the freed heap back to the system instead of keeping it resident. The links are
+  // freed as their aborted reads complete, which are queued before this.
+  if (expired.size() >= kTrimAfterClosing) {
+    asio::post(io_, [] { ::malloc_trim(0); });
   }
   if (waiting) arm_sweep();
 }
