@@ -216,6 +216,19 @@ std::string format_status(const json::object& status) {
       out += "  damaged message files set aside: " + std::to_string(*corrupt) + "\n";
     }
   }
+  // Every silent drop is counted (PROTOCOL.md 4 and 10); the non-zero ones are listed.
+  if (const json::value* dropped = status.if_contains("dropped");
+      dropped != nullptr && dropped->is_object()) {
+    std::vector<std::string> counts;
+    for (const auto& [reason, count] : dropped->get_object()) {
+      if (count.is_int64() && count.get_int64() > 0) {
+        counts.push_back(std::to_string(count.get_int64()) + " " + std::string(reason));
+      } else if (count.is_uint64() && count.get_uint64() > 0) {
+        counts.push_back(std::to_string(count.get_uint64()) + " " + std::string(reason));
+      }
+    }
+    out += "  dropped: " + (counts.empty() ? std::string("nothing") : join(counts)) + "\n";
+  }
   return out;
 }
 

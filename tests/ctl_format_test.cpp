@@ -147,6 +147,16 @@ TEST(CtlFormat, PeerWithNoSeqLeftSaysSo) {
             std::string::npos);
 }
 
+// Counted drops (PROTOCOL.md 10) show in the human status, the non-zero ones by reason.
+TEST(CtlFormat, StatusListsTheDropsThatHappened) {
+  const auto status =
+      object_of(R"({"hashname":"h","dropped":{"stale":3,"replay":0,"seq_too_far":1}})");
+  const std::string text = format_status(status);
+  EXPECT_NE(text.find("  dropped: 3 stale, 1 seq_too_far\n"), std::string::npos) << text;
+  EXPECT_NE(format_status(object_of(R"({"dropped":{"stale":0}})")).find("  dropped: nothing\n"),
+            std::string::npos);
+}
+
 TEST(CtlFormat, MissingOrMistypedMembersDoNotThrow) {
   const auto odd = object_of(R"({"name": 5, "state": ["up"], "rx_bytes": "many"})");
   std::string text;
