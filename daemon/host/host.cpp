@@ -9,11 +9,11 @@
 #include <csignal>
 
 #include "config/identity_file.hpp"
-#include "daemon/support/build_info.hpp"
 #include "daemon/host/handshake_limiter.hpp"
+#include "daemon/modules/modules.hpp"
+#include "daemon/support/build_info.hpp"
 #include "daemon/support/logging.hpp"
 #include "daemon/support/systemd_notify.hpp"
-#include "daemon/modules/modules.hpp"
 
 namespace e3x::daemon {
 

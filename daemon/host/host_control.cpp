@@ -4,8 +4,8 @@
 
 #include "config/identity_file.hpp"
 #include "core/base32.hpp"
-#include "daemon/support/build_info.hpp"
 #include "daemon/host/host.hpp"
+#include "daemon/support/build_info.hpp"
 #include "daemon/support/encoding.hpp"
 #include "daemon/support/logging.hpp"
 #include "daemon/support/systemd_notify.hpp"

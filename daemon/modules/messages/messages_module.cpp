@@ -39,12 +39,12 @@ Duration with_jitter(Duration delay, Random& random) {
 
 MessagesModule::MessagesModule(Host& host) : host_(host) {
   host_.serve_messages(*this);
-  const auto serve = [this](const char* name, Reply (MessagesModule::*command)(
-                                                  const control::Request&)) {
-    host_.serve_command(name, [this, command](const control::Request& request,
-                                              Host::Respond respond) {
-      respond((this->*command)(request));
-    });
+  const auto serve = [this](const char* name,
+                            Reply (MessagesModule::*command)(const control::Request&)) {
+    host_.serve_command(name,
+                        [this, command](const control::Request& request, Host::Respond respond) {
+                          respond((this->*command)(request));
+                        });
   };
   serve("send", &MessagesModule::send_command);
   serve("outbox", &MessagesModule::outbox_command);
@@ -138,9 +138,10 @@ void MessagesModule::on_receipt(const event::MessageReceived& receipt) {
     spdlog::warn("outbox: {}", error);
   }
   message_stats_.delivered += 1;
-  spdlog::info("peer {}: message {} delivered (after {} attempt(s))", host_.peer_label(receipt.from), id,
-               attempts);
-  host_.broadcast(json::object{{"event", "delivered"}, {"id", id}, {"attempts", attempts}}, receipt.from);
+  spdlog::info("peer {}: message {} delivered (after {} attempt(s))",
+               host_.peer_label(receipt.from), id, attempts);
+  host_.broadcast(json::object{{"event", "delivered"}, {"id", id}, {"attempts", attempts}},
+                  receipt.from);
   pump_outbox();  // a window slot is free
 }
 
@@ -168,12 +169,13 @@ void MessagesModule::flush_receipts() {
 }
 
 Result<Inbox::Stored, StoreError> MessagesModule::store_arrival(const ApplicationMessage& message,
-                                                        const std::string& via) {
+                                                                const std::string& via) {
   const std::int64_t at = unix_seconds();
   // Rule 7: only a message with a valid expiry is stored (the core already dropped those from
   // the network; sealed files come here directly). Its tombstone lives exactly that long:
   // after it, a replay is refused as expired.
-  const ExpiryVerdict verdict = check_expiry(message.head, at, host_.config().messages.max_expiry_s);
+  const ExpiryVerdict verdict =
+      check_expiry(message.head, at, host_.config().messages.max_expiry_s);
   if (verdict != ExpiryVerdict::kValid) {
     message_stats_.refused_expiry += 1;
     return unexpected(StoreError{StoreError::Kind::kExpired,
@@ -205,15 +207,15 @@ Result<Inbox::Stored, StoreError> MessagesModule::store_arrival(const Applicatio
   }
   message_stats_.received += 1;
   spdlog::info("peer {}: message {} ({} '{}', {} bytes) stored in the inbox",
-               host_.peer_label(message.from), escape_text(message.id), via, escape_text(message.type),
-               message.body.size());
+               host_.peer_label(message.from), escape_text(message.id), via,
+               escape_text(message.type), message.body.size());
   host_.broadcast(json::object{{"event", "message"},
-                         {"type", message.type},
-                         {"id", message.id},
-                         {"via", via},
-                         {"bytes", message.body.size()},
-                         {"body_base64", to_base64(message.body)}},
-            message.from);
+                               {"type", message.type},
+                               {"id", message.id},
+                               {"via", via},
+                               {"bytes", message.body.size()},
+                               {"body_base64", to_base64(message.body)}},
+                  message.from);
   return stored;
 }
 
@@ -221,7 +223,7 @@ Result<Inbox::Stored, StoreError> MessagesModule::store_arrival(const Applicatio
 // Delivery
 
 std::size_t MessagesModule::message_wire_size(const std::string& type, const std::string& id,
-                                      std::int64_t expires, std::size_t body_bytes) const {
+                                              std::int64_t expires, std::size_t body_bytes) const {
   json::object head{{"type", type}, {"from", host_.endpoint().hashname().to_string()}, {"id", id}};
   for (auto& [key, value] : delivery_extra(expires)) head[key] = value;
   const std::size_t head_bytes = json::serialize(head).size();
@@ -238,7 +240,7 @@ std::size_t MessagesModule::path_packet_limit(PathId path) const {
 // Refuses up front what no path to the peer could carry: over UDP a message must fit one
 // datagram; larger ones need a TCP path (a tcp:// endpoint, or the peer connected over TCP).
 std::string MessagesModule::check_deliverable(const Hashname& peer, std::size_t wire_size,
-                                      std::size_t body_bytes) const {
+                                              std::size_t body_bytes) const {
   std::size_t best = 0;
   const auto status = host_.endpoint().peer_status(peer);
   if (status) {
@@ -268,7 +270,8 @@ std::string MessagesModule::check_deliverable(const Hashname& peer, std::size_t 
          std::to_string(fits) + " payload bytes fit";
 }
 
-PathId MessagesModule::delivery_path(const Hashname& peer, std::size_t wire_size, std::string& why) {
+PathId MessagesModule::delivery_path(const Hashname& peer, std::size_t wire_size,
+                                     std::string& why) {
   const auto status = host_.endpoint().peer_status(peer);
   if (!status) {
     why = "the peer is no longer configured";
@@ -314,7 +317,7 @@ void MessagesModule::attempt_delivery(OutboxEntry& entry, Instant at) {
     return;
   }
   auto sent = host_.endpoint().send_message(at, entry.peer, entry.type, entry.id,
-                                      delivery_extra(entry.expires), *body, path);
+                                            delivery_extra(entry.expires), *body, path);
   if (!sent) {
     retry_later(entry, at, std::string("cannot send: ") + to_string(sent.error()));
     return;
@@ -337,8 +340,9 @@ void MessagesModule::report_expiry(OutboxEntry& entry) {
       "outbox: message {} to {} expired undelivered after {} attempt(s); it stays in "
       "the outbox until cancelled",
       entry.id, host_.peer_label(entry.peer), entry.attempts);
-  host_.broadcast(json::object{{"event", "expired"}, {"id", entry.id}, {"attempts", entry.attempts}},
-            entry.peer);
+  host_.broadcast(
+      json::object{{"event", "expired"}, {"id", entry.id}, {"attempts", entry.attempts}},
+      entry.peer);
 }
 
 void MessagesModule::restart_deliveries(const Hashname& peer) {
@@ -452,10 +456,10 @@ Host::Reply MessagesModule::send_command(const control::Request& request) {
     body = std::move(*decoded);
   }
   if (body.size() > host_.config().messages.max_payload) {
-    return control::error_reply("too_large", "the message is " + std::to_string(body.size()) +
-                                                 " bytes; the limit is " +
-                                                 std::to_string(host_.config().messages.max_payload) +
-                                                 " bytes ([messages] max_payload)");
+    return control::error_reply(
+        "too_large", "the message is " + std::to_string(body.size()) + " bytes; the limit is " +
+                         std::to_string(host_.config().messages.max_payload) +
+                         " bytes ([messages] max_payload)");
   }
   std::string id;
   if (request.args.contains("id")) {
@@ -613,9 +617,12 @@ Host::Reply MessagesModule::inbox_read_command(const control::Request& request, 
                                                  "'; name the sender with \"peer\"");
   }
   const InboxEntry& entry = *matches[0];
-  json::object result{
-      {"id", entry.id},     {"peer", host_.peer_label(entry.from)}, {"hashname", entry.from.to_string()},
-      {"type", entry.type}, {"bytes", entry.bytes},           {"received", entry.received}};
+  json::object result{{"id", entry.id},
+                      {"peer", host_.peer_label(entry.from)},
+                      {"hashname", entry.from.to_string()},
+                      {"type", entry.type},
+                      {"bytes", entry.bytes},
+                      {"received", entry.received}};
   if (ack) {
     const std::string key = entry.key;
     auto acked = inbox_->ack(key, unix_seconds());
