@@ -26,13 +26,13 @@
 #include "core/base32.hpp"
 #include "core/hashname.hpp"
 #include "core/random.hpp"
-#include "daemon/build_info.hpp"
-#include "daemon/control_client.hpp"
-#include "daemon/control_protocol.hpp"
-#include "daemon/ctl_format.hpp"
-#include "daemon/encoding.hpp"
-#include "daemon/sealed_file.hpp"
-#include "daemon/text_escape.hpp"
+#include "daemon/control/control_client.hpp"
+#include "daemon/control/control_protocol.hpp"
+#include "daemon/control/ctl_format.hpp"
+#include "daemon/modules/messages/sealed_file.hpp"
+#include "daemon/support/build_info.hpp"
+#include "daemon/support/encoding.hpp"
+#include "daemon/support/text_escape.hpp"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // e3xctl's human output for sample results (the schemas of docs/control-protocol.md).
-#include "daemon/ctl_format.hpp"
+#include "daemon/control/ctl_format.hpp"
 
 #include <string>
 

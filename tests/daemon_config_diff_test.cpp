@@ -5,7 +5,7 @@
 #include "core/base32.hpp"
 #include "core/cs3a.hpp"
 #include "core/random.hpp"
-#include "daemon/config_diff.hpp"
+#include "daemon/host/config_diff.hpp"
 
 namespace e3x::daemon {
 namespace {

@@ -1,7 +1,7 @@
 // Peer-supplied text is escaped wherever it is logged or printed (PROTOCOL.md 10.10).
 #include <gtest/gtest.h>
 
-#include "daemon/text_escape.hpp"
+#include "daemon/support/text_escape.hpp"
 
 namespace e3x::daemon {
 namespace {

@@ -9,10 +9,10 @@
 
 #include "core/hashname.hpp"
 #include "core/message_rules.hpp"
-#include "daemon/inbox.hpp"
-#include "daemon/message_record.hpp"
-#include "daemon/message_store.hpp"
-#include "daemon/outbox.hpp"
+#include "daemon/modules/messages/inbox.hpp"
+#include "daemon/modules/messages/message_record.hpp"
+#include "daemon/modules/messages/message_store.hpp"
+#include "daemon/modules/messages/outbox.hpp"
 
 namespace e3x::daemon {
 namespace {

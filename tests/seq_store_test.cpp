@@ -9,7 +9,7 @@
 #include <map>
 
 #include "core/sha256.hpp"
-#include "daemon/seq_store.hpp"
+#include "daemon/host/seq_store.hpp"
 
 namespace e3x::daemon {
 namespace {
