@@ -393,6 +393,15 @@ std::size_t Endpoint::channel_send_capacity(const Hashname& hashname, std::uint3
   return channel ? channel->send_capacity() : 0;
 }
 
+std::optional<ChannelState> Endpoint::channel_state(const Hashname& hashname,
+                                                    std::uint32_t id) const {
+  const Peer* peer = find_peer(hashname);
+  if (!peer || !peer->exchange) return std::nullopt;
+  const Channel* channel = peer->exchange->channel(id);
+  if (!channel) return std::nullopt;
+  return channel->state();
+}
+
 // ---------------------------------------------------------------------------------------
 // Commands that act on an exchange
 

@@ -157,6 +157,9 @@ class Endpoint {
   std::optional<PeerStatus> peer_status(const Hashname& peer) const;
   std::size_t channel_quota(const Hashname& peer, std::uint32_t channel) const;
   std::size_t channel_send_capacity(const Hashname& peer, std::uint32_t channel) const;
+  // The channel's state (OPENING until the peer answers it: for a reliable channel, acks its
+  // open), or nullopt when there is no such channel.
+  std::optional<ChannelState> channel_state(const Hashname& peer, std::uint32_t channel) const;
 
   // Anchors Unix time to the monotonic timeline: unix(now) = unix_seconds + (now - at).
   // SEQ choice uses it; call it again whenever the wall clock may have moved.

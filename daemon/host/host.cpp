@@ -256,6 +256,7 @@ void Host::on_packet(PathId path, ByteView packet) {
 
 void Host::drive() {
   if (stopping_) return;
+  bool pumped = false;
   for (;;) {
     // The SEQ marks on disk must cover every SEQ before a packet carrying it leaves.
     bool may_send = true;
@@ -286,7 +287,12 @@ void Host::drive() {
       worked = true;
       handle_event(*event);
     }
-    if (!worked) break;  // event handlers may have produced more; loop until both are empty
+    if (worked) continue;  // event handlers may have produced more; loop until both are empty
+    if (pumped) break;
+    // Quiet: modules waiting on core state (capacity, acceptance) act now; once more round
+    // sends what they produced.
+    pumped = true;
+    for (auto& module : modules_) module->pump();
   }
   arm_core_timer();
 }

@@ -119,6 +119,9 @@ class Host {
   std::optional<Hashname> lookup_peer(const std::string& name_or_hashname) const;
   std::string peer_label(const Hashname& hashname) const;  // "alpha", or "hashname12…"
   const PeerRuntime* find_runtime(const Hashname& hashname) const;
+  // Someone needs the peer now (e3xctl connect): a configured peer that is down is dialled
+  // at once, its backoff reset.
+  void connect_now(const Hashname& hashname);
   std::string path_text(PathId path) const;            // "udp4 127.0.0.1:42424"
   boost::json::object path_object(PathId path) const;  // {"type","ip","port"}
   std::string endpoint_url(PathId path) const;         // "tcp://127.0.0.1:4000"
