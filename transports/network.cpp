@@ -279,8 +279,10 @@ void Network::Impl::arm_sweep() {
   sweep_armed_ = true;
   sweep_timer_.expires_after(std::chrono::seconds(1));
   sweep_timer_.async_wait([this](const boost::system::error_code& error) {
+    // Cancelled: stop(), or the Network is being destroyed, so `this` may be gone.
+    if (error) return;
     sweep_armed_ = false;
-    if (!error && state_ == State::kRunning) sweep();
+    if (state_ == State::kRunning) sweep();
   });
 }
 

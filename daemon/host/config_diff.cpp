@@ -17,6 +17,9 @@ ConfigDiff diff_config(const config::Config& running, const config::Config& next
   needs_restart(running.udp.cloak != next.udp.cloak, "udp.cloak");
   needs_restart(running.tcp.listen != next.tcp.listen, "tcp.listen");
   needs_restart(running.tcp.cloak != next.tcp.cloak, "tcp.cloak");
+  needs_restart(running.tcp.unauthenticated_limit != next.tcp.unauthenticated_limit,
+                "tcp.unauthenticated_limit");
+  needs_restart(running.messages.max_expiry_s != next.messages.max_expiry_s, "messages.max_expiry");
   diff.log_level_changed = running.log_level != next.log_level;
   diff.accept_changed = running.accept != next.accept;
 
