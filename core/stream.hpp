@@ -18,7 +18,7 @@ inline constexpr std::size_t kMaxServiceNameLength = 64;
 // The one answer to a stream for an unknown service and for a service the sender may not use,
 // so a peer cannot probe which services exist.
 inline constexpr const char* kStreamUnavailable = "unavailable";
-// The service's local connection failed (connection refused, no such socket).
+// The service could not be reached on its own machine (refused, or nothing listens there).
 inline constexpr const char* kStreamRefused = "refused";
 // A local connection was reset, or the stream was aborted.
 inline constexpr const char* kStreamReset = "reset";

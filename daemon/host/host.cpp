@@ -256,6 +256,16 @@ void Host::on_packet(PathId path, ByteView packet) {
 
 void Host::drive() {
   if (stopping_) return;
+  // Module code may ask for a drive from inside one of its own hooks (a stream attaches its
+  // socket while a channel event is handled). Running the loop again there would hand the
+  // module later events before it finished the current one (a stream wrote its second packet
+  // before its first); the loop already running picks up whatever the nested call would have.
+  if (driving_) return;
+  struct Driving {
+    bool& flag;
+    explicit Driving(bool& f) : flag(f) { flag = true; }
+    ~Driving() { flag = false; }
+  } driving(driving_);
   bool pumped = false;
   for (;;) {
     // The SEQ marks on disk must cover every SEQ before a packet carrying it leaves.

@@ -110,8 +110,8 @@ class Host {
   // Opens a channel whose events go to `owner`.
   Result<std::uint32_t, EndpointError> open_channel(Module& owner, const Hashname& peer,
                                                     std::string type, bool reliable,
-                                                    boost::json::object extra = {},
-                                                    Bytes body = {});
+                                                    boost::json::object extra = {}, Bytes body = {},
+                                                    ChannelOptions options = {});
   // Sends {"err":reason} and forgets the channel (its owner gets no channel_closed).
   void close_channel(const ChannelKey& key, const std::string& reason);
 
@@ -176,6 +176,7 @@ class Host {
   SodiumRandom random_;
   std::chrono::steady_clock::time_point started_at_;
   bool accept_any_ = false;
+  bool driving_ = false;  // inside drive(): a nested call returns at once
   bool stopping_ = false;
 
   std::unique_ptr<SeqStore> seq_store_;

@@ -258,6 +258,13 @@ void ServicesModule::channel_opened(event::ChannelOpened& opened) {
   if (!allowed(*service, opened.peer)) {
     return refuse(kStreamUnavailable, "not on the allow list of service '" + *name + "'");
   }
+  // Before any of its data is handed over: the window advances only as bytes reach the
+  // service's socket (PROTOCOL.md 11), so a slow service slows the peer's sender.
+  if (auto paced = host_.endpoint().set_channel_options(host_.now(), opened.peer, opened.channel,
+                                                        ChannelOptions{.consumer_paced = true});
+      !paced) {
+    return refuse(kStreamUnavailable, std::string("consumer pacing: ") + to_string(paced.error()));
+  }
   stats_.streams_in += 1;
   auto stream = add_stream(
       Stream::Info{key, Stream::Direction::kIncoming, *name, service->target.text, host_.now()});
@@ -322,8 +329,10 @@ std::size_t ServicesModule::streams_of(const Hashname& peer) const {
 }
 
 void ServicesModule::open_stream(std::unique_ptr<Opening> opening) {
+  // Consumer paced: the peer's bytes count against our window until written locally.
   auto opened = host_.open_channel(*this, opening->peer, kStreamChannelType, true, {},
-                                   stream_open_body(opening->service));
+                                   stream_open_body(opening->service),
+                                   ChannelOptions{.consumer_paced = true});
   if (!opened) {
     fail_opening(std::move(opening), "not_up", to_string(opened.error()));
     return;

@@ -111,6 +111,10 @@ void Stream::data(event::ChannelData& data) {
   if (!data.body.empty()) {
     to_local_bytes_ += data.body.size();
     to_local_.push_back(Chunk{std::move(data.body)});
+  } else if (!to_local_.empty()) {
+    to_local_.back().packets += 1;  // consumed once what came before it is written
+  } else {
+    consumed(1);  // nothing to write: an empty packet (the end) is consumed at once
   }
   if (data.end) peer_ended_ = true;
   start_write();
@@ -144,9 +148,11 @@ void Stream::on_written(const error_code& error) {
     return;
   }
   const std::size_t written = to_local_.front().bytes.size();
+  const std::size_t packets = to_local_.front().packets;
   to_local_bytes_ -= written;
   bytes_in_ += written;
   to_local_.pop_front();
+  consumed(packets);
   start_write();
   maybe_done();
   kick();
@@ -195,6 +201,19 @@ void Stream::finish(const std::string& reason, bool reset_local) {
   to_local_bytes_ = 0;
   pending_out_.clear();
   if (on_finished_) on_finished_(info_.key, reason);
+}
+
+void Stream::consumed(std::size_t packets) {
+  const auto& [peer, channel] = info_.key;
+  auto done = host_.endpoint().channel_consumed(host_.now(), peer, channel, packets);
+  if (done) return;
+  // The channel may be gone already (both sides ended, or the exchange went away) while its
+  // last bytes were still being written: nothing to reopen then.
+  const EndpointError error = done.error();
+  if (error != EndpointError::kNotConsumerPaced && error != EndpointError::kConsumedTooMany) return;
+  // A bookkeeping fault: a stream that cannot reopen its window would stall, so it is reset.
+  spdlog::warn("stream {}: channel_consumed: {}", info_.service, to_string(error));
+  abort(kStreamReset);
 }
 
 void Stream::kick() {

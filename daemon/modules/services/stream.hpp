@@ -82,6 +82,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void on_written(const boost::system::error_code& error);
   // Sends what was queued from inside an asynchronous completion (not from a host hook).
   void kick();
+  // Reports `packets` ChannelData events as consumed: the window reopens by as much.
+  void consumed(std::size_t packets);
   void finish(const std::string& reason, bool reset_local);
   void maybe_done();
 
@@ -100,8 +102,12 @@ class Stream : public std::enable_shared_from_this<Stream> {
   Bytes pending_out_;  // read, not yet sent (the channel had no room)
 
   // peer -> local
+  // What one or more ChannelData events carried; `packets` of them are reported consumed to
+  // the channel once `bytes` are written locally (an empty end packet rides with the chunk
+  // before it).
   struct Chunk {
     Bytes bytes;
+    std::size_t packets = 1;
   };
   std::deque<Chunk> to_local_;
   std::size_t to_local_bytes_ = 0;
