@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "core/base32.hpp"
+#include "core/stream.hpp"
 
 namespace e3x::config {
 
@@ -535,6 +536,178 @@ PeerConfig parse_peer(const toml::node& node, const std::string& path) {
   return peer;
 }
 
+// A service target: "tcp://HOST:PORT" (HOST a name, IPv4 or [IPv6]) or "unix:/absolute/path".
+// A forward's listen address: "IP:PORT" (numeric) or "unix:/absolute/path".
+LocalAddress parse_local(std::string_view text, const Where& at, bool is_target) {
+  LocalAddress address;
+  address.text = text;
+  if (text.starts_with("unix:")) {
+    address.kind = LocalAddress::Kind::kUnix;
+    address.path = std::string(text.substr(5));
+    constexpr std::size_t kMaxSocketPath = sizeof(sockaddr_un{}.sun_path) - 1;
+    if (!address.path.is_absolute()) {
+      fail(at,
+           in_quotes(text) + ": a Unix socket path must be absolute, e.g. \"unix:/run/app.sock\"");
+    }
+    if (address.path.native().size() > kMaxSocketPath) {
+      fail(at, in_quotes(text) + ": the socket path is longer than " +
+                   std::to_string(kMaxSocketPath) + " bytes");
+    }
+    return address;
+  }
+  if (is_target) {
+    if (!text.starts_with("tcp://")) {
+      fail(at, in_quotes(text) +
+                   " is not a service target; write \"tcp://HOST:PORT\" (e.g. "
+                   "\"tcp://127.0.0.1:22\") or \"unix:/path/to/socket\"");
+    }
+    const PeerEndpoint endpoint = parse_endpoint(text, at);
+    address.host = endpoint.host;
+    address.port = endpoint.port;
+    return address;
+  }
+  std::string binary;
+  const ListenAddress listen = parse_listen(text, at, &binary);
+  if (listen.port == 0) {
+    fail(at, in_quotes(text) + ": a forward needs a fixed port (1 to 65535), not 0");
+  }
+  address.host = listen.ip;
+  address.port = listen.port;
+  return address;
+}
+
+// A list of peer names or hashnames (a service's `allow`).
+std::vector<std::string> parse_allow(const toml::node& node, const std::string& key) {
+  const toml::array& list =
+      get_array(node, key, "an array of peer names or hashnames, such as [\"beta\"]");
+  if (list.empty()) {
+    fail(where(node, key),
+         "a service must name the peers allowed to use it; there is no default allow");
+  }
+  std::vector<std::string> allow;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    allow.push_back(get_string(list[i], indexed(key, i), "a peer name or hashname"));
+  }
+  return allow;
+}
+
+std::vector<ServiceConfig> parse_services(const toml::node& node) {
+  if (node.is_table()) {
+    fail(where(node, "service"), "'service' must be an array of tables: write [[service]]");
+  }
+  const toml::array& list = get_array(node, "service", "an array of tables ([[service]])");
+  std::vector<ServiceConfig> services;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const std::string path = indexed("service", i);
+    const toml::table& table = get_table(list[i], path, "a table ([[service]])");
+    check_keys(table, path, {{"name", ""}, {"target", ""}, {"allow", ""}}, "keys in [[service]]");
+    ServiceConfig service;
+    service.line = line_of(list[i]);
+    for (const char* required : {"name", "target", "allow"}) {
+      if (!table.get(required)) {
+        fail(where(list[i], path), std::string("missing required key '") + required +
+                                       "'; a [[service]] needs name, target and allow");
+      }
+    }
+    const toml::node& name = *table.get("name");
+    service.name = get_string(name, join(path, "name"));
+    if (!is_service_name(service.name)) {
+      fail(where(name, join(path, "name")),
+           "service name " + in_quotes(service.name) +
+               " may contain only a-z, 0-9, '.', '_' and '-' (1 to 64 characters)");
+    }
+    for (const ServiceConfig& other : services) {
+      if (other.name == service.name) {
+        fail(where(name, join(path, "name")),
+             "service name " + in_quotes(service.name) + " is already used (line " +
+                 std::to_string(other.line) + "); service names must be unique");
+      }
+    }
+    const toml::node& target = *table.get("target");
+    service.target = parse_local(get_string(target, join(path, "target")),
+                                 where(target, join(path, "target")), true);
+    service.allow = parse_allow(*table.get("allow"), join(path, "allow"));
+    services.push_back(std::move(service));
+  }
+  return services;
+}
+
+std::vector<ForwardConfig> parse_forwards(const toml::node& node) {
+  if (node.is_table()) {
+    fail(where(node, "forward"), "'forward' must be an array of tables: write [[forward]]");
+  }
+  const toml::array& list = get_array(node, "forward", "an array of tables ([[forward]])");
+  std::vector<ForwardConfig> forwards;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const std::string path = indexed("forward", i);
+    const toml::table& table = get_table(list[i], path, "a table ([[forward]])");
+    check_keys(table, path, {{"listen", ""}, {"peer", ""}, {"service", ""}}, "keys in [[forward]]");
+    ForwardConfig forward;
+    forward.line = line_of(list[i]);
+    for (const char* required : {"listen", "peer", "service"}) {
+      if (!table.get(required)) {
+        fail(where(list[i], path), std::string("missing required key '") + required +
+                                       "'; a [[forward]] needs listen, peer and service");
+      }
+    }
+    const toml::node& listen = *table.get("listen");
+    forward.listen = parse_local(get_string(listen, join(path, "listen")),
+                                 where(listen, join(path, "listen")), false);
+    for (const ForwardConfig& other : forwards) {
+      if (other.listen.kind == forward.listen.kind && other.listen.host == forward.listen.host &&
+          other.listen.port == forward.listen.port && other.listen.path == forward.listen.path) {
+        fail(where(listen, join(path, "listen")),
+             in_quotes(forward.listen.text) +
+                 " is already the listen address of the forward at "
+                 "line " +
+                 std::to_string(other.line));
+      }
+    }
+    forward.peer = get_string(*table.get("peer"), join(path, "peer"));
+    const toml::node& service = *table.get("service");
+    forward.service = get_string(service, join(path, "service"));
+    if (!is_service_name(forward.service)) {
+      fail(where(service, join(path, "service")),
+           "service name " + in_quotes(forward.service) +
+               " may contain only a-z, 0-9, '.', '_' and '-' (1 to 64 characters)");
+    }
+    forwards.push_back(std::move(forward));
+  }
+  return forwards;
+}
+
+// Names in services' `allow` and forwards' `peer` must be configured peers (a hashname may
+// also be given in `allow`, for a peer admitted by accept = "any").
+void check_peer_references(const toml::table& root, const Config& config) {
+  const auto configured = [&](const std::string& name) {
+    return std::any_of(config.peers.begin(), config.peers.end(),
+                       [&](const PeerConfig& peer) { return peer.name == name; });
+  };
+  const auto names = [&] {
+    std::string list;
+    for (const PeerConfig& peer : config.peers) list += (list.empty() ? "" : ", ") + peer.name;
+    return list.empty() ? std::string("none configured") : "configured: " + list;
+  };
+  for (std::size_t i = 0; i < config.services.size(); ++i) {
+    const toml::node& allow = *root.get("service")->as_array()->get(i)->as_table()->get("allow");
+    const ServiceConfig& service = config.services[i];
+    for (std::size_t j = 0; j < service.allow.size(); ++j) {
+      const std::string& entry = service.allow[j];
+      if (configured(entry) || Hashname::parse(entry)) continue;
+      fail(
+          where(*allow.as_array()->get(j), indexed(join(indexed("service", i), "allow"), j)),
+          in_quotes(entry) + " is neither a configured peer name nor a hashname (" + names() + ")");
+    }
+  }
+  for (std::size_t i = 0; i < config.forwards.size(); ++i) {
+    const toml::node& peer = *root.get("forward")->as_array()->get(i)->as_table()->get("peer");
+    if (!configured(config.forwards[i].peer)) {
+      fail(where(peer, join(indexed("forward", i), "peer")),
+           in_quotes(config.forwards[i].peer) + " is not a configured peer name (" + names() + ")");
+    }
+  }
+}
+
 std::vector<PeerConfig> parse_peers(const toml::node& node) {
   if (node.is_table()) {
     fail(where(node, "peer"),
@@ -576,7 +749,9 @@ Config parse_root(const toml::table& root, std::string source, const fs::path& b
               {"udp", "[udp]"},
               {"tcp", "[tcp]"},
               {"messages", "[messages]"},
-              {"peer", "[[peer]]"}},
+              {"peer", "[[peer]]"},
+              {"service", "[[service]]"},
+              {"forward", "[[forward]]"}},
              "top-level keys");
   Config config;
   config.source = std::move(source);
@@ -633,6 +808,9 @@ Config parse_root(const toml::table& root, std::string source, const fs::path& b
     parse_messages(*messages, config.messages);
   }
   if (const toml::node* peers = root.get("peer")) config.peers = parse_peers(*peers);
+  if (const toml::node* services = root.get("service")) config.services = parse_services(*services);
+  if (const toml::node* forwards = root.get("forward")) config.forwards = parse_forwards(*forwards);
+  check_peer_references(root, config);
   return config;
 }
 

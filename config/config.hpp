@@ -68,6 +68,36 @@ struct MessagesConfig {
   friend bool operator==(const MessagesConfig&, const MessagesConfig&) = default;
 };
 
+// Where a service is reached or a forward listens (PROTOCOL.md 11): a TCP address, or a Unix
+// socket path.
+struct LocalAddress {
+  enum class Kind { kTcp, kUnix };
+  Kind kind = Kind::kTcp;
+  std::string host;  // kTcp: numeric IP or (service targets only) a host name, no brackets
+  std::uint16_t port = 0;
+  std::filesystem::path path;  // kUnix: absolute
+  std::string text;            // as written, for messages and status
+  friend bool operator==(const LocalAddress&, const LocalAddress&) = default;
+};
+
+// [[service]]: a local service that named peers may reach over a stream.
+struct ServiceConfig {
+  std::string name;                // 1 to 64 of [a-z0-9._-]
+  LocalAddress target;             // "tcp://127.0.0.1:22" or "unix:/run/app.sock"
+  std::vector<std::string> allow;  // configured peer names or hashnames; never empty
+  int line = 0;
+  friend bool operator==(const ServiceConfig&, const ServiceConfig&) = default;
+};
+
+// [[forward]]: a local listener whose every connection becomes a stream to a peer's service.
+struct ForwardConfig {
+  LocalAddress listen;  // "127.0.0.1:2222" or "unix:/run/e3xd/beta-ssh.sock"
+  std::string peer;     // a configured peer's name
+  std::string service;
+  int line = 0;
+  friend bool operator==(const ForwardConfig&, const ForwardConfig&) = default;
+};
+
 struct PeerConfig {
   std::string name;              // unique; [A-Za-z0-9_-]+
   std::optional<PublicKey> key;  // from `key`
@@ -91,6 +121,8 @@ struct Config {
   TransportConfig tcp{{}, true, 300};
   MessagesConfig messages;
   std::vector<PeerConfig> peers;
+  std::vector<ServiceConfig> services;
+  std::vector<ForwardConfig> forwards;
 };
 
 struct ConfigError {

@@ -56,6 +56,16 @@ const char* to_string(ChannelState state) {
   return "?";
 }
 
+const char* to_string(ChannelConsumeError error) {
+  switch (error) {
+    case ChannelConsumeError::kNotConsumerPaced:
+      return "channel is not consumer-paced";
+    case ChannelConsumeError::kTooMany:
+      return "more packets than were delivered";
+  }
+  return "?";
+}
+
 const char* to_string(ChannelSendError error) {
   switch (error) {
     case ChannelSendError::kClosed:
@@ -84,22 +94,26 @@ Channel::Channel(std::uint32_t id, std::string type, bool reliable, Instant now)
       type_(std::move(type)),
       reliable_(reliable),
       created_(now),
+      now_(now),
       last_ack_progress_(now),
-      resend_base_(now) {}
+      epoch_at_(now) {
+  if (reliable_) set_path(nullptr);  // on its own until an owner shares its path
+}
 
 Channel Channel::open(std::uint32_t id, std::string type, bool reliable, boost::json::object extra,
-                      Bytes body, Instant now) {
+                      Bytes body, Instant now, ChannelOptions options) {
   Channel channel(id, std::move(type), reliable, now);
   channel.initiator_ = true;
   boost::json::object head;
   head["type"] = channel.type_;
   for (const auto& entry : extra) head[entry.key()] = entry.value();
   if (reliable) {
+    channel.consumer_paced_ = options.consumer_paced;
     Sending packet;
     packet.seq = static_cast<std::uint32_t>(channel.next_seq_++);
     packet.head = std::move(head);
     packet.body = std::move(body);
-    channel.track(std::move(packet), now);
+    channel.queue(std::move(packet));
   } else {
     boost::json::object json;
     json["c"] = id;
@@ -129,9 +143,15 @@ std::optional<Channel> Channel::accept(std::uint32_t id, const boost::json::obje
     return channel;
   }
   if (seq) {
-    // The open packet is delivered (by the owner): the peer's stream continues after it.
+    // The open packet is delivered (by the owner) and counts as consumed: the peer's stream
+    // continues after it, within the window it assumes until we say otherwise.
     channel.received_seq_ = true;
     channel.ack_ = *seq;
+    channel.consumed_ = *seq;
+    channel.stream_start_ = *seq;
+    channel.adv_edge_ = std::uint64_t{*seq} + kReliableWindow;
+    channel.epoch_from_ = *seq;
+    channel.last_receipt_ = now;
     channel.receipts_since_ack_ = 1;
     channel.first_unacked_receipt_ = now;
   }
@@ -162,24 +182,22 @@ Result<Sent, ChannelSendError> Channel::send(boost::json::object extra, Bytes bo
     }
     push_outgoing(std::move(json), std::move(body));
   } else {
+    touch(now);
     if (next_seq_ > kU32Max) return unexpected(ChannelSendError::kClosed);  // seq exhausted
-    const bool in_window = backlog_.empty() && next_seq_ <= std::uint64_t{peer_ack_} + peer_window_;
-    if (!in_window && backlog_.size() >= kReliableBacklog) {
-      return unexpected(ChannelSendError::kBacklogFull);
-    }
+    if (send_capacity() == 0) return unexpected(ChannelSendError::kBacklogFull);
     Sending packet;
     packet.seq = static_cast<std::uint32_t>(next_seq_);
     packet.head = std::move(extra);
     packet.body = std::move(body);
-    if (inner_size(reliable_json(packet), packet.body.size()) > kMaxChannelInner) {
-      return unexpected(ChannelSendError::kTooLarge);
-    }
+    // c, the head, then seq, ack and miss at their longest (reserved_overhead).
+    boost::json::object probe;
+    probe["c"] = id_;
+    for (const auto& entry : packet.head) probe[entry.key()] = entry.value();
+    packet.size = static_cast<std::uint32_t>(inner_size(probe, packet.body.size()) +
+                                             reserved_overhead(packet.seq));
+    if (packet.size > kMaxChannelInner) return unexpected(ChannelSendError::kTooLarge);
     ++next_seq_;
-    if (in_window) {
-      track(std::move(packet), now);
-    } else {
-      backlog_.push_back(std::move(packet));
-    }
+    queue(std::move(packet));
   }
   if (end) {
     end_sent_ = true;
@@ -193,26 +211,39 @@ std::size_t Channel::send_capacity() const {
   if (state_ == ChannelState::kClosed || end_sent_) return 0;
   if (!reliable_) return std::numeric_limits<std::size_t>::max();
   if (next_seq_ > kU32Max) return 0;
-  std::uint64_t room = 0;
-  const std::uint64_t limit = std::uint64_t{peer_ack_} + peer_window_;
-  if (backlog_.empty() && next_seq_ <= limit) room = limit - next_seq_ + 1;
-  room += kReliableBacklog - backlog_.size();
+  // Everything up to the peer's window edge, and kReliableBacklog packets beyond it.
+  const std::uint64_t limit = peer_edge_ + kReliableBacklog;
+  const std::uint64_t assigned = next_seq_ - 1;
+  const std::uint64_t room = limit > assigned ? limit - assigned : 0;
   return static_cast<std::size_t>(std::min(room, kU32Max + 1 - next_seq_));
 }
 
 std::size_t Channel::quota() const {
   // LENGTH(2) + {"c":<id>} ...
   std::size_t overhead = 2 + 6 + decimal_digits(id_);
-  // ... ,"seq":<10 digits>,"ack":<10 digits>
-  if (reliable_) overhead += 7 + 10 + 7 + 10;
+  // ... ,"seq":<10 digits>,"ack":<10 digits>,"miss":[<window>]
+  if (reliable_) overhead += reserved_overhead(kU32Max);
   return kMaxChannelInner - overhead;
 }
 
 // ---- closing ------------------------------------------------------------------------------
 
 void Channel::drop_buffers() {
-  unacked_.clear();
-  backlog_.clear();
+  // What is still in flight leaves the path's accounting with the channel.
+  if (path_ != nullptr) {
+    for (std::size_t i = 0; i < sending_.size(); ++i) {
+      const Sending& packet = sending_[i];
+      if (packet.state == Sending::State::kInFlight && packet.generation == path_->generation()) {
+        path_->forget(packet.size);
+      }
+    }
+  }
+  sending_.clear();
+  retransmit_.clear();
+  suspects_.clear();
+  loss_time_.reset();
+  rto_at_.reset();
+  window_update_at_.reset();
   release_received();
   receipts_since_ack_ = 0;
   ack_now_ = false;
@@ -260,7 +291,7 @@ void Channel::on_end_received(Instant now) {
 
 void Channel::check_ended(Instant now) {
   if (terminal_ || !end_sent_ || !end_received_) return;
-  if (reliable_ && (!unacked_.empty() || !backlog_.empty())) return;
+  if (reliable_ && !sending_.empty()) return;
   events_.push_back(channel_event::Ended{});
   terminal_ = true;
   linger_until_ = now + kChannelEndedTimeout;
@@ -270,6 +301,7 @@ void Channel::check_ended(Instant now) {
 
 void Channel::receive(const boost::json::object& json, ByteView body, Instant now) {
   if (state_ == ChannelState::kClosed) return;
+  touch(now);
 
   if (const auto* err = json.if_contains("err")) {
     if (!terminal_) {
@@ -305,7 +337,7 @@ void Channel::receive(const boost::json::object& json, ByteView body, Instant no
   std::optional<std::uint32_t> ack;
   if (const auto* ack_value = json.if_contains("ack")) {
     ack = json_u32(*ack_value);
-    if (!ack || *ack >= next_seq_) return fail("invalid");  // acks a seq we never assigned
+    if (!ack || *ack >= next_new_) return fail("invalid");  // acks a seq we never sent
   }
 
   if (state_ == ChannelState::kOpening && initiator_) state_ = ChannelState::kOpen;
@@ -318,7 +350,14 @@ void Channel::receive(const boost::json::object& json, ByteView body, Instant no
 // ---- polling and timers -------------------------------------------------------------------
 
 std::optional<ChannelOutgoing> Channel::poll_outgoing() {
-  if (outgoing_.empty() && ack_now_ && state_ != ChannelState::kClosed) emit_adhoc_ack();
+  if (outgoing_.empty() && reliable_ && state_ != ChannelState::kClosed) {
+    // On its own (no owner's scheduler), content goes as soon as the peer's window allows;
+    // it carries the ack, so an ad-hoc one is only needed when there is none.
+    if (own_path_ != nullptr && path_ == own_path_.get()) {
+      if (auto packet = poll_data(now_)) return packet;
+    }
+    if (ack_now_) emit_adhoc_ack(now_);
+  }
   if (outgoing_.empty()) return std::nullopt;
   ChannelOutgoing packet = std::move(outgoing_.front());
   outgoing_.pop_front();
@@ -348,21 +387,22 @@ std::optional<Instant> Channel::next_timeout() const {
     consider(end_sent_at_ + kChannelEndedTimeout);
   }
   if (reliable_) {
-    if (!unacked_.empty()) {
-      consider(last_ack_progress_ + kReliableAckTimeout);
-      consider(resend_base_ + kReliableResendInterval);
-    }
+    if (has_unacked_sent()) consider(last_ack_progress_ + kReliableAckTimeout);
+    if (rto_at_) consider(*rto_at_);
+    if (loss_time_) consider(*loss_time_);
     if (ack_now_) {
       consider(ack_now_since_);
     } else if (receipts_since_ack_ > 0) {
       consider(first_unacked_receipt_ + kReliableAckDelay);
     }
+    if (window_update_at_) consider(*window_update_at_);
   }
   return earliest;
 }
 
 void Channel::handle_timeout(Instant now) {
   if (state_ == ChannelState::kClosed) return;
+  touch(now);
   if (linger_until_ && now >= *linger_until_) {
     // Clean finish: both ends done, the grace period for late resends is over.
     state_ = ChannelState::kClosed;
@@ -381,26 +421,14 @@ void Channel::handle_timeout(Instant now) {
     }
     return;
   }
-  if (!unacked_.empty()) {
-    if (now >= last_ack_progress_ + kReliableAckTimeout) return fail("timeout");
-    if (now >= resend_base_ + kReliableResendInterval) {
-      // The spec resends the last unacked packet, which makes the peer answer with ack+miss.
-      // The oldest one goes too: it is the one holding up in-order delivery (and, before the
-      // peer answered at all, the open packet that creates the channel there), and sending it
-      // directly does not depend on the ack+miss round trip also getting through.
-      auto first = unacked_.begin();
-      if (unacked_.size() > 1) {
-        first->second.last_resent = now;
-        transmit(first->second);
-      }
-      Sending& last = unacked_.rbegin()->second;
-      last.last_resent = now;
-      transmit(last);
-      resend_base_ = now;
-    }
+  if (has_unacked_sent() && now >= last_ack_progress_ + kReliableAckTimeout) {
+    return fail("timeout");
   }
-  if (ack_now_ || (receipts_since_ack_ > 0 && now >= first_unacked_receipt_ + kReliableAckDelay)) {
-    emit_adhoc_ack();
+  if (loss_time_ && now >= *loss_time_) detect_losses(now);
+  if (rto_at_ && now >= *rto_at_) on_retransmission_timeout(now);
+  if (ack_now_ || (receipts_since_ack_ > 0 && now >= first_unacked_receipt_ + kReliableAckDelay) ||
+      (window_update_at_ && now >= *window_update_at_)) {
+    emit_adhoc_ack(now);
   }
 }
 

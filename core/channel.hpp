@@ -12,7 +12,9 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -21,6 +23,7 @@
 
 #include "core/bytes.hpp"
 #include "core/fifo.hpp"
+#include "core/path_control.hpp"
 #include "core/result.hpp"
 #include "core/time.hpp"
 
@@ -28,13 +31,33 @@ namespace e3x {
 
 inline constexpr Duration kChannelOpeningTimeout = seconds(10);
 inline constexpr Duration kChannelEndedTimeout = seconds(10);
-inline constexpr Duration kReliableResendInterval = seconds(2);  // the last unacked packet
-inline constexpr Duration kReliableAckDelay = seconds(1);        // ad-hoc ack at the latest
-inline constexpr Duration kReliableMissResendGap = seconds(1);   // one resend per seq per second
+// Reliable channels at speed (PROTOCOL.md section 13). Resends are driven by loss detection
+// and the retransmission timeout (RTT-based, rtt_estimator.hpp); the constants here are the
+// channel's own.
+inline constexpr Duration kReliableAckDelay = milliseconds(25);  // ack a seq within this
+inline constexpr std::uint32_t kReliableAckEvery = 2;            // ...or at once every 2nd packet
 inline constexpr Duration kReliableAckTimeout = seconds(30);     // no ack progress: give up
-inline constexpr std::uint32_t kReliableWindow = 100;            // packets in flight / buffered
-inline constexpr std::size_t kReliableBacklog = 256;   // accepted but not yet in the window
+// A packet is lost once this many later packets were reported received (by miss reports).
+inline constexpr std::uint32_t kReliableReorderThreshold = 3;
+// The receive window (packets beyond the ack) a channel starts with, and the window a peer is
+// assumed to allow until it says otherwise with a "miss".
+inline constexpr std::uint32_t kReliableWindow = 100;
+// Auto-tuning grows it up to this: 12,000 packets of 1400 bytes are 16.8 MB, at least 16 MiB.
+// It is also the most of a peer's advertised window we act on.
+inline constexpr std::uint32_t kReliableMaxWindow = 12000;
+// With nothing received for this long (or 4 RTT, if longer) the window falls back to
+// kReliableWindow: what an idle channel may be sent at once stays modest.
+inline constexpr Duration kReliableWindowIdle = seconds(1);
+inline constexpr std::size_t kReliableBacklog = 256;   // accepted beyond the peer's window
 inline constexpr std::size_t kMaxChannelInner = 1400;  // INNER bytes (PROTOCOL.md 6)
+
+struct ChannelOptions {
+  // Reliable channels only. Packets delivered to the application keep counting against the
+  // window we advertise until the application reports them consumed (Channel::consumed,
+  // Endpoint::channel_consumed): a slow reader slows the sender. Without it, delivery is
+  // consumption.
+  bool consumer_paced = false;
+};
 
 // Bytes of out-of-order reliable packets held, for one exchange's channels together and
 // (through `shared_used`) for the whole endpoint, so neither one peer's channels nor many
@@ -96,7 +119,40 @@ enum class ChannelSendError {
 };
 const char* to_string(ChannelSendError error);
 
+enum class ChannelConsumeError {
+  kNotConsumerPaced,  // the channel is unreliable, or delivery already counts as consumption
+  kTooMany,           // more packets than were delivered and not yet consumed (nothing changed)
+};
+const char* to_string(ChannelConsumeError error);
+
 struct Sent {};  // success marker for Result
+
+// A reliable channel's flow, for tests and status displays.
+struct ReliableFlowStats {
+  // Our direction.
+  std::uint32_t peer_ack = 0;       // the peer's highest ack
+  std::uint64_t peer_edge = 0;      // the highest seq its window lets us send
+  std::uint64_t highest_sent = 0;   // the highest seq transmitted so far
+  std::size_t queued = 0;           // seq assigned, never transmitted (window, congestion, pacing)
+  std::size_t in_flight = 0;        // packets counted in the path's bytes in flight
+  std::size_t in_flight_bytes = 0;  // ... and their bytes
+  std::size_t lost_waiting = 0;     // declared lost, not yet sent again
+  std::uint32_t rto_backoff = 0;    // timeouts in a row without ack progress
+  std::optional<Instant> rto_at;
+  std::uint64_t transmissions = 0;    // data packets sent, resends included
+  std::uint64_t retransmissions = 0;  // resends (loss detection and timeouts)
+  std::uint64_t losses = 0;           // packets declared lost
+  std::uint64_t timeouts = 0;         // retransmission timeouts fired
+  // The peer's direction.
+  std::uint32_t ack = 0;                // the highest seq delivered in order
+  std::uint64_t consumed = 0;           // ... and consumed (== ack unless consumer-paced)
+  std::uint32_t receive_window = 0;     // packets beyond `consumed` we let the peer send
+  std::uint64_t advertised_edge = 0;    // the highest seq we ever let it send (never lowered)
+  std::size_t held = 0;                 // packets held above a gap (or beyond the consumer)
+  std::uint64_t duplicates = 0;         // packets that came again (the peer resent too soon)
+  std::optional<Duration> receive_rtt;  // the RTT the window's auto-tuning works with
+  bool consumer_paced = false;
+};
 
 class Channel {
  public:
@@ -104,7 +160,7 @@ class Channel {
   // reliable). The extra JSON must not use reserved keys (checked by the caller via
   // has_reserved_key; here it is assumed clean).
   static Channel open(std::uint32_t id, std::string type, bool reliable, boost::json::object extra,
-                      Bytes body, Instant now);
+                      Bytes body, Instant now, ChannelOptions options = {});
   // The peer opened: `open_json` is the first packet (it has "type"; "seq":1 makes it
   // reliable). That first packet is NOT re-delivered as a Data event: the owner reports it
   // as "channel opened". A reliable open packet with a seq other than 1, or an unreliable one
@@ -119,14 +175,23 @@ class Channel {
   ChannelState state() const { return state_; }
 
   // Sends content. `extra` keys are merged into the head after "c". On a reliable channel
-  // the packet gets the next seq and the current ack/miss, and is kept until acknowledged;
-  // beyond the peer's window it waits in a bounded backlog.
+  // the packet gets the next seq and is kept until acknowledged; it leaves (with the current
+  // ack/miss) when the peer's window, the path's congestion window and pacing let it.
   Result<Sent, ChannelSendError> send(boost::json::object extra, Bytes body, bool end, Instant now);
-  // How many more send() calls would be accepted now (reliable: window + backlog room;
-  // unreliable: effectively unbounded, returns a large number; closed: 0).
+  // How many more send() calls would be accepted now (reliable: the room the peer's window
+  // leaves plus kReliableBacklog beyond it; unreliable: effectively unbounded, returns a large
+  // number; closed: 0).
   std::size_t send_capacity() const;
   // Bytes left for BODY in one packet with no extra JSON (PROTOCOL.md 6 quota).
   std::size_t quota() const;
+
+  // Consumer-paced receiving (ChannelOptions::consumer_paced). Set it on an accepted channel
+  // before any of its Data events is handed to the application (the open packet counts as
+  // consumed). From then on every Data event of the peer's counts against our window until
+  // consumed() is called for it; the window (and an ack telling the peer) opens as it is.
+  void set_consumer_paced(bool consumer_paced, Instant now);
+  bool consumer_paced() const { return consumer_paced_; }
+  Result<Sent, ChannelConsumeError> consumed(std::size_t packets, Instant now);
 
   // Closes the channel at our request: queues {"c":id,"err":reason} once (best effort) and
   // emits no event (the caller asked for it). is_finished() once that packet is drained.
@@ -138,8 +203,22 @@ class Channel {
   // A decrypted INNER whose "c" is this id. Handles err, end, seq, ack, miss.
   void receive(const boost::json::object& json, ByteView body, Instant now);
 
+  // Control packets: unreliable content, acks, err. On a channel without a shared path
+  // (set_path), reliable content too, as far as the peer's window allows; with one, the
+  // owner's scheduler takes content through poll_data().
   std::optional<ChannelOutgoing> poll_outgoing();
   std::optional<ChannelEvent> poll_event();
+
+  // ---- the owner's scheduler (reliable channels on a shared path) ----
+  // Sends its reliable content through `path`, which must outlive it and from then on
+  // decides with the owner when content may leave. Call before the first poll.
+  void set_path(PathControl* path);
+  // Content is waiting that the peer's window allows: a resend or a new packet.
+  bool has_data_to_send() const;
+  // The bytes the next content packet counts against the congestion window.
+  std::size_t next_data_size() const;
+  // The next content packet (resends first), now counted in flight on the path.
+  std::optional<ChannelOutgoing> poll_data(Instant now);
 
   std::optional<Instant> next_timeout() const;
   void handle_timeout(Instant now);
@@ -156,15 +235,35 @@ class Channel {
   void set_reorder_budget(ReorderBudget* budget) { budget_ = budget; }
   std::size_t reorder_bytes() const { return held_bytes_; }
 
+  ReliableFlowStats flow() const;
+  std::uint32_t receive_window() const { return window_; }
+  // The RTT estimate of the path it sends on (its own, or the owner's shared one).
+  const RttEstimator& rtt() const { return path_->rtt(); }
+
  private:
   // One of our reliable content packets, kept until acknowledged. `head` holds every key
   // but c/seq/ack/miss ("type" on the open packet, the extra keys, "end"); those are added
   // afresh at every transmission.
   struct Sending {
+    enum class State : std::uint8_t {
+      kQueued,     // never sent
+      kInFlight,   // sent, counted in the path's bytes in flight
+      kDelivered,  // presumed received (a duplicate ack), no longer in flight
+      kLost,       // declared lost, waiting in retransmit_
+    };
     std::uint32_t seq = 0;
     boost::json::object head;
     Bytes body;
-    std::optional<Instant> last_resent;  // for the miss resend gap
+    std::uint32_t size = 0;  // INNER bytes, counted against the congestion window
+    State state = State::kQueued;
+    std::uint16_t transmissions = 0;
+    // Miss reports of this packet since its last transmission that came with evidence of a
+    // packet transmitted after it delivered (the reordering threshold).
+    std::uint16_t reports = 0;
+    bool reported = false;         // ever reported missing: its ack gives no RTT sample (Karn)
+    std::uint32_t generation = 0;  // the path generation it is counted in
+    Instant sent_at{};             // its last transmission
+    std::uint64_t order = 0;       // ... and its number among all of the channel's transmissions
   };
   // A peer packet received ahead of a gap.
   struct Buffered {
@@ -181,6 +280,9 @@ class Channel {
   static std::size_t inner_size(const boost::json::object& json, std::size_t body);
   static bool is_content(const boost::json::object& json, ByteView body);
 
+  void touch(Instant now) {
+    if (now > now_) now_ = now;
+  }
   // Queues a non-err packet; the accepter becomes OPEN with its first one.
   void push_outgoing(boost::json::object json, Bytes body);
   // Closes on our side's decision: emits Errored{reason} (unless a terminal event was already
@@ -192,21 +294,40 @@ class Channel {
   void on_end_received(Instant now);
 
   // Reliable sending (reliable_channel.cpp).
-  boost::json::object reliable_json(const Sending& packet) const;
-  void add_ack(boost::json::object& json) const;  // "ack" and, when due, "miss"
-  void note_ack_sent();
-  void transmit(Sending& packet);
-  void track(Sending packet, Instant now);  // into unacked_, then transmit
-  void flush_backlog(Instant now);
+  PathControl& path();
+  const PathControl& path() const;
+  Sending* find_sending(std::uint64_t seq);
+  // The seq/ack/miss bytes a content packet with `seq` reserves for any ack and window.
+  std::size_t reserved_overhead(std::uint64_t seq) const;
+  boost::json::object reliable_json(const Sending& packet);
+  ChannelOutgoing transmit(Sending& packet, Instant now);
+  void queue(Sending packet);
   void on_ack(std::uint32_t ack, const boost::json::value* miss, Instant now);
+  std::optional<std::uint64_t> settle_acked(std::uint32_t ack, Instant now);
+  std::optional<std::uint64_t> presume_delivered(std::uint32_t above, Instant now);
+  void detect_losses(Instant now);
+  void declare_lost(Sending& packet, Instant now);
+  void on_retransmission_timeout(Instant now);
+  Duration backed_off_rto() const;
+  bool has_unacked_sent() const { return highest_sent_ > peer_ack_; }
 
   // Reliable receiving (reliable_channel.cpp).
+  std::uint64_t consumer_limit() const { return consumed_ + window_; }
+  std::uint64_t accept_limit() const;
+  std::uint64_t advertised_edge() const;
+  // "ack" and "miss": the missing seqs below the highest held (as many as fit in `room`
+  // bytes of JSON) and our window. False when the missing list was cut to fit.
+  bool add_ack(boost::json::object& json, std::size_t room) const;
+  void note_ack_sent(Instant now);
   void on_seq(std::uint32_t seq, const boost::json::object& json, ByteView body, Instant now);
+  void deliver_in_order(Instant now);
+  void on_consumed(Instant now);
   void release_bytes(std::size_t bytes);
   void release_received();  // forgets every held packet and gives its bytes back
   void ack_now(Instant now);
-  bool miss_due() const;
-  void emit_adhoc_ack();
+  void emit_adhoc_ack(Instant now);
+  std::optional<Duration> receive_rtt() const;
+  void update_drain(std::uint32_t seq, Instant now);
 
   std::uint32_t id_;
   std::string type_;
@@ -214,6 +335,7 @@ class Channel {
   bool initiator_ = false;
   ChannelState state_ = ChannelState::kOpening;
   Instant created_;
+  Instant now_{};  // the latest time any input carried
   Fifo<ChannelOutgoing> outgoing_;
   Fifo<ChannelEvent> events_;
 
@@ -225,24 +347,55 @@ class Channel {
   std::optional<Instant> linger_until_;  // after Ended: answer resends/acks until then
 
   // Reliable, our direction.
-  std::uint64_t next_seq_ = 1;
+  PathControl* path_ = nullptr;            // the exchange's, or own_path_
+  std::unique_ptr<PathControl> own_path_;  // unlimited, when no owner set one
+  std::uint64_t next_seq_ = 1;             // the next seq send() assigns
+  std::uint64_t next_new_ = 1;             // the lowest seq never transmitted
+  std::uint64_t highest_sent_ = 0;         // the highest seq transmitted
   std::uint32_t peer_ack_ = 0;
   std::uint32_t peer_window_ = kReliableWindow;
-  std::map<std::uint32_t, Sending> unacked_;  // transmitted, not yet acknowledged
-  Fifo<Sending> backlog_;                     // seq assigned, beyond the peer's window
+  std::uint64_t peer_edge_ = kReliableWindow;  // the highest seq the peer's window allows
+  Fifo<Sending> sending_;                      // peer_ack_+1 .. next_seq_-1, in order
+  std::set<std::uint32_t> retransmit_;         // declared lost, to be sent again (lowest first)
+  std::vector<std::uint32_t> suspects_;        // reported missing by the latest miss
+  std::uint64_t presume_from_ = 1;             // duplicate acks presume delivery from here on
+  std::optional<Instant> loss_time_;           // the time threshold of the earliest suspect
+  std::optional<Instant> rto_at_;
+  std::uint32_t rto_backoff_ = 0;
   Instant last_ack_progress_{};
-  Instant resend_base_{};
+  std::uint64_t stat_transmissions_ = 0, stat_retransmissions_ = 0, stat_losses_ = 0,
+                stat_timeouts_ = 0, stat_duplicates_ = 0;
 
   // Reliable, the peer's direction.
   bool received_seq_ = false;
-  std::uint32_t ack_ = 0;                       // highest seq delivered in order
-  std::map<std::uint32_t, Buffered> received_;  // out of order, above ack_ + 1
+  std::uint32_t ack_ = 0;           // highest seq delivered in order
+  std::uint64_t consumed_ = 0;      // ... and consumed by the application
+  std::uint64_t stream_start_ = 0;  // the peer's content comes after this seq
+  bool consumer_paced_ = false;
+  std::uint32_t window_ = kReliableWindow;      // packets beyond consumed_ the peer may send
+  std::uint64_t adv_edge_ = kReliableWindow;    // the highest seq we ever allowed
+  std::map<std::uint32_t, Buffered> received_;  // above a gap (or beyond the consumer's limit)
   ReorderBudget* budget_ = nullptr;
   std::size_t held_bytes_ = 0;  // what received_ holds, charged to budget_
   std::uint32_t receipts_since_ack_ = 0;
   Instant first_unacked_receipt_{};
   bool ack_now_ = false;
   Instant ack_now_since_{};
+  std::optional<Instant> window_update_at_;  // a small window opening, told within the delay
+  std::optional<Instant> last_receipt_;
+  Instant epoch_at_{};            // auto-tuning: when the current window started being consumed
+  std::uint64_t epoch_from_ = 0;  // ... from which consumed position
+  struct EdgeProbe {
+    std::uint64_t edge = 0;  // a packet beyond it can only come after our ack reached the peer
+    Instant at{};
+  };
+  std::optional<EdgeProbe> edge_probe_;
+  std::optional<Duration> edge_rtt_;  // the smallest round trip edge probes measured lately
+  Instant edge_rtt_at_{};
+  // Draining for a fresh RTT sample: the edge stands still until the peer's flight has
+  // arrived (or this deadline), then the next edge probe measures an empty pipe.
+  std::optional<Instant> drain_until_;
+  bool take_next_sample_ = false;
 };
 
 // Delta encoding of "miss" (telehash-v3/reliable.md): sorted missing seqs as deltas from

@@ -80,6 +80,12 @@ const char* to_string(EndpointError error) {
       return "end already sent on this channel";
     case EndpointError::kBacklogFull:
       return "channel backlog full";
+    case EndpointError::kNotReliable:
+      return "channel is not reliable";
+    case EndpointError::kNotConsumerPaced:
+      return "channel is not consumer-paced";
+    case EndpointError::kConsumedTooMany:
+      return "more packets consumed than delivered";
   }
   return "?";
 }
@@ -97,6 +103,7 @@ Endpoint::Endpoint(Config config)
       seq_marks_of_(std::move(config.seq_marks_of)),
       highest_seq_used_(config.seq_floor),
       reorder_limit_(config.reorder_limit),
+      congestion_(config.congestion),
       max_message_ahead_(config.max_message_ahead) {}
 
 Endpoint::~Endpoint() = default;
@@ -393,6 +400,30 @@ std::size_t Endpoint::channel_send_capacity(const Hashname& hashname, std::uint3
   return channel ? channel->send_capacity() : 0;
 }
 
+std::optional<ChannelState> Endpoint::channel_state(const Hashname& hashname,
+                                                    std::uint32_t id) const {
+  const Peer* peer = find_peer(hashname);
+  if (!peer || !peer->exchange) return std::nullopt;
+  const Channel* channel = peer->exchange->channel(id);
+  if (!channel) return std::nullopt;
+  return channel->state();
+}
+
+std::optional<ReliableFlowStats> Endpoint::channel_flow(const Hashname& hashname,
+                                                        std::uint32_t id) const {
+  const Peer* peer = find_peer(hashname);
+  if (!peer || !peer->exchange) return std::nullopt;
+  const Channel* channel = peer->exchange->channel(id);
+  if (!channel || !channel->reliable()) return std::nullopt;
+  return channel->flow();
+}
+
+std::optional<PathFlowStats> Endpoint::path_flow(const Hashname& hashname) const {
+  const Peer* peer = find_peer(hashname);
+  if (!peer || !peer->exchange || !peer->exchange->path_control()) return std::nullopt;
+  return peer->exchange->path_control()->stats();
+}
+
 // ---------------------------------------------------------------------------------------
 // Commands that act on an exchange
 
@@ -419,7 +450,8 @@ Result<Sent, EndpointError> Endpoint::request_keepalive(Instant now, const Hashn
 
 Result<std::uint32_t, EndpointError> Endpoint::open_channel(Instant now, const Hashname& hashname,
                                                             std::string type, bool reliable,
-                                                            boost::json::object extra, Bytes body) {
+                                                            boost::json::object extra, Bytes body,
+                                                            ChannelOptions options) {
   Peer* peer = find_peer(hashname);
   if (!peer) return unexpected(EndpointError::kUnknownPeer);
   if (!peer->exchange) {
@@ -427,7 +459,28 @@ Result<std::uint32_t, EndpointError> Endpoint::open_channel(Instant now, const H
     ensure_exchange(*peer, now);  // packets wait in the pending queue until a handshake completes
   }
   auto result = peer->exchange->open_channel(now, std::move(type), reliable, std::move(extra),
-                                             std::move(body));
+                                             std::move(body), options);
+  reschedule(*peer);
+  return result;
+}
+
+Result<Sent, EndpointError> Endpoint::set_channel_options(Instant now, const Hashname& hashname,
+                                                          std::uint32_t channel,
+                                                          ChannelOptions options) {
+  Peer* peer = find_peer(hashname);
+  if (!peer) return unexpected(EndpointError::kUnknownPeer);
+  if (!peer->exchange) return unexpected(EndpointError::kUnknownChannel);
+  auto result = peer->exchange->set_channel_options(now, channel, options);
+  reschedule(*peer);
+  return result;
+}
+
+Result<Sent, EndpointError> Endpoint::channel_consumed(Instant now, const Hashname& hashname,
+                                                       std::uint32_t channel, std::size_t packets) {
+  Peer* peer = find_peer(hashname);
+  if (!peer) return unexpected(EndpointError::kUnknownPeer);
+  if (!peer->exchange) return unexpected(EndpointError::kUnknownChannel);
+  auto result = peer->exchange->channel_consumed(now, channel, packets);
   reschedule(*peer);
   return result;
 }

@@ -78,6 +78,9 @@ enum class EndpointError {
   kChannelClosed,
   kEndSent,
   kBacklogFull,
+  kNotReliable,       // consumer pacing asked of an unreliable channel
+  kNotConsumerPaced,  // channel_consumed() on a channel without consumer pacing
+  kConsumedTooMany,   // channel_consumed() for more packets than were delivered
 };
 const char* to_string(EndpointError error);
 
@@ -135,6 +138,9 @@ class Endpoint {
     // flood (the daemon: a token bucket per source address). Keepalives of known exchanges
     // never reach it. Empty: admit all.
     std::function<bool(PathId)> admit_expensive{};
+    // Congestion control of reliable channels, per exchange (PROTOCOL.md 13); nullopt: none
+    // (each reliable channel sends as fast as its peer's window allows; for tests).
+    std::optional<CongestionAlgorithm> congestion = kDefaultCongestionAlgorithm;
   };
 
   explicit Endpoint(Config config);
@@ -156,7 +162,18 @@ class Endpoint {
   std::vector<Hashname> peers() const;
   std::optional<PeerStatus> peer_status(const Hashname& peer) const;
   std::size_t channel_quota(const Hashname& peer, std::uint32_t channel) const;
+  // How many more send_channel() calls the channel accepts now: on a reliable channel, the
+  // room its peer's window leaves plus kReliableBacklog packets beyond it (packets accepted
+  // wait in the channel until the path's congestion window and pacing let them go; they
+  // never make this lie). 0 for an unknown or closed channel.
   std::size_t channel_send_capacity(const Hashname& peer, std::uint32_t channel) const;
+  // The channel's state (OPENING until the peer answers it: for a reliable channel, acks its
+  // open), or nullopt when there is no such channel.
+  std::optional<ChannelState> channel_state(const Hashname& peer, std::uint32_t channel) const;
+  // A reliable channel's flow (windows, flight, resends) and its path's congestion state
+  // (window, RTT, pacing): for status displays and tests. nullopt when there is none.
+  std::optional<ReliableFlowStats> channel_flow(const Hashname& peer, std::uint32_t channel) const;
+  std::optional<PathFlowStats> path_flow(const Hashname& peer) const;
 
   // Anchors Unix time to the monotonic timeline: unix(now) = unix_seconds + (now - at).
   // SEQ choice uses it; call it again whenever the wall clock may have moved.
@@ -192,11 +209,30 @@ class Endpoint {
   Result<Sent, EndpointError> request_keepalive(Instant now, const Hashname& peer,
                                                 PathId path = kNoPath);
 
-  // Opens a channel of `type`. Its packets wait in the pending queue until in sync.
+  // Opens a channel of `type`. Its packets wait until the exchange is in sync (unreliable
+  // ones in the pending queue, reliable ones in the channel). `options` apply to reliable
+  // channels: with consumer_paced, see channel_consumed().
   Result<std::uint32_t, EndpointError> open_channel(Instant now, const Hashname& peer,
                                                     std::string type, bool reliable,
-                                                    boost::json::object extra = {},
-                                                    Bytes body = {});
+                                                    boost::json::object extra = {}, Bytes body = {},
+                                                    ChannelOptions options = {});
+  // Options for a channel the peer opened (or one we opened). Consumer pacing must be set
+  // while handling the channel's ChannelOpened event, before any of its ChannelData: from
+  // then on every ChannelData of the channel (those already queued behind ChannelOpened
+  // included; the open packet itself not) counts against the window we advertise until
+  // channel_consumed() reports it. kNotReliable for consumer pacing on an unreliable channel.
+  Result<Sent, EndpointError> set_channel_options(Instant now, const Hashname& peer,
+                                                  std::uint32_t channel, ChannelOptions options);
+  // Consumer pacing (PROTOCOL.md 11 and 13): the application has finished with `packets` more
+  // ChannelData events of the channel (in order; one per event, an end packet included). The
+  // window reopens by as much; when it opens by a quarter, or was closed, an ack tells the
+  // peer at once (else within 25 ms), so a sender held back by a slow reader resumes. What
+  // the caller must do: call it as it consumes (a reader that never does stops the peer's
+  // sender after one window; nothing times out while the peer waits). kNotConsumerPaced
+  // when the option is off (delivery is consumption then); kConsumedTooMany, changing
+  // nothing, for more packets than were delivered and not yet consumed.
+  Result<Sent, EndpointError> channel_consumed(Instant now, const Hashname& peer,
+                                               std::uint32_t channel, std::size_t packets);
   Result<Sent, EndpointError> send_channel(Instant now, const Hashname& peer, std::uint32_t channel,
                                            boost::json::object extra, Bytes body, bool end = false);
   // Sends {"err":reason} and forgets the channel (no event).
@@ -260,6 +296,7 @@ class Endpoint {
   std::vector<Hashname> seq_usage_changed_;
   std::size_t reorder_bytes_ = 0;
   std::size_t reorder_limit_;
+  std::optional<CongestionAlgorithm> congestion_;
   std::int64_t max_message_ahead_;
   Instant unix_anchor_at_{};
   std::int64_t unix_anchor_seconds_ = 0;

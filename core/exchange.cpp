@@ -187,6 +187,8 @@ void Exchange::move_path(Instant now, PathId from) {
   // The keepalive interval of the new path starts now: the peer has just proven it.
   last_sent_ = now;
   if (roamed) endpoint_.push_event(event::PathChanged{peer_, from});
+  // A new path: what was learned about the old one (window, RTT) says nothing about it.
+  if (roamed && path_control_) path_control_->reset();
 }
 
 void Exchange::became_in_sync(Instant now, std::uint32_t seq, PathId from) {
@@ -198,6 +200,7 @@ void Exchange::became_in_sync(Instant now, std::uint32_t seq, PathId from) {
   if (outstanding_ && outstanding_->seq <= seq) {
     if (outstanding_->seq == seq && outstanding_->resends_done == 0) {
       handshake_rtt_ = now - outstanding_->first_sent;
+      if (path_control_) path_control_->rtt().on_sample(*handshake_rtt_);
     }
     outstanding_.reset();
     seq_.outstanding.reset();
@@ -339,6 +342,55 @@ void Exchange::flush_pending(Instant now) {
   std::vector<PendingPacket> queued;
   queued.swap(pending_);
   for (auto& packet : queued) send_channel_inner(now, packet.channel, std::move(packet.inner));
+  pump(now);
+}
+
+PathControl& Exchange::ensure_path_control() {
+  if (!path_control_) {
+    path_control_ = std::make_unique<PathControl>(endpoint_.congestion_);
+    if (handshake_rtt_) path_control_->rtt().on_sample(*handshake_rtt_);
+  }
+  return *path_control_;
+}
+
+Channel* Exchange::next_sender() {
+  if (channels_.empty()) return nullptr;
+  // Round robin from the channel after the one that sent last, so channels on one path
+  // share it packet by packet.
+  auto start = channels_.upper_bound(last_sender_);
+  for (auto it = start; it != channels_.end(); ++it) {
+    if (it->second.has_data_to_send()) return &it->second;
+  }
+  for (auto it = channels_.begin(); it != start; ++it) {
+    if (it->second.has_data_to_send()) return &it->second;
+  }
+  return nullptr;
+}
+
+void Exchange::pump(Instant now) {
+  pacing_at_.reset();
+  if (!path_control_ || !in_sync_ || !channel_keys_ || path_ == kNoPath) return;
+  PathControl& path = *path_control_;
+  for (;;) {
+    Channel* channel = next_sender();
+    if (channel == nullptr) {
+      path.note_sender_idle();
+      return;
+    }
+    const std::size_t size = channel->next_data_size();
+    if (!path.window_allows(size)) {
+      path.note_window_blocked();
+      return;
+    }
+    if (const Instant at = path.release_time(now, size); at > now) {
+      pacing_at_ = at;
+      return;
+    }
+    auto packet = channel->poll_data(now);
+    last_sender_ = channel->id();
+    if (!packet) continue;
+    send_channel_inner(now, channel->id(), lob_encode(packet->json, packet->body));
+  }
 }
 
 void Exchange::send_channel_inner(Instant now, std::uint32_t id, Bytes inner) {
@@ -359,6 +411,7 @@ void Exchange::send_channel_inner(Instant now, std::uint32_t id, Bytes inner) {
 
 void Exchange::drain_channel(Instant now, Channel& channel) {
   const std::uint32_t id = channel.id();
+  pump(now);  // content first: it carries the acks that would otherwise go on their own
   while (auto outgoing = channel.poll_outgoing()) {
     send_channel_inner(now, id, lob_encode(outgoing->json, outgoing->body));
   }
@@ -456,6 +509,7 @@ void Exchange::dispatch_inner(Instant now, const boost::json::object& json, Byte
   const bool end = json_is_true(json.if_contains("end"));
   auto [it, inserted] = channels_.emplace(*id, std::move(*accepted));
   it->second.set_reorder_budget(&reorder_budget_);
+  if (it->second.reliable()) it->second.set_path(&ensure_path_control());
   endpoint_.push_event(event::ChannelOpened{peer_, *id, std::string(type->as_string()),
                                             it->second.reliable(), json,
                                             Bytes(body.begin(), body.end()), end});
@@ -480,7 +534,8 @@ Result<Sent, EndpointError> Exchange::map_send_error(ChannelSendError error) con
 
 Result<std::uint32_t, EndpointError> Exchange::open_channel(Instant now, std::string type,
                                                             bool reliable,
-                                                            boost::json::object extra, Bytes body) {
+                                                            boost::json::object extra, Bytes body,
+                                                            ChannelOptions options) {
   if (Channel::has_reserved_key(extra)) return unexpected(EndpointError::kReservedKey);
   // The open packet must fit: LOB prefix, head with c/type/seq and the extra keys, body.
   boost::json::object probe = extra;
@@ -494,11 +549,40 @@ Result<std::uint32_t, EndpointError> Exchange::open_channel(Instant now, std::st
   }
   const std::uint32_t id = next_channel_id_;
   next_channel_id_ += 2;
-  auto [it, inserted] = channels_.emplace(
-      id, Channel::open(id, std::move(type), reliable, std::move(extra), std::move(body), now));
+  auto [it, inserted] =
+      channels_.emplace(id, Channel::open(id, std::move(type), reliable, std::move(extra),
+                                          std::move(body), now, options));
   it->second.set_reorder_budget(&reorder_budget_);
+  if (reliable) it->second.set_path(&ensure_path_control());
   drain_channel(now, it->second);
   return id;
+}
+
+Result<Sent, EndpointError> Exchange::set_channel_options(Instant now, std::uint32_t id,
+                                                          ChannelOptions options) {
+  auto it = channels_.find(id);
+  if (it == channels_.end()) return unexpected(EndpointError::kUnknownChannel);
+  if (!it->second.reliable()) {
+    if (options.consumer_paced) return unexpected(EndpointError::kNotReliable);
+    return Sent{};
+  }
+  it->second.set_consumer_paced(options.consumer_paced, now);
+  drain_channel(now, it->second);
+  return Sent{};
+}
+
+Result<Sent, EndpointError> Exchange::channel_consumed(Instant now, std::uint32_t id,
+                                                       std::size_t packets) {
+  auto it = channels_.find(id);
+  if (it == channels_.end()) return unexpected(EndpointError::kUnknownChannel);
+  auto consumed = it->second.consumed(packets, now);
+  drain_channel(now, it->second);
+  if (!consumed) {
+    return unexpected(consumed.error() == ChannelConsumeError::kTooMany
+                          ? EndpointError::kConsumedTooMany
+                          : EndpointError::kNotConsumerPaced);
+  }
+  return Sent{};
 }
 
 Result<Sent, EndpointError> Exchange::send_channel(Instant now, std::uint32_t id,
@@ -532,6 +616,7 @@ void Exchange::abort_channels(const std::string& reason) {
   }
   channels_.clear();
   pending_.clear();
+  pacing_at_.reset();
 }
 
 void Exchange::on_message_received(Instant now, std::uint32_t seq, const PublicKey& key,
@@ -596,6 +681,7 @@ std::optional<Instant> Exchange::next_deadline() const {
   for (const auto& [id, channel] : channels_) {
     if (auto at = channel.next_timeout()) consider(*at);
   }
+  if (pacing_at_) consider(*pacing_at_);
   return next;
 }
 
@@ -623,6 +709,7 @@ Exchange::TimeoutResult Exchange::on_timeout(Instant now) {
   for (auto& [id, channel] : channels_) {
     if (auto at = channel.next_timeout(); at && *at <= now) channel.handle_timeout(now);
   }
+  pump(now);  // pacing may have been waiting for now
   drain_all_channels(now);
   return TimeoutResult::kAlive;
 }

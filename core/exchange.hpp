@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -51,8 +52,11 @@ inline constexpr Duration kSilenceAfterSending = seconds(10);
 // Remote KEYs (tokens) an exchange remembers having moved away from, never to adopt again
 // (PROTOCOL.md 10.3).
 inline constexpr std::size_t kRetiredTokensPerExchange = 8;
-// Out-of-order reliable packets one exchange may hold for all its channels together.
-inline constexpr std::size_t kMaxReorderBytesPerExchange = 4 * 1024 * 1024;
+// Out-of-order reliable packets one exchange may hold for all its channels together: one
+// channel's whole window at its largest (kReliableMaxWindow packets of 1400 bytes, plus what
+// holding each costs: about 18.3 MB) with room to spare. The endpoint's total still bounds
+// what many exchanges hold together (kDefaultReorderLimit).
+inline constexpr std::size_t kMaxReorderBytesPerExchange = 24 * 1024 * 1024;
 
 class Exchange {
  public:
@@ -80,6 +84,8 @@ class Exchange {
   std::size_t active_channel_count() const;
   std::size_t pending_count() const { return pending_.size(); }
   const Channel* channel(std::uint32_t id) const;
+  // The congestion and pacing state of the current path; null before any reliable channel.
+  const PathControl* path_control() const { return path_control_.get(); }
   struct Traffic {
     std::uint64_t rx_packets = 0, tx_packets = 0, rx_bytes = 0, tx_bytes = 0;
   };
@@ -105,7 +111,11 @@ class Exchange {
   // connect(): send the outstanding handshake to `path`, or start a new one.
   Result<Sent, EndpointError> connect(Instant now, PathId path);
   Result<std::uint32_t, EndpointError> open_channel(Instant now, std::string type, bool reliable,
-                                                    boost::json::object extra, Bytes body);
+                                                    boost::json::object extra, Bytes body,
+                                                    ChannelOptions options = {});
+  Result<Sent, EndpointError> set_channel_options(Instant now, std::uint32_t id,
+                                                  ChannelOptions options);
+  Result<Sent, EndpointError> channel_consumed(Instant now, std::uint32_t id, std::size_t packets);
   Result<Sent, EndpointError> send_channel(Instant now, std::uint32_t id, boost::json::object extra,
                                            Bytes body, bool end);
   Result<Sent, EndpointError> close_channel(Instant now, std::uint32_t id,
@@ -152,6 +162,12 @@ class Exchange {
   void drain_channel(Instant now, Channel& channel);
   void drain_all_channels(Instant now);
   void send_channel_inner(Instant now, std::uint32_t id, Bytes inner);
+  // The path's congestion control, made on the first reliable channel.
+  PathControl& ensure_path_control();
+  // The scheduler: lets reliable channels send, one packet each in turn, while the path's
+  // congestion window and pacing allow; when pacing holds the next one, pacing_at_ says when.
+  void pump(Instant now);
+  Channel* next_sender();
   void dispatch_inner(Instant now, const boost::json::object& json, ByteView body);
   bool acceptable_incoming_id(std::uint32_t id) const;
   Result<Sent, EndpointError> map_send_error(ChannelSendError error) const;
@@ -216,6 +232,9 @@ class Exchange {
   bool last_send_was_reply_ = false;  // ... and it was only an answer to the peer's handshake
 
   std::map<std::uint32_t, Channel> channels_;
+  std::unique_ptr<PathControl> path_control_;
+  std::optional<Instant> pacing_at_;  // the paced scheduler's next release
+  std::uint32_t last_sender_ = 0;     // round robin: the channel that sent last
   std::uint32_t next_channel_id_;
   std::uint32_t highest_incoming_id_ = 0;
   std::set<std::uint32_t> recent_incoming_ids_;

@@ -20,6 +20,11 @@ class Fifo {
   std::size_t size() const { return items_.size() - head_; }
   T& front() { return items_[head_]; }
   const T& front() const { return items_[head_]; }
+  T& back() { return items_.back(); }
+  const T& back() const { return items_.back(); }
+  // The element `i` places behind the front.
+  T& operator[](std::size_t i) { return items_[head_ + i]; }
+  const T& operator[](std::size_t i) const { return items_[head_ + i]; }
   template <class U>
   void push_back(U&& item) {
     items_.emplace_back(std::forward<U>(item));

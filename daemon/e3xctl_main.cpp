@@ -29,6 +29,7 @@
 #include "daemon/control/control_client.hpp"
 #include "daemon/control/control_protocol.hpp"
 #include "daemon/control/ctl_format.hpp"
+#include "daemon/control/stream_relay.hpp"
 #include "daemon/modules/messages/sealed_file.hpp"
 #include "daemon/support/build_info.hpp"
 #include "daemon/support/encoding.hpp"
@@ -69,7 +70,8 @@ struct Options {
   std::optional<std::string> identity;
   std::uint32_t seconds = 10;  // speedtest
   std::size_t size = 1400;
-  bool all = false;  // outbox: delivered messages too
+  bool all = false;     // outbox: delivered messages too
+  std::string service;  // connect
 };
 
 std::string socket_path(const Options& options) {
@@ -345,6 +347,33 @@ int cmd_open(const Options& options) {
   return kExitOk;
 }
 
+// `e3xctl connect PEER SERVICE`: once e3xd accepted (the peer accepted the stream), the
+// control connection is the stream, and stdin/stdout are joined to it.
+int cmd_connect(const Options& options) {
+  ctl::ControlClient client;
+  // The daemon may first wait for the peer to come up (one handshake attempt) and then for
+  // the peer to accept the stream.
+  client.set_request_timeout(std::chrono::seconds(50));
+  if (std::string error = client.connect(socket_path(options)); !error.empty()) {
+    return fail(kExitUnreachable, error);
+  }
+  auto reply = client.request(
+      json::object{{"cmd", "connect"}, {"peer", options.peer}, {"service", options.service}});
+  if (!reply) return fail(kExitUnreachable, reply.error());
+  if (!reply->at("ok").get_bool()) {
+    std::string message = "the stream was refused";
+    if (const json::value* error = reply->if_contains("error"); error && error->is_object()) {
+      if (const json::value* m = error->get_object().if_contains("message"); m && m->is_string()) {
+        message = std::string(m->get_string());
+      }
+    }
+    return fail(kExitRefused, message);
+  }
+  std::string early;
+  const int connection = client.release(early);
+  return ctl::relay_stdio(connection, std::move(early));
+}
+
 int cmd_keygen(const Options& options) {
   std::error_code ec;
   if (std::filesystem::symlink_status(options.out, ec).type() !=
@@ -458,6 +487,14 @@ int main(int argc, char** argv) {
   speedtest->add_option("--seconds", options.seconds, "how long to send (1-300, default 10)");
   speedtest->add_option("--size", options.size,
                         "bytes of each channel packet's INNER (32-1400, default 1400)");
+  auto* connect = app.add_subcommand(
+      "connect", "join stdin and stdout to a stream to a peer's service (e.g. ssh ProxyCommand)");
+  connect->add_option("PEER", options.peer, "peer name or hashname")->required();
+  connect->add_option("SERVICE", options.service, "the peer's service name")->required();
+  auto* services = app.add_subcommand("services", "list our services and who may use them");
+  auto* forwards =
+      app.add_subcommand("forwards", "list forwards: where they listen, connections, bytes");
+  auto* streams = app.add_subcommand("streams", "list open streams");
   auto* keygen = app.add_subcommand("keygen", "create a new identity file (mode 0600)");
   keygen->add_option("--out", options.out, "the identity file to create")->required();
   auto* hashname = app.add_subcommand("hashname", "print the hashname of a key or identity");
@@ -530,6 +567,17 @@ int main(int argc, char** argv) {
         for_object([](const json::object& result) { return ctl::format_speedtest(result); }),
         std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
   }
+  if (*connect) return cmd_connect(options);
+  const auto list = [&](const char* cmd, std::string (*format)(const json::array&)) {
+    return run_request(options, {{"cmd", cmd}},
+                       [format](const json::value& result) -> std::optional<std::string> {
+                         if (!result.is_array()) return std::nullopt;
+                         return format(result.get_array());
+                       });
+  };
+  if (*services) return list("services", ctl::format_services);
+  if (*forwards) return list("forwards", ctl::format_forwards);
+  if (*streams) return list("streams", ctl::format_streams);
   if (*keygen) return cmd_keygen(options);
   if (*hashname) return cmd_hashname(options);
   return kExitUsage;

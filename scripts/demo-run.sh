@@ -34,7 +34,7 @@ key() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["3a"])' 
 key_alice=$(key "$work/alice/identity.json")
 key_bob=$(key "$work/bob/identity.json")
 
-write_config() {  # name port peer_name peer_key peer_port
+write_config() {  # name port peer_name peer_key peer_port [extra TOML]
   cat >"$work/$1/e3xd.toml" <<TOML
 identity = "$work/$1/identity.json"
 state_dir = "$work/$1"
@@ -48,10 +48,17 @@ listen = ["127.0.0.1:$2"]
 name = "$3"
 key = "$4"
 endpoints = ["udp://127.0.0.1:$5"]
+${6:-}
 TOML
 }
+# Bob offers alice a small service: a Unix socket answered by a one-line server started below.
+service_socket="$work/bob/hello.sock"
 write_config alice "$port_a" bob "$key_bob" "$port_b"
-write_config bob "$port_b" alice "$key_alice" "$port_a"
+write_config bob "$port_b" alice "$key_alice" "$port_a" "
+[[service]]
+name = \"hello\"
+target = \"unix:$service_socket\"
+allow = [\"alice\"]"
 
 say "starting e3xd for alice (udp 127.0.0.1:$port_a) and bob (udp 127.0.0.1:$port_b)"
 for name in alice bob; do
@@ -93,6 +100,26 @@ ctl bob inbox ack demo-1
 say "channel data: each asks the other, over the built-in \"path\" channel, where it sees them"
 ctl alice ping bob
 ctl bob ping alice
+
+say "a stream: alice reaches bob's \"hello\" service (a Unix socket on bob's side) with e3xctl connect"
+python3 - "$service_socket" <<'PY' &
+import os, socket, sys
+server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+server.bind(sys.argv[1])
+server.listen(1)
+connection, _ = server.accept()
+request = b""
+while chunk := connection.recv(4096):
+    request += chunk
+connection.sendall(b"bob's service got " + str(len(request)).encode() + b" bytes: " + request)
+connection.close()
+PY
+pids+=($!)
+for _ in $(seq 1 50); do [ -S "$service_socket" ] && break; sleep 0.1; done
+answer=$(printf 'hi from alice' | ctl alice connect bob hello)
+echo "$answer"
+[ "$answer" = "bob's service got 13 bytes: hi from alice" ] || { echo "the stream failed" >&2; exit 1; }
+ctl bob services
 
 say "e3xctl status (alice)"
 ctl alice status

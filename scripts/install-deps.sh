@@ -10,6 +10,9 @@ packages=(
   # integration tests: real processes driven from Python, NAT in network namespaces,
   # and `systemd-analyze verify` of the unit
   python3 iproute2 nftables procps systemd
+  # services tests with real clients: curl through a forward, ssh/scp to an sshd that the
+  # test starts in its own namespace (the system's ssh service is left stopped: see below)
+  curl openssh-client openssh-server
   # fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes, and
   # llvm-symbolizer for readable stack traces
   clang libclang-rt-dev llvm
@@ -30,6 +33,14 @@ as_root=()
 [ "$(id -u)" -eq 0 ] || as_root=(sudo)
 echo "install-deps: apt-get install ${packages[*]}"
 "${as_root[@]}" apt-get update -qq
+had_sshd=0
+dpkg-query -W -f='${Status}' openssh-server 2>/dev/null | grep -q "install ok installed" && had_sshd=1
 DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends \
   "${packages[@]}" >/dev/null
+# openssh-server is here only for a test that runs its own sshd; installing it must not leave
+# a machine that had no SSH server listening on port 22.
+if [ "$had_sshd" -eq 0 ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+  "${as_root[@]}" systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || true
+  echo "install-deps: installed openssh-server for the tests and left its service disabled"
+fi
 echo "install-deps: done"

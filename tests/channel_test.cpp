@@ -360,8 +360,11 @@ TEST(Channel, QuotaArithmetic) {
   EXPECT_EQ(Channel::open(1, "x", false, {}, {}, at_ms(0)).quota(), 1400u - 2 - 7);
   EXPECT_EQ(Channel::open(123, "x", false, {}, {}, at_ms(0)).quota(), 1400u - 2 - 9);
   EXPECT_EQ(Channel::open(4294967295u, "x", false, {}, {}, at_ms(0)).quota(), 1400u - 2 - 16);
-  EXPECT_EQ(Channel::open(1, "x", true, {}, {}, at_ms(0)).quota(), 1400u - 2 - 7 - 34);
-  EXPECT_EQ(Channel::open(4294967295u, "x", true, {}, {}, at_ms(0)).quota(), 1400u - 2 - 16 - 34);
+  // Reliable: ,"seq":<10>,"ack":<10> and ,"miss":[<window, at most 12000>] (PROTOCOL.md 13:
+  // every ack carries the window) are reserved.
+  EXPECT_EQ(Channel::open(1, "x", true, {}, {}, at_ms(0)).quota(), 1400u - 2 - 7 - 34 - 15);
+  EXPECT_EQ(Channel::open(4294967295u, "x", true, {}, {}, at_ms(0)).quota(),
+            1400u - 2 - 16 - 34 - 15);
 }
 
 TEST(Channel, UnreliableQuotaIsExact) {

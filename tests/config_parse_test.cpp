@@ -161,6 +161,33 @@ TEST(ConfigParse, MessagesDefaultsAndValues) {
   EXPECT_EQ(partial.messages, (MessagesConfig{61440, 3600, 268435456}));
 }
 
+// [[service]] and [[forward]] land in their structs (PROTOCOL.md 11).
+TEST(ConfigParse, ServicesAndForwards) {
+  const Config config = parse_ok(
+      "[[service]]\nname = \"ssh\"\ntarget = \"tcp://127.0.0.1:22\"\n"
+      "allow = [\"beta\", \"" +
+      std::string(52, 'a') +
+      "\"]\n"
+      "[[service]]\nname = \"app.v2\"\ntarget = \"unix:/run/app.sock\"\nallow = [\"beta\"]\n"
+      "[[forward]]\nlisten = \"127.0.0.1:2222\"\npeer = \"beta\"\nservice = \"ssh\"\n"
+      "[[forward]]\nlisten = \"unix:/run/e3xd/beta-ssh.sock\"\npeer = \"beta\"\n"
+      "service = \"ssh\"\n[[peer]]\nname = \"beta\"\nkey = \"" +
+      key_text(1) + "\"\n");
+  ASSERT_EQ(config.services.size(), 2u);
+  EXPECT_EQ(config.services[0].name, "ssh");
+  EXPECT_EQ(config.services[0].target.kind, LocalAddress::Kind::kTcp);
+  EXPECT_EQ(config.services[0].target.host, "127.0.0.1");
+  EXPECT_EQ(config.services[0].target.port, 22);
+  EXPECT_EQ(config.services[0].allow, (std::vector<std::string>{"beta", std::string(52, 'a')}));
+  EXPECT_EQ(config.services[1].target.kind, LocalAddress::Kind::kUnix);
+  EXPECT_EQ(config.services[1].target.path, "/run/app.sock");
+  ASSERT_EQ(config.forwards.size(), 2u);
+  EXPECT_EQ(config.forwards[0].listen.port, 2222);
+  EXPECT_EQ(config.forwards[0].peer, "beta");
+  EXPECT_EQ(config.forwards[1].listen.kind, LocalAddress::Kind::kUnix);
+  EXPECT_EQ(config.forwards[1].listen.text, "unix:/run/e3xd/beta-ssh.sock");
+}
+
 TEST(ConfigParse, PartialTablesKeepOtherDefaults) {
   const Config config = parse_ok("[udp]\ncloak = false\n[tcp]\nkeepalive = 60\n");
   EXPECT_EQ(config.udp, (TransportConfig{{{"0.0.0.0", 42424}}, false, 25}));
@@ -324,7 +351,70 @@ INSTANTIATE_TEST_SUITE_P(
                   "log_levle",
                   {"unknown key 'log_levle'", "did you mean 'log_level'?",
                    "allowed top-level keys: identity, state_dir, control_socket, log_level, "
-                   "accept, [udp], [tcp], [messages], [[peer]]"}},
+                   "accept, [udp], [tcp], [messages], [[peer]], [[service]], [[forward]]"}},
+        // [[service]] and [[forward]] (PROTOCOL.md 11, issue 11).
+        ErrorCase{"ServiceWithoutAllow",
+                  "[[service]]\nname = \"ssh\"\ntarget = \"tcp://127.0.0.1:22\"\n",
+                  1,
+                  "service[0]",
+                  {"missing required key 'allow'"}},
+        ErrorCase{"ServiceEmptyAllow",
+                  "[[service]]\nname = \"ssh\"\ntarget = \"tcp://127.0.0.1:22\"\nallow = []\n",
+                  4,
+                  "service[0].allow",
+                  {"there is no default allow"}},
+        ErrorCase{"ServiceBadName",
+                  "[[service]]\nname = \"SSH!\"\ntarget = \"tcp://127.0.0.1:22\"\n"
+                  "allow = [\"x\"]\n",
+                  2,
+                  "service[0].name",
+                  {"may contain only a-z, 0-9"}},
+        ErrorCase{"ServiceBadTarget",
+                  "[[service]]\nname = \"ssh\"\ntarget = \"127.0.0.1:22\"\nallow = [\"x\"]\n",
+                  3,
+                  "service[0].target",
+                  {"write \"tcp://HOST:PORT\""}},
+        ErrorCase{"ServiceRelativeUnixTarget",
+                  "[[service]]\nname = \"app\"\ntarget = \"unix:run/app.sock\"\n"
+                  "allow = [\"x\"]\n",
+                  3,
+                  "service[0].target",
+                  {"must be absolute"}},
+        ErrorCase{"ServiceAllowsUnknownPeer",
+                  "[[service]]\nname = \"ssh\"\ntarget = \"tcp://127.0.0.1:22\"\n"
+                  "allow = [\"betta\"]\n" +
+                      peer("name = \"beta\"\nkey = \"" + kKey1 + "\"\n"),
+                  4,
+                  "service[0].allow[0]",
+                  {"'betta' is neither a configured peer name nor a hashname", "configured: beta"}},
+        ErrorCase{"ServiceDuplicateName",
+                  "[[service]]\nname = \"ssh\"\ntarget = \"tcp://127.0.0.1:22\"\n"
+                  "allow = [\"" +
+                      std::string(52, 'a') +
+                      "\"]\n"
+                      "[[service]]\nname = \"ssh\"\ntarget = \"tcp://127.0.0.1:23\"\n"
+                      "allow = [\"" +
+                      std::string(52, 'a') + "\"]\n",
+                  6,
+                  "service[1].name",
+                  {"already used (line 1)"}},
+        ErrorCase{"ForwardUnknownPeer",
+                  "[[forward]]\nlisten = \"127.0.0.1:2222\"\npeer = \"beta\"\n"
+                  "service = \"ssh\"\n",
+                  3,
+                  "forward[0].peer",
+                  {"'beta' is not a configured peer name"}},
+        ErrorCase{"ForwardPortZero",
+                  "[[forward]]\nlisten = \"127.0.0.1:0\"\npeer = \"b\"\nservice = \"ssh\"\n",
+                  2,
+                  "forward[0].listen",
+                  {"a forward needs a fixed port"}},
+        ErrorCase{"ForwardUnknownKey",
+                  "[[forward]]\nlisten = \"127.0.0.1:2222\"\npeer = \"b\"\n"
+                  "service = \"ssh\"\ntarget = \"x\"\n",
+                  5,
+                  "forward[0].target",
+                  {"unknown key 'target'", "allowed keys in [[forward]]: listen, peer, service"}},
         ErrorCase{"UnknownInUdp",
                   "[udp]\nkeepalve = 25\n",
                   2,
@@ -567,7 +657,7 @@ TEST(ConfigParse, DocumentedMessages) {
       {"logg_level = \"debug\"\n",
        "e3xd.toml:1: logg_level: unknown key 'logg_level' (did you mean 'log_level'?); allowed "
        "top-level keys: identity, state_dir, control_socket, log_level, accept, [udp], [tcp], "
-       "[messages], [[peer]]"},
+       "[messages], [[peer]], [[service]], [[forward]]"},
       {"[udp]\nkeepalve = 25\n",
        "e3xd.toml:2: udp.keepalve: unknown key 'keepalve' (did you mean 'keepalive'?); allowed "
        "keys in [udp]: listen, cloak, keepalive"},

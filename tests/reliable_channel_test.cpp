@@ -1,6 +1,10 @@
-// Reliable channels: seq, ack, miss, window, backlog, resends, timeouts, end, and a lossy
-// simulated network carrying 10,000 packets.
+// Reliable channels: seq, ack, miss, window, backlog, end; the timing of PROTOCOL.md section 13
+// (acks within 25 ms or every second packet, RTT estimation with Karn's rule, loss detection
+// by reordering and time thresholds, the retransmission timeout with its floor and backoff,
+// resends at most once per RTT); flow control (the window never exceeded, consumer-paced
+// windows, auto-tuning); and a lossy simulated network carrying 10,000 packets.
 #include <algorithm>
+#include <chrono>
 #include <set>
 #include <string>
 
@@ -13,6 +17,7 @@
 namespace e3x {
 namespace {
 
+using std::chrono::microseconds;
 using test::at_ms;
 using test::bytes_of;
 using test::drain_events;
@@ -21,6 +26,10 @@ using test::int_key;
 using test::json_of;
 using test::miss_of;
 using test::over_wire;
+
+Instant at_us(std::int64_t us) {
+  return Instant{} + microseconds(us);
+}
 
 std::string head(const ChannelOutgoing& packet) {
   return boost::json::serialize(packet.json);
@@ -88,75 +97,112 @@ TEST(ReliableChannel, OpenPacketCarriesSeqOne) {
   EXPECT_EQ(head(out[0]), R"({"c":1,"type":"stream","k":"v","seq":1})");
 }
 
-TEST(ReliableChannel, AccepterAcksTheOpenWithinOneSecond) {
+// PROTOCOL.md 13: a seq is acknowledged within 25 ms (it was 1 s). Every ack carries the
+// window in "miss" (here the initial 100 packets beyond the ack).
+TEST(ReliableChannel, AccepterAcksTheOpenWithin25Ms) {
   auto [a, b] = open_pair();
   EXPECT_EQ(b.state(), ChannelState::kOpening);
-  EXPECT_EQ(b.next_timeout(), at_ms(1000));
-  b.handle_timeout(at_ms(999));
+  EXPECT_EQ(b.next_timeout(), at_ms(25));
+  b.handle_timeout(at_ms(24));
   EXPECT_TRUE(drain_out(b).empty());
-  b.handle_timeout(at_ms(1000));
+  b.handle_timeout(at_ms(25));
   auto out = drain_out(b);
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(head(out[0]), R"({"c":1,"ack":1})");  // ad-hoc: no seq
+  EXPECT_EQ(head(out[0]), R"({"c":1,"ack":1,"miss":[100]})");  // ad-hoc: no seq
   EXPECT_EQ(b.state(), ChannelState::kOpen);
 
   EXPECT_EQ(a.state(), ChannelState::kOpening);
-  deliver(a, out, at_ms(1001));
+  deliver(a, out, at_ms(40));
   EXPECT_EQ(a.state(), ChannelState::kOpen);
-  EXPECT_TRUE(drain_events(a).empty());        // an ack is not content
-  EXPECT_FALSE(a.next_timeout().has_value());  // nothing unacked, OPEN: no timer
+  EXPECT_TRUE(drain_events(a).empty());             // an ack is not content
+  EXPECT_FALSE(a.next_timeout().has_value());       // nothing unacked, OPEN: no timer
+  EXPECT_EQ(a.rtt().smoothed(), milliseconds(40));  // the open was sent once: a sample
 }
 
 TEST(ReliableChannel, ContentCarryingTheAckReplacesTheAdHocAck) {
   auto [a, b] = open_pair();
-  ASSERT_TRUE(b.send({}, bytes_of("reply"), false, at_ms(500)).has_value());
+  ASSERT_TRUE(b.send({}, bytes_of("reply"), false, at_ms(10)).has_value());
   auto out = drain_out(b);
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(head(out[0]), R"({"c":1,"seq":1,"ack":1})");
-  b.handle_timeout(at_ms(1000));
+  EXPECT_EQ(head(out[0]), R"({"c":1,"seq":1,"ack":1,"miss":[100]})");
+  b.handle_timeout(at_ms(25));
   EXPECT_TRUE(drain_out(b).empty());
-  EXPECT_EQ(b.next_timeout(), at_ms(2500));  // only the resend timer of its own packet
+  EXPECT_EQ(b.next_timeout(), at_ms(10) + kInitialRto);  // only its own packet's timeout
 
-  deliver(a, out, at_ms(600));
+  deliver(a, out, at_ms(20));
   auto events = drain_events(a);
   ASSERT_EQ(events.size(), 1u);
   const auto& data = std::get<channel_event::Data>(events[0]);
   EXPECT_EQ(data.body, bytes_of("reply"));
   EXPECT_EQ(data.json.at("seq"), 1);
-  // From now on everything A sends carries the ack.
-  auto sent = send_numbered(a, 2, 2, at_ms(700));
+  // From now on everything A sends carries the ack (and its window).
+  auto sent = send_numbered(a, 2, 2, at_ms(30));
   ASSERT_EQ(sent.size(), 1u);
-  EXPECT_EQ(head(sent[0]), R"({"c":1,"seq":2,"ack":1})");
+  EXPECT_EQ(head(sent[0]), R"({"c":1,"seq":2,"ack":1,"miss":[100]})");
 }
 
-TEST(ReliableChannel, OutOfOrderIsBufferedMissReportedAndDeliveredInOrder) {
+// A gap is acknowledged at once, so "miss" reaches the sender one round trip after the loss.
+TEST(ReliableChannel, OutOfOrderIsBufferedMissReportedAtOnceAndDeliveredInOrder) {
   auto [a, b] = open_pair();
+  b.handle_timeout(at_ms(25));
+  drain_out(b);  // the open's ack
   auto sent = send_numbered(a, 2, 5, at_ms(0));
   ASSERT_EQ(seqs_of(sent), (std::vector<std::int64_t>{2, 3, 4, 5}));
 
-  deliver(b, {sent[0]}, at_ms(10));  // 2
+  deliver(b, {sent[0]}, at_ms(30));  // 2
   EXPECT_EQ(bodies_of(drain_events(b)), (std::vector<std::string>{"2"}));
-  EXPECT_TRUE(drain_out(b).empty());  // in order: the ack may wait
+  EXPECT_TRUE(drain_out(b).empty());  // in order, the first since the last ack: it may wait
 
-  deliver(b, {sent[2]}, at_ms(20));  // 4: a gap
+  deliver(b, {sent[2]}, at_ms(31));  // 4: a gap
   EXPECT_TRUE(drain_events(b).empty());
   auto ack = drain_out(b);
   ASSERT_EQ(ack.size(), 1u);
   EXPECT_EQ(head(ack[0]), R"({"c":1,"ack":2,"miss":[1,99]})");  // 3 missing; up to 102
 
-  deliver(b, {sent[3]}, at_ms(30));  // 5: still a gap
+  deliver(b, {sent[3]}, at_ms(32));  // 5: still a gap
   ack = drain_out(b);
   ASSERT_EQ(ack.size(), 1u);
   EXPECT_EQ(head(ack[0]), R"({"c":1,"ack":2,"miss":[1,99]})");
 
-  deliver(b, {sent[1]}, at_ms(40));  // 3 fills it
+  deliver(b, {sent[1]}, at_ms(33));  // 3 fills it
   EXPECT_EQ(bodies_of(drain_events(b)), (std::vector<std::string>{"3", "4", "5"}));
   EXPECT_TRUE(drain_out(b).empty());
-  EXPECT_EQ(b.next_timeout(), at_ms(1040));
-  b.handle_timeout(at_ms(1040));
+  EXPECT_EQ(b.next_timeout(), at_ms(58));
+  b.handle_timeout(at_ms(58));
   ack = drain_out(b);
   ASSERT_EQ(ack.size(), 1u);
-  EXPECT_EQ(head(ack[0]), R"({"c":1,"ack":5})");
+  EXPECT_EQ(head(ack[0]), R"({"c":1,"ack":5,"miss":[100]})");
+}
+
+// PROTOCOL.md 13: every second packet is acknowledged at once (it was every 32nd), a lone one
+// within 25 ms.
+TEST(ReliableChannel, EverySecondPacketIsAckedAtOnceAndALoneOneWithin25Ms) {
+  auto [a, b] = open_pair();
+  b.handle_timeout(at_ms(25));
+  drain_out(b);
+  auto sent = send_numbered(a, 2, 6, at_ms(0));
+  ASSERT_EQ(sent.size(), 5u);
+  deliver(b, {sent[0]}, at_ms(30));
+  EXPECT_TRUE(drain_out(b).empty());
+  deliver(b, {sent[1]}, at_ms(31));
+  auto ack = drain_out(b);
+  ASSERT_EQ(ack.size(), 1u);
+  EXPECT_EQ(head(ack[0]), R"({"c":1,"ack":3,"miss":[100]})");
+  deliver(b, {sent[2]}, at_ms(32));
+  EXPECT_TRUE(drain_out(b).empty());
+  deliver(b, {sent[3]}, at_ms(33));
+  ack = drain_out(b);
+  ASSERT_EQ(ack.size(), 1u);
+  EXPECT_EQ(head(ack[0]), R"({"c":1,"ack":5,"miss":[100]})");
+  deliver(b, {sent[4]}, at_ms(40));
+  EXPECT_TRUE(drain_out(b).empty());
+  EXPECT_EQ(b.next_timeout(), at_ms(65));
+  b.handle_timeout(at_ms(64));
+  EXPECT_TRUE(drain_out(b).empty());
+  b.handle_timeout(at_ms(65));
+  ack = drain_out(b);
+  ASSERT_EQ(ack.size(), 1u);
+  EXPECT_EQ(head(ack[0]), R"({"c":1,"ack":6,"miss":[100]})");
 }
 
 TEST(ReliableChannel, DuplicatesAndOldPacketsAreDroppedAndAckedAtOnce) {
@@ -167,7 +213,7 @@ TEST(ReliableChannel, DuplicatesAndOldPacketsAreDroppedAndAckedAtOnce) {
   EXPECT_TRUE(drain_events(b).empty());
   auto ack = drain_out(b);
   ASSERT_EQ(ack.size(), 1u);
-  EXPECT_EQ(head(ack[0]), R"({"c":1,"ack":1})");
+  EXPECT_EQ(head(ack[0]), R"({"c":1,"ack":1,"miss":[100]})");
 
   auto sent = send_numbered(a, 2, 3, at_ms(0));
   deliver(b, {sent[1]}, at_ms(6));
@@ -189,7 +235,7 @@ TEST(ReliableChannel, PacketsBeyondTheBufferAreDropped) {
   b.receive(json_of(R"({"c":1,"seq":102})"), bytes_of("too far"), at_ms(1100));
   auto ack = drain_out(b);
   ASSERT_EQ(ack.size(), 1u);
-  EXPECT_EQ(head(ack[0]), R"({"c":1,"ack":1})");
+  EXPECT_EQ(head(ack[0]), R"({"c":1,"ack":1,"miss":[100]})");
   b.receive(json_of(R"({"c":1,"seq":101})"), bytes_of("101"), at_ms(1100));
   ack = drain_out(b);
   ASSERT_EQ(ack.size(), 1u);
@@ -247,51 +293,128 @@ TEST(ReliableChannel, OutOfOrderPacketsAreBoundedByTheSharedBudget) {
   EXPECT_EQ(endpoint_total, 0u);
 }
 
-TEST(ReliableChannel, ThirtyTwoReceiptsForceAnAck) {
-  auto [a, b] = open_pair();
-  b.handle_timeout(at_ms(1000));
-  drain_out(b);
-  auto sent = send_numbered(a, 2, 33, at_ms(0));
-  ASSERT_EQ(sent.size(), 32u);
-  for (std::size_t i = 0; i < 31; ++i) {
-    deliver(b, {sent[i]}, at_ms(1100));
-    ASSERT_TRUE(drain_out(b).empty()) << i;
-  }
-  deliver(b, {sent[31]}, at_ms(1100));
-  auto ack = drain_out(b);
-  ASSERT_EQ(ack.size(), 1u);
-  EXPECT_EQ(head(ack[0]), R"({"c":1,"ack":33})");
+// ---- RTT, loss detection, timeouts (PROTOCOL.md 13) -----------------------------------------
+
+TEST(RttEstimator, FollowsRfc6298) {
+  RttEstimator rtt;
+  EXPECT_FALSE(rtt.has_sample());
+  EXPECT_EQ(rtt.rto(), kInitialRto);  // 1 s before any sample (not the old 2 s)
+  EXPECT_EQ(rtt.loss_delay(), kInitialRtt * 9 / 8);
+  rtt.on_sample(milliseconds(100));  // SRTT = R, RTTVAR = R/2
+  EXPECT_EQ(rtt.smoothed(), milliseconds(100));
+  EXPECT_EQ(rtt.variation(), milliseconds(50));
+  EXPECT_EQ(rtt.rto(), milliseconds(300));  // SRTT + 4 RTTVAR
+  rtt.on_sample(milliseconds(200));         // RTTVAR = 3/4 * 50 + 1/4 * |100 - 200|, then SRTT
+  EXPECT_EQ(rtt.variation(), microseconds(62'500));
+  EXPECT_EQ(rtt.smoothed(), microseconds(112'500));
+  EXPECT_EQ(rtt.rto(), microseconds(362'500));
+  EXPECT_EQ(rtt.min(), milliseconds(100));
+  EXPECT_EQ(rtt.latest(), milliseconds(200));
+  EXPECT_EQ(rtt.loss_delay(), microseconds(225'000));  // 9/8 * max(srtt, latest)
+  for (int i = 0; i < 100; ++i) rtt.on_sample(milliseconds(1));
+  EXPECT_EQ(rtt.rto(), kMinRto);  // the 200 ms floor
+  EXPECT_EQ(rtt.min(), milliseconds(1));
 }
 
-TEST(ReliableChannel, MissResendsOncePerSecond) {
-  auto [a, b] = open_pair();
-  ASSERT_TRUE(a.send(json_of(R"({"part":2})"), bytes_of("2"), false, at_ms(0)).has_value());
-  ASSERT_TRUE(a.send(json_of(R"({"part":3})"), bytes_of("3"), false, at_ms(0)).has_value());
-  ASSERT_TRUE(a.send(json_of(R"({"part":4})"), bytes_of("4"), false, at_ms(0)).has_value());
-  auto original = drain_out(a);
-  ASSERT_EQ(original.size(), 3u);
-  // B has ack 2 and misses 3.
-  a.receive(json_of(R"({"c":1,"ack":2,"miss":[1,99]})"), {}, at_ms(100));
-  EXPECT_EQ(a.state(), ChannelState::kOpen);
-  auto resent = drain_out(a);
-  ASSERT_EQ(resent.size(), 1u);
-  EXPECT_EQ(head(resent[0]), R"({"c":1,"part":3,"seq":3})");
-  EXPECT_EQ(resent[0].body, bytes_of("3"));
+// A opened at 0 and got the ack of its open at `rtt`: its path has one RTT sample.
+Opened open_with_rtt(Duration rtt) {
+  auto opened = open_pair();
+  opened.b.handle_timeout(at_ms(25));
+  deliver(opened.a, drain_out(opened.b), Instant{} + rtt);
+  EXPECT_EQ(opened.a.rtt().smoothed(), rtt);
+  return opened;
+}
 
-  a.receive(json_of(R"({"c":1,"ack":2,"miss":[1,99]})"), {}, at_ms(600));
-  EXPECT_TRUE(drain_out(a).empty());  // within a second of the last resend
+// The ack of a packet sent more than once, or of one that was reported missing, gives no
+// sample: it may answer another send, or a later packet that only now completed the sequence.
+TEST(ReliableChannel, KarnsRuleNoRttSampleFromResentOrReportedPackets) {
+  auto [a, b] = open_with_rtt(milliseconds(100));  // srtt 100, rttvar 50: RTO 300 ms
+  send_numbered(a, 2, 2, at_ms(1000));
+  a.handle_timeout(at_ms(1300));  // the timeout resends 2
+  EXPECT_EQ(seqs_of(drain_out(a)), (std::vector<std::int64_t>{2, 2}));
+  a.receive(json_of(R"({"c":1,"ack":2,"miss":[100]})"), {}, at_ms(1310));
+  EXPECT_EQ(a.rtt().smoothed(), milliseconds(100));  // 310 ms or 10 ms? neither is sampled
 
-  // Now 3 and 4 are missing, and the peer's own first packet arrives: resends carry our ack.
-  a.receive(json_of(R"({"c":1,"seq":1,"ack":2,"miss":[1,1,98]})"), bytes_of("b1"), at_ms(1100));
-  resent = drain_out(a);
-  ASSERT_EQ(resent.size(), 2u);  // 3 again (a second passed) and 4 for the first time
-  EXPECT_EQ(head(resent[0]), R"({"c":1,"part":3,"seq":3,"ack":1})");
-  EXPECT_EQ(head(resent[1]), R"({"c":1,"part":4,"seq":4,"ack":1})");
-  EXPECT_EQ(resent[1].body, bytes_of("4"));
+  send_numbered(a, 3, 4, at_ms(2000));
+  a.receive(json_of(R"({"c":1,"ack":2,"miss":[1,100]})"), {}, at_ms(2050));  // 3 missing
+  a.receive(json_of(R"({"c":1,"ack":4,"miss":[100]})"), {}, at_ms(2060));
+  EXPECT_EQ(a.rtt().smoothed(), milliseconds(100));  // 3 was reported: no sample
 
-  // Missing seqs we do not have (acked or never sent) are ignored.
-  a.receive(json_of(R"({"c":1,"ack":3,"miss":[50,50]})"), {}, at_ms(5000));
+  send_numbered(a, 5, 5, at_ms(3000));
+  a.receive(json_of(R"({"c":1,"ack":5,"miss":[100]})"), {}, at_ms(3020));
+  EXPECT_EQ(a.rtt().latest(), milliseconds(20));
+  EXPECT_EQ(a.rtt().smoothed(), microseconds(90'000));  // 7/8 * 100 + 1/8 * 20
+}
+
+// A's data 2..8 leaves at 1000 (srtt 100 ms); 2 is lost and each later arrival makes B report
+// it. The reports as B would send them: ack 1, 2 missing, window to 101.
+constexpr const char* kReportTwo = R"({"c":1,"ack":1,"miss":[1,99]})";
+
+// PROTOCOL.md 13: lost once three later packets are reported (before the time threshold).
+TEST(ReliableChannel, LossDetectedByTheReorderingThreshold) {
+  auto [a, b] = open_with_rtt(milliseconds(100));
+  auto sent = send_numbered(a, 2, 8, at_ms(1000));
+  ASSERT_EQ(sent.size(), 7u);
+  a.receive(json_of(kReportTwo), {}, at_ms(1100));
+  a.receive(json_of(kReportTwo), {}, at_ms(1101));
+  EXPECT_TRUE(drain_out(a).empty());  // two reports: could be reordering
+  a.receive(json_of(kReportTwo), {}, at_ms(1102));
+  auto out = drain_out(a);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(head(out[0]), R"({"c":1,"seq":2})");
+  EXPECT_EQ(out[0].body, bytes_of("2"));
+  EXPECT_EQ(a.flow().losses, 1u);
+}
+
+// PROTOCOL.md 13: lost 9/8 * max(srtt, latest RTT) after it was sent, once a later packet
+// was reported received, however few reports came.
+TEST(ReliableChannel, LossDetectedByTheTimeThreshold) {
+  auto [a, b] = open_with_rtt(milliseconds(100));
+  send_numbered(a, 2, 8, at_ms(1000));
+  a.receive(json_of(kReportTwo), {}, at_ms(1100));
   EXPECT_TRUE(drain_out(a).empty());
+  EXPECT_EQ(a.next_timeout(), at_us(1'112'500));  // 1000 ms + 9/8 * 100 ms
+  a.handle_timeout(at_us(1'112'499));
+  EXPECT_TRUE(drain_out(a).empty());
+  a.handle_timeout(at_us(1'112'500));
+  EXPECT_EQ(seqs_of(drain_out(a)), (std::vector<std::int64_t>{2}));
+}
+
+// A resend is not resent again because of reports that answer packets sent before it (the
+// old rule resent on every miss once a second), and at most once per RTT: only reports that
+// follow packets sent after the resend count, and not within one srtt of it.
+TEST(ReliableChannel, ALostPacketIsResentAtMostOncePerRtt) {
+  auto [a, b] = open_with_rtt(milliseconds(100));
+  send_numbered(a, 2, 8, at_ms(1000));
+  for (int t : {1100, 1101, 1102}) a.receive(json_of(kReportTwo), {}, at_ms(t));
+  EXPECT_EQ(seqs_of(drain_out(a)), (std::vector<std::int64_t>{2}));  // resent at 1102
+  // The arrivals of 6, 7 and 8 (sent before the resend) are reported too: nothing.
+  for (int t : {1103, 1104, 1105, 1150, 1190}) {
+    a.receive(json_of(kReportTwo), {}, at_ms(t));
+    EXPECT_TRUE(drain_out(a).empty()) << t;
+  }
+  EXPECT_EQ(a.next_timeout(), at_ms(1300)) << "only the timeout of the first send";
+  // New packets after the resend; the resend was lost too, so their arrivals report 2 again:
+  // three reports, but within one srtt of the resend it stays.
+  send_numbered(a, 9, 11, at_ms(1150));
+  for (int t : {1195, 1196, 1197}) a.receive(json_of(kReportTwo), {}, at_ms(t));
+  EXPECT_TRUE(drain_out(a).empty());
+  EXPECT_EQ(a.next_timeout(), at_us(1'214'500));  // max(1102 + 9/8 * 100, 1102 + srtt)
+  a.handle_timeout(at_ms(1201));
+  EXPECT_TRUE(drain_out(a).empty());
+  a.receive(json_of(kReportTwo), {}, at_ms(1202));  // one srtt after the resend
+  EXPECT_EQ(seqs_of(drain_out(a)), (std::vector<std::int64_t>{2}));
+  EXPECT_EQ(a.flow().retransmissions, 2u);
+}
+
+// Reports of seqs we do not have (acknowledged, or never sent) are ignored.
+TEST(ReliableChannel, ReportsOfUnknownSeqsAreIgnored) {
+  auto [a, b] = open_with_rtt(milliseconds(100));
+  send_numbered(a, 2, 4, at_ms(1000));
+  a.receive(json_of(R"({"c":1,"ack":3,"miss":[50,50]})"), {}, at_ms(1100));
+  a.handle_timeout(at_ms(1200));
+  EXPECT_TRUE(drain_out(a).empty());
+  EXPECT_EQ(a.flow().losses, 0u);
 }
 
 TEST(ReliableChannel, WindowFromMissIsRespectedAndBacklogFlushes) {
@@ -329,38 +452,180 @@ TEST(ReliableChannel, BacklogFullRefusesAndCapacityCountsDown) {
   EXPECT_EQ(a.send_capacity(), 10u);
 }
 
-// Every 2 s without ack progress: the oldest unacked packet (it blocks in-order delivery)
-// and the last one (the spec's resend, which draws an ack+miss), then the ack timeout.
-TEST(ReliableChannel, OldestAndLastUnackedResentEveryTwoSecondsThenAckTimeout) {
-  auto [a, b] = open_pair();
-  b.handle_timeout(at_ms(1000));
-  deliver(a, drain_out(b), at_ms(1000));  // A is OPEN, seq 1 acked
+// PROTOCOL.md 13: without acks the retransmission timeout (srtt + 4 rttvar, at least 200 ms)
+// resends the oldest unacked packet (it blocks in-order delivery) and the newest (its ack
+// carries the whole miss list), backing off exponentially up to 10 s; 30 s without ack
+// progress is a timeout. (Before: both every 2 s, whatever the path.)
+TEST(ReliableChannel, TimeoutProbesWithFloorAndBackoffThenGivesUp) {
+  auto [a, b] = open_with_rtt(milliseconds(26));  // srtt 26 + 4 * 13 = 78 ms: the floor rules
   a.receive(json_of(R"({"c":1,"seq":1,"ack":1})"), bytes_of("from b"), at_ms(1000));
   drain_events(a);
   auto sent = send_numbered(a, 2, 3, at_ms(1000));  // carries ack 1, so no ad-hoc ack
   ASSERT_EQ(sent.size(), 2u);
-  EXPECT_EQ(a.next_timeout(), at_ms(3000));
+  EXPECT_EQ(a.next_timeout(), at_ms(1200));
 
-  int resends = 0;
-  for (std::int64_t t = 3000; t < 31'000; t += 2000) {
+  const std::vector<std::int64_t> fires = {1200, 1600, 2400, 4000, 7200, 13'600, 23'600};
+  for (std::size_t i = 0; i < fires.size(); ++i) {
+    const std::int64_t t = fires[i];
+    ASSERT_EQ(a.next_timeout(), at_ms(t)) << i;
     a.handle_timeout(at_ms(t - 1));
     ASSERT_TRUE(drain_out(a).empty()) << t;
     a.handle_timeout(at_ms(t));
     auto out = drain_out(a);
     ASSERT_EQ(out.size(), 2u) << t;
-    EXPECT_EQ(head(out[0]), R"({"c":1,"seq":2,"ack":1})");  // the oldest, with the current ack
+    EXPECT_EQ(head(out[0]), R"({"c":1,"seq":2,"ack":1,"miss":[100]})");  // the oldest
     EXPECT_EQ(out[0].body, bytes_of("2"));
-    EXPECT_EQ(head(out[1]), R"({"c":1,"seq":3,"ack":1})");  // the last
-    EXPECT_EQ(out[1].body, bytes_of("3"));
-    ++resends;
-    EXPECT_EQ(a.next_timeout(), at_ms(std::min<std::int64_t>(t + 2000, 31'000)));
+    EXPECT_EQ(head(out[1]), R"({"c":1,"seq":3,"ack":1,"miss":[100]})");  // the newest
+    EXPECT_EQ(a.flow().rto_backoff, i + 1);
   }
-  EXPECT_EQ(resends, 14);
+  // The next would come 10 s later (the ceiling), after the 30 s give-up.
+  EXPECT_EQ(a.next_timeout(), at_ms(31'000));
   a.handle_timeout(at_ms(30'999));
   EXPECT_EQ(a.state(), ChannelState::kOpen);
   a.handle_timeout(at_ms(31'000));
   expect_error(a, "timeout");
   EXPECT_TRUE(a.is_finished());
+}
+
+TEST(ReliableChannel, AnAckRestoresTheTimeoutWithoutBackoff) {
+  auto [a, b] = open_with_rtt(milliseconds(100));  // RTO 300 ms
+  send_numbered(a, 2, 4, at_ms(1000));
+  a.handle_timeout(at_ms(1300));
+  a.handle_timeout(at_ms(1900));
+  EXPECT_EQ(a.flow().rto_backoff, 2u);
+  drain_out(a);
+  a.receive(json_of(R"({"c":1,"ack":2,"miss":[100]})"), {}, at_ms(2000));
+  EXPECT_EQ(a.flow().rto_backoff, 0u);
+  EXPECT_EQ(a.next_timeout(), at_ms(2300));
+}
+
+// ---- flow control -----------------------------------------------------------------------
+
+// Consumer pacing (PROTOCOL.md 11 and 13): delivered packets count against the window until
+// the application consumes them, so a reader that stops stops the sender after one window;
+// the sender probes the closed window without giving up; consuming reopens it at once.
+TEST(ReliableChannel, ConsumerPacedWindowOpensOnlyAsTheApplicationConsumes) {
+  auto [a, b] = open_pair();
+  b.set_consumer_paced(true, at_ms(0));
+  for (int i = 2; i <= 301; ++i) {
+    ASSERT_TRUE(a.send({}, bytes_of(std::to_string(i)), false, at_ms(0)).has_value()) << i;
+  }
+  // Both sides' network: everything A sends reaches B and back, at `t`.
+  auto exchange = [&](Instant t) {
+    for (int round = 0; round < 10; ++round) {
+      auto to_b = drain_out(a);
+      auto to_a = drain_out(b);
+      if (to_b.empty() && to_a.empty()) return;
+      deliver(b, to_b, t);
+      deliver(a, to_a, t);
+    }
+  };
+  exchange(at_ms(10));
+  b.handle_timeout(at_ms(35));  // the ack of 101, delayed as a lone packet's is
+  exchange(at_ms(35));
+  // The open was consumed; 100 more fit: 2..101 delivered, 102 is the one packet the closed
+  // window's "miss":[1] lets through, held and not delivered.
+  auto events = drain_events(b);
+  ASSERT_EQ(events.size(), 100u);
+  EXPECT_EQ(bodies_of(events).back(), "101");
+  EXPECT_EQ(b.flow().held, 1u);
+  EXPECT_EQ(b.flow().ack, 101u);
+  EXPECT_EQ(b.flow().advertised_edge, 102u);
+  EXPECT_EQ(a.flow().highest_sent, 102u);
+  EXPECT_EQ(a.flow().queued, 199u);
+  // Nobody reads for two minutes: A probes the closed window, B answers, nothing times out
+  // and nothing more is delivered or held.
+  for (std::int64_t t = 10; t < 120'000;) {
+    const auto next = a.next_timeout();
+    ASSERT_TRUE(next.has_value());
+    t = (*next - Instant{}).count() / 1'000'000 + 1;
+    a.handle_timeout(at_ms(t));
+    b.handle_timeout(at_ms(t));
+    exchange(at_ms(t));
+    ASSERT_EQ(a.state(), ChannelState::kOpen) << t;
+  }
+  EXPECT_TRUE(drain_events(b).empty());
+  EXPECT_EQ(b.flow().held, 1u);
+  EXPECT_GT(a.flow().timeouts, 5u);
+  // Consuming 50 reopens the window (it was closed: the peer hears at once).
+  ASSERT_TRUE(b.consumed(50, at_ms(120'000)).has_value());
+  EXPECT_EQ(bodies_of(drain_events(b)), (std::vector<std::string>{"102"}));
+  auto update = drain_out(b);
+  ASSERT_EQ(update.size(), 1u);
+  EXPECT_EQ(head(update[0]), R"({"c":1,"ack":102,"miss":[49]})");  // up to 151 = 51 + 100
+  deliver(a, update, at_ms(120'000));
+  auto more = drain_out(a);
+  EXPECT_EQ(more.size(), 49u);
+  EXPECT_EQ(int_key(more.back().json, "seq"), 151);
+  // Errors: more than delivered changes nothing; an unpaced channel has nothing to consume.
+  EXPECT_EQ(b.consumed(100, at_ms(120'001)).error(), ChannelConsumeError::kTooMany);
+  EXPECT_EQ(b.flow().consumed, 51u);
+  EXPECT_EQ(a.consumed(1, at_ms(120'001)).error(), ChannelConsumeError::kNotConsumerPaced);
+}
+
+// A small opening rides on the next ack, within the ack delay.
+TEST(ReliableChannel, ConsumerPacedSmallOpeningsAreToldWithinTheAckDelay) {
+  auto [a, b] = open_pair();
+  b.set_consumer_paced(true, at_ms(0));
+  b.handle_timeout(at_ms(25));
+  drain_out(b);
+  for (int i = 2; i <= 41; ++i) {
+    b.receive(json_of("{\"c\":1,\"seq\":" + std::to_string(i) + "}"), bytes_of("x"), at_ms(30));
+  }
+  drain_out(b);
+  EXPECT_EQ(b.flow().advertised_edge, 101u);
+  ASSERT_TRUE(b.consumed(1, at_ms(40)).has_value());
+  EXPECT_TRUE(drain_out(b).empty());  // 1 of a 100-packet window: not worth a packet now
+  EXPECT_EQ(b.next_timeout(), at_ms(65));
+  b.handle_timeout(at_ms(65));
+  auto update = drain_out(b);
+  ASSERT_EQ(update.size(), 1u);
+  EXPECT_EQ(head(update[0]), R"({"c":1,"ack":41,"miss":[61]})");  // 2 + 100 - 41
+  ASSERT_TRUE(b.consumed(25, at_ms(70)).has_value());
+  EXPECT_EQ(drain_out(b).size(), 1u);  // a quarter of the window: at once
+}
+
+// Auto-tuning (PROTOCOL.md 13): a window consumed within about a round trip doubles, one
+// consumed more slowly grows toward 1.5 times the bandwidth-delay product it shows (and
+// falls toward it), and after a pause the window starts again from 100 packets. What was
+// already allowed stays allowed: the advertised edge never goes back.
+TEST(ReliableChannel, ReceiveWindowAutoTunesAndFallsBackWhenIdle) {
+  auto [a, b] = open_pair();
+  // B learns the round trip (100 ms) from its own packet's ack.
+  ASSERT_TRUE(b.send({}, bytes_of("hello"), false, at_ms(0)).has_value());
+  drain_out(b);
+  b.receive(json_of(R"({"c":1,"ack":1})"), {}, at_ms(100));
+  ASSERT_EQ(b.rtt().min(), milliseconds(100));
+  std::uint32_t seq = 1;
+  // Packets as a sender within the window would send them (B's acks are not looked at).
+  auto arrive = [&](int count, std::int64_t from_ms, std::int64_t to_ms) {
+    for (int i = 0; i < count; ++i) {
+      ++seq;
+      const std::int64_t t = from_ms + (to_ms - from_ms) * i / std::max(1, count - 1);
+      b.receive(json_of("{\"c\":1,\"seq\":" + std::to_string(seq) + "}"), bytes_of("x"), at_ms(t));
+    }
+  };
+  EXPECT_EQ(b.receive_window(), kReliableWindow);
+  arrive(100, 100, 110);  // 100 packets consumed 110 ms after the epoch began: doubles
+  EXPECT_EQ(b.receive_window(), 200u);
+  arrive(200, 150, 170);  // 200 in 60 ms
+  EXPECT_EQ(b.receive_window(), 400u);
+  arrive(400, 200, 310);  // 400 in 140 ms: 1.5 * 100/140 -> 429
+  EXPECT_EQ(b.receive_window(), 429u);
+  arrive(429, 320, 1310);  // 429 in 1 s: about 429 per second, so 1.5 * 43 packets: the floor
+  EXPECT_EQ(b.receive_window(), kReliableWindow);
+  // Grown again, then two seconds of silence: back to 100, the old edge kept.
+  arrive(100, 1320, 1330);
+  arrive(200, 1340, 1350);
+  EXPECT_EQ(b.receive_window(), 400u);
+  drain_out(b);
+  const std::uint64_t promised = b.flow().advertised_edge;
+  EXPECT_EQ(promised, std::uint64_t{seq} + 400);
+  arrive(1, 3400, 3400);
+  EXPECT_EQ(b.receive_window(), kReliableWindow);
+  drain_out(b);
+  EXPECT_EQ(b.flow().advertised_edge, promised);
+  EXPECT_EQ(b.reorder_bytes(), 0u);  // and nothing held
 }
 
 TEST(ReliableChannel, AckProgressResetsTheAckTimeout) {
@@ -376,23 +641,27 @@ TEST(ReliableChannel, AckProgressResetsTheAckTimeout) {
   EXPECT_EQ(a.state(), ChannelState::kClosed);
 }
 
-TEST(ReliableChannel, LostOpenIsResentAlongsideTheLast) {
+// Before any RTT sample the timeout is 1 s; its probes are the open (which creates the channel
+// at the peer) and the newest, whose ack reports the rest missing: lost by the time threshold
+// (9/8 of the initial 333 ms RTT have passed), resent at once.
+TEST(ReliableChannel, LostOpenIsResentAlongsideTheNewestAfterOneSecond) {
   auto a = Channel::open(1, "stream", true, {}, bytes_of("open"), at_ms(0));
   drain_out(a);                      // lost
   send_numbered(a, 2, 5, at_ms(0));  // lost
-  a.handle_timeout(at_ms(2000));
+  EXPECT_EQ(a.next_timeout(), at_ms(1000));
+  a.handle_timeout(at_ms(1000));
   auto out = drain_out(a);
   EXPECT_EQ(seqs_of(out), (std::vector<std::int64_t>{1, 5}));
-  auto b = Channel::accept(1, over_wire(out[0].json), out[0].body, at_ms(2000));
+  auto b = Channel::accept(1, over_wire(out[0].json), out[0].body, at_ms(1000));
   ASSERT_TRUE(b.has_value());
-  deliver(*b, {out[1]}, at_ms(2000));
+  deliver(*b, {out[1]}, at_ms(1000));
   auto ack = drain_out(*b);
   ASSERT_EQ(ack.size(), 1u);
   EXPECT_EQ(head(ack[0]), R"({"c":1,"ack":1,"miss":[1,1,1,97]})");
-  deliver(a, ack, at_ms(2000));
+  deliver(a, ack, at_ms(1000));
   out = drain_out(a);
   EXPECT_EQ(seqs_of(out), (std::vector<std::int64_t>{2, 3, 4}));
-  deliver(*b, out, at_ms(2000));
+  deliver(*b, out, at_ms(1000));
   EXPECT_EQ(bodies_of(drain_events(*b)), (std::vector<std::string>{"2", "3", "4", "5"}));
 }
 
@@ -513,7 +782,10 @@ struct Transfer {
   bool end_sent[2] = {false, false};
   bool ended[2] = {false, false};
   std::set<std::int64_t> emitted[2];
-  std::int64_t max_ack_emitted[2] = {0, 0};
+  // The highest seq each side has allowed the other (ack + the last delta of its "miss");
+  // before any, the initial window the sender assumes.
+  std::int64_t max_edge_emitted[2] = {std::int64_t{kReliableWindow}, std::int64_t{kReliableWindow}};
+  std::uint32_t largest_window = 0;
   std::size_t miss_resends = 0;
   std::size_t timer_resends = 0;
   std::size_t window_violations = 0;
@@ -527,12 +799,14 @@ void run_transfer(std::uint64_t seed) {
 
   pair.on_emit = [&t](int side, const ChannelOutgoing& packet, bool after_receive) {
     if (auto ack = int_key(packet.json, "ack")) {
-      t.max_ack_emitted[side] = std::max(t.max_ack_emitted[side], *ack);
+      std::int64_t edge = *ack;
+      for (auto delta : miss_of(packet.json)) edge += delta;
+      t.max_edge_emitted[side] = std::max(t.max_edge_emitted[side], edge);
     }
     auto seq = int_key(packet.json, "seq");
     if (!seq) return;
-    // The sender only knows acks the receiver emitted.
-    if (*seq > t.max_ack_emitted[1 - side] + std::int64_t{kReliableWindow}) ++t.window_violations;
+    // The sender only knows the windows the receiver emitted.
+    if (*seq > t.max_edge_emitted[1 - side]) ++t.window_violations;
     if (!t.emitted[side].insert(*seq).second) {
       if (after_receive) {
         ++t.miss_resends;
@@ -564,6 +838,7 @@ void run_transfer(std::uint64_t seed) {
                       << " errored: " << std::get<channel_event::Errored>(*event).reason;
       }
     }
+    t.largest_window = std::max(t.largest_window, channel.receive_window());
     while (t.sent[side] < t.to_send[side] && channel.send_capacity() > 0) {
       const int i = t.sent[side];
       boost::json::object extra;
@@ -603,10 +878,12 @@ void run_transfer(std::uint64_t seed) {
   EXPECT_GT(t.miss_resends, 100u);
   EXPECT_GT(t.timer_resends, 0u);
   EXPECT_GT(pair.dropped(), 2000u);  // the loss really happened
-  std::printf("seed %llu: %zu delivered, %zu lost, %zu miss resends, %zu timer resends, %.1f s\n",
-              static_cast<unsigned long long>(seed), pair.delivered(), pair.dropped(),
-              t.miss_resends, t.timer_resends,
-              std::chrono::duration<double>(pair.now() - Instant{}).count());
+  std::printf(
+      "seed %llu: %zu delivered, %zu lost, %zu miss resends, %zu timer resends, %.1f s, largest "
+      "window %u\n",
+      static_cast<unsigned long long>(seed), pair.delivered(), pair.dropped(), t.miss_resends,
+      t.timer_resends, std::chrono::duration<double>(pair.now() - Instant{}).count(),
+      t.largest_window);
 }
 
 TEST(ReliableChannelSimulation, TenThousandPacketsThroughLossReorderingAndDuplication) {

@@ -98,6 +98,14 @@ Result<std::string, std::string> ControlClient::read_line() {
   return read_line_within(-1);
 }
 
+int ControlClient::release(std::string& buffered) {
+  buffered = std::move(inbuf_);
+  inbuf_.clear();
+  const int fd = fd_;
+  fd_ = -1;
+  return fd;
+}
+
 Result<std::string, std::string> ControlClient::read_line_within(int timeout_ms) {
   if (fd_ < 0) return unexpected(std::string("not connected to e3xd"));
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);

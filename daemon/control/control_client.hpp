@@ -40,6 +40,9 @@ class ControlClient {
   Result<std::string, std::string> read_line();
 
   void set_request_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
+  // Gives up the connection (after a reply that switched it to a raw byte stream): the
+  // descriptor, and the bytes already read past the last reply line. The client is closed.
+  int release(std::string& buffered);
   bool connected() const { return fd_ >= 0; }
   void close();
 

@@ -127,7 +127,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Reentrant calls (a Respond called from inside the Handler) return at once: the outer
   // loop carries on, so pipelined requests never recurse.
   void process() {
-    if (in_process_) return;
+    if (in_process_ || takeover_) return;  // a connection being handed over reads no more
     in_process_ = true;
     while (!closed_ && !awaiting_ && out_bytes_ < kMaxQueuedBytes) {
       const std::size_t newline = inbuf_.find('\n', inpos_);
@@ -206,15 +206,43 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     std::weak_ptr<Session> weak = weak_from_this();
-    ControlServer::Respond respond_fn = [weak, serial](ControlServer::Reply reply) {
-      if (auto session = weak.lock()) session->respond(serial, std::move(reply));
-    };
+    ControlServer::Respond respond_fn(
+        [weak, serial](ControlServer::Reply reply) {
+          if (auto session = weak.lock()) session->respond(serial, std::move(reply));
+        },
+        [weak, serial](boost::json::value result, Takeover take) {
+          if (auto session = weak.lock()) {
+            session->respond_upgrade(serial, std::move(result), std::move(take));
+          }
+        });
     try {
       owner->handler(*request, std::move(respond_fn));
     } catch (const std::exception& e) {
       spdlog::error("control: the \"{}\" handler failed: {}", request->cmd, e.what());
       respond(serial, unexpected(ControlError{code::kInternal, std::string(e.what())}));
     }
+  }
+
+  // The ok line, then the connection goes to `take` once every queued line is written.
+  void respond_upgrade(std::uint64_t serial, boost::json::value result, Takeover take) {
+    if (closed_ || !awaiting_ || serial != request_serial_) return;
+    awaiting_ = false;
+    takeover_ = std::move(take);
+    queue(ok_line(result));
+  }
+
+  // Hands the socket and the unread bytes to the taker; the session is then closed without
+  // closing the socket. Called when no read is outstanding and every line is written.
+  void hand_over() {
+    Takeover take = std::move(takeover_);
+    takeover_ = nullptr;
+    std::string early = inbuf_.substr(inpos_);
+    inbuf_.clear();
+    inpos_ = 0;
+    Local::socket socket = std::move(socket_);
+    auto self = shared_from_this();
+    close();  // leaves the server's map; the moved-from socket_ has nothing to close
+    take(std::move(socket), std::move(early));
   }
 
   void respond(std::uint64_t serial, ControlServer::Reply reply) {
@@ -278,6 +306,10 @@ class Session : public std::enable_shared_from_this<Session> {
       out_.pop_front();
     }
     if (!out_.empty()) write();
+    if (takeover_) {
+      if (out_.empty()) hand_over();  // the reply is out: the connection changes hands
+      return;
+    }
     process();  // output shrank: paused reading may resume, or a finished client closes
   }
 
@@ -300,6 +332,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool eof_ = false;
   bool watching_ = false;
   bool closed_ = false;
+  Takeover takeover_;  // set by an upgrade: who gets the connection once the reply is out
 };
 
 }  // namespace

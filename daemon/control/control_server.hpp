@@ -22,8 +22,10 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
@@ -35,12 +37,51 @@ namespace e3x::control {
 inline constexpr std::size_t kMaxSessions = 64;
 inline constexpr std::size_t kMaxQueuedBytes = 4 * 1024 * 1024;
 
+using Reply = Result<boost::json::value, ControlError>;
+
+// Takes over a connection whose request was answered with Respond::upgrade(): the socket, and
+// the bytes the client sent after its request line that were already read. From then on the
+// connection carries whatever the taker makes of it (e3xctl connect: a raw byte stream).
+using Takeover =
+    std::function<void(boost::asio::local::stream_protocol::socket socket, std::string early)>;
+
+// Answers one request. Call it exactly once, now or later (from the io_context's thread).
+// Calls after the first, after the client left, or after stop() are no-ops.
+class Respond {
+ public:
+  Respond() = default;
+  Respond(std::nullptr_t) {}  // NOLINT: "no one to answer"
+  template <class F>
+  requires std::is_invocable_v<F&, Reply> Respond(F reply)
+      : reply_(std::move(reply)) {}  // NOLINT: any callable taking a Reply
+  Respond(std::function<void(Reply)> reply,
+          std::function<void(boost::json::value, Takeover)> upgrade)
+      : reply_(std::move(reply)), upgrade_(std::move(upgrade)) {}
+
+  void operator()(Reply reply) const {
+    if (reply_) reply_(std::move(reply));
+  }
+  explicit operator bool() const { return static_cast<bool>(reply_); }
+  // Answers {"ok":true,"result":result}; once that line is written, hands the connection to
+  // `take` (the server forgets it). Where the connection cannot be taken over (a test's
+  // handler, a client already gone) it only answers, and `take` is never called.
+  void upgrade(boost::json::value result, Takeover take) const {
+    if (upgrade_) {
+      upgrade_(std::move(result), std::move(take));
+    } else if (reply_) {
+      reply_(Reply(std::move(result)));
+    }
+  }
+
+ private:
+  std::function<void(Reply)> reply_;
+  std::function<void(boost::json::value, Takeover)> upgrade_;
+};
+
 class ControlServer {
  public:
-  using Reply = Result<boost::json::value, ControlError>;
-  // Answers one request. Call it exactly once, now or later (from the io_context's thread).
-  // Calls after the first, after the client left, or after stop() are no-ops.
-  using Respond = std::function<void(Reply)>;
+  using Reply = control::Reply;
+  using Respond = control::Respond;
   // Called for every well-formed request except "watch" (which the server answers itself).
   using Handler = std::function<void(const Request&, Respond)>;
 

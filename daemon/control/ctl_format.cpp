@@ -405,6 +405,16 @@ std::string format_event(const json::object& event, std::int64_t utc_offset_s) {
     out += "message " + get_string(event, "id").value_or("?") + " to " + peer_label(event) +
            " expired undelivered (" + int_or_unknown(get_int(event, "attempts")) +
            " attempt(s)); it stays in the outbox until cancelled";
+  } else if (name == "stream_open") {
+    out += "stream " +
+           std::string(get_string(event, "direction").value_or("?") == "in" ? "from " : "to ") +
+           peer_label(event) + " service '" + get_string(event, "service").value_or("?") + "' (" +
+           get_string(event, "via").value_or("?") + ")";
+  } else if (name == "stream_close") {
+    out += "stream with " + peer_label(event) + " service '" +
+           get_string(event, "service").value_or("?") + "' closed (" +
+           get_string(event, "reason").value_or("?") + "; " + count_bytes(event, "bytes_in") +
+           " in, " + count_bytes(event, "bytes_out") + " out)";
   } else if (name == "reload") {
     // The reload result's members sit beside "event" (or, tolerated, under "result").
     const json::value* nested = event.if_contains("result");
@@ -418,6 +428,60 @@ std::string format_event(const json::object& event, std::int64_t utc_offset_s) {
     out += name + " " + json::serialize(rest);
   }
   return out + "\n";
+}
+
+std::string format_services(const json::array& services) {
+  if (services.empty()) return "no services ([[service]] in the configuration)\n";
+  std::string out;
+  for (const json::value& value : services) {
+    if (!value.is_object()) continue;
+    const json::object& service = value.get_object();
+    out += get_string(service, "name").value_or("?") + "  " +
+           get_string(service, "target").value_or("?") +
+           "  allow: " + join(get_strings(service, "allow")) + "\n";
+  }
+  return out;
+}
+
+std::string format_forwards(const json::array& forwards) {
+  if (forwards.empty()) return "no forwards ([[forward]] in the configuration)\n";
+  std::string out;
+  for (const json::value& value : forwards) {
+    if (!value.is_object()) continue;
+    const json::object& forward = value.get_object();
+    out += get_string(forward, "listen").value_or("?") + " -> " +
+           get_string(forward, "peer").value_or("?") + " service '" +
+           get_string(forward, "service").value_or("?") + "'  ";
+    if (auto error = get_string(forward, "error")) {
+      out += "failed: " + *error;
+    } else {
+      out += get_string(forward, "state").value_or("?") + ", " +
+             int_or_unknown(get_int(forward, "connections")) + " open, " +
+             int_or_unknown(get_int(forward, "accepted")) + " accepted, " +
+             int_or_unknown(get_int(forward, "refused")) + " refused, " +
+             count_bytes(forward, "bytes_in") + " in, " + count_bytes(forward, "bytes_out") +
+             " out";
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+std::string format_streams(const json::array& streams) {
+  if (streams.empty()) return "no open streams\n";
+  std::string out;
+  for (const json::value& value : streams) {
+    if (!value.is_object()) continue;
+    const json::object& stream = value.get_object();
+    const bool in = get_string(stream, "direction").value_or("") == "in";
+    out += std::string(in ? "from " : "to ") + peer_label(stream) + "  service '" +
+           get_string(stream, "service").value_or("?") + "' (" +
+           get_string(stream, "via").value_or("?") + ")  " +
+           get_string(stream, "state").value_or("?") + ", " + count_bytes(stream, "bytes_in") +
+           " in, " + count_bytes(stream, "bytes_out") + " out, open " +
+           (get_int(stream, "age_s") ? format_duration(*get_int(stream, "age_s")) : "?") + "\n";
+  }
+  return out;
 }
 
 }  // namespace e3x::control

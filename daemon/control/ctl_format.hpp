@@ -80,4 +80,11 @@ std::string format_speedtest(const boost::json::object& result);
 // Unknown events print their name and JSON.
 std::string format_event(const boost::json::object& event, std::int64_t utc_offset_s);
 
+// `e3xctl services`: one line per service, "ssh  tcp://127.0.0.1:22  allow: beta, gamma".
+std::string format_services(const boost::json::array& services);
+// `e3xctl forwards`: listen address, target, state, connections and bytes.
+std::string format_forwards(const boost::json::array& forwards);
+// `e3xctl streams`: peer, service, direction, bytes each way, age.
+std::string format_streams(const boost::json::array& streams);
+
 }  // namespace e3x::control

@@ -256,6 +256,17 @@ void Host::on_packet(PathId path, ByteView packet) {
 
 void Host::drive() {
   if (stopping_) return;
+  // Module code may ask for a drive from inside one of its own hooks (a stream attaches its
+  // socket while a channel event is handled). Running the loop again there would hand the
+  // module later events before it finished the current one (a stream wrote its second packet
+  // before its first); the loop already running picks up whatever the nested call would have.
+  if (driving_) return;
+  struct Driving {
+    bool& flag;
+    explicit Driving(bool& f) : flag(f) { flag = true; }
+    ~Driving() { flag = false; }
+  } driving(driving_);
+  bool pumped = false;
   for (;;) {
     // The SEQ marks on disk must cover every SEQ before a packet carrying it leaves.
     bool may_send = true;
@@ -286,7 +297,12 @@ void Host::drive() {
       worked = true;
       handle_event(*event);
     }
-    if (!worked) break;  // event handlers may have produced more; loop until both are empty
+    if (worked) continue;  // event handlers may have produced more; loop until both are empty
+    if (pumped) break;
+    // Quiet: modules waiting on core state (capacity, acceptance) act now; once more round
+    // sends what they produced.
+    pumped = true;
+    for (auto& module : modules_) module->pump();
   }
   arm_core_timer();
 }

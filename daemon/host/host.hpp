@@ -110,8 +110,8 @@ class Host {
   // Opens a channel whose events go to `owner`.
   Result<std::uint32_t, EndpointError> open_channel(Module& owner, const Hashname& peer,
                                                     std::string type, bool reliable,
-                                                    boost::json::object extra = {},
-                                                    Bytes body = {});
+                                                    boost::json::object extra = {}, Bytes body = {},
+                                                    ChannelOptions options = {});
   // Sends {"err":reason} and forgets the channel (its owner gets no channel_closed).
   void close_channel(const ChannelKey& key, const std::string& reason);
 
@@ -119,6 +119,9 @@ class Host {
   std::optional<Hashname> lookup_peer(const std::string& name_or_hashname) const;
   std::string peer_label(const Hashname& hashname) const;  // "alpha", or "hashname12…"
   const PeerRuntime* find_runtime(const Hashname& hashname) const;
+  // Someone needs the peer now (e3xctl connect): a configured peer that is down is dialled
+  // at once, its backoff reset.
+  void connect_now(const Hashname& hashname);
   std::string path_text(PathId path) const;            // "udp4 127.0.0.1:42424"
   boost::json::object path_object(PathId path) const;  // {"type","ip","port"}
   std::string endpoint_url(PathId path) const;         // "tcp://127.0.0.1:4000"
@@ -173,6 +176,7 @@ class Host {
   SodiumRandom random_;
   std::chrono::steady_clock::time_point started_at_;
   bool accept_any_ = false;
+  bool driving_ = false;  // inside drive(): a nested call returns at once
   bool stopping_ = false;
 
   std::unique_ptr<SeqStore> seq_store_;

@@ -252,6 +252,8 @@ Reply Host::reload() {
     apply_keepalive(peer.hashname);
   }
   running.peers = next->peers;
+  running.services = next->services;  // the services module applies them (reloaded())
+  running.forwards = next->forwards;
   std::erase_if(running.peers, [&](const config::PeerConfig& peer) {
     return names_.find(peer.name) == names_.end();
   });

@@ -128,9 +128,10 @@ void Host::serve_command(std::string name, CommandHandler handler) {
 
 Result<std::uint32_t, EndpointError> Host::open_channel(Module& owner, const Hashname& peer,
                                                         std::string type, bool reliable,
-                                                        boost::json::object extra, Bytes body) {
+                                                        boost::json::object extra, Bytes body,
+                                                        ChannelOptions options) {
   auto opened = endpoint_->open_channel(now(), peer, std::move(type), reliable, std::move(extra),
-                                        std::move(body));
+                                        std::move(body), options);
   if (opened) channel_owners_[{peer, *opened}] = &owner;
   return opened;
 }

@@ -138,6 +138,18 @@ void Host::attempt_connect(PeerRuntime& peer) {
   }
 }
 
+void Host::connect_now(const Hashname& hashname) {
+  PeerRuntime* peer = runtime_of(hashname);
+  if (!peer) return;
+  peer->backoff = kReconnectBackoffFirst;
+  peer->next_attempt.reset();
+  const auto status = endpoint_->peer_status(hashname);
+  if (!peer->config.endpoints.empty() && status && status->state == ExchangeState::kNone) {
+    if (peer->resolve_needed && peer->resolves_in_flight == 0) resolve_endpoints(*peer);
+    attempt_connect(*peer);
+  }
+}
+
 // Exponential backoff with +-20% jitter, so peers that failed together do not retry in step.
 void Host::schedule_retry(PeerRuntime& peer, Instant at) {
   const double jitter = 0.8 + 0.4 * (random_.uniform(1001) / 1000.0);

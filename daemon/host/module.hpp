@@ -60,6 +60,11 @@ class Module {
   // The channel ended cleanly ("ended") or errored (its reason); it is forgotten after this.
   virtual void channel_closed(const ChannelKey& /*key*/, const std::string& /*reason*/) {}
 
+  // After every batch of core events was handled (each drive), for work that waits on core
+  // state no event announces: a channel's send capacity growing as acks arrive, a channel
+  // leaving OPENING. Keep it cheap (only what is waiting). What it sends is driven out after.
+  virtual void pump() {}
+
   // ---- application messages (when it serves them) ----
   virtual void message_received(event::MessageReceived& /*message*/) {}
 

@@ -2,6 +2,7 @@
 
 #include "daemon/modules/messages/messages_module.hpp"
 #include "daemon/modules/path/path_module.hpp"
+#include "daemon/modules/services/services_module.hpp"
 #include "daemon/modules/speedtest/speedtest_module.hpp"
 
 namespace e3x::daemon {
@@ -11,6 +12,7 @@ std::vector<std::unique_ptr<Module>> make_modules(Host& host) {
   modules.push_back(std::make_unique<PathModule>(host));       // "path" channel, ping
   modules.push_back(std::make_unique<MessagesModule>(host));   // outbox, inbox, receipts
   modules.push_back(std::make_unique<SpeedtestModule>(host));  // "speedtest" channel
+  modules.push_back(std::make_unique<ServicesModule>(host));   // "stream" channel, forwards
   return modules;
 }
 

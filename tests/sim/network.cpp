@@ -35,6 +35,8 @@ const char* to_string(Fate fate) {
       return "unroutable";
     case Fate::kFiltered:
       return "filtered";
+    case Fate::kQueueFull:
+      return "queue-full";
   }
   return "?";
 }
@@ -179,6 +181,20 @@ void Network::schedule(Delivery delivery) {
   queue_.emplace(key, std::move(delivery));
 }
 
+// The bottleneck: a datagram leaves once those queued before it have, at the link's rate.
+bool Network::enqueue(std::pair<NodeId, NodeId> link_key, const LinkParams& params,
+                      std::size_t size, Instant now, Instant& departs) {
+  auto& queue = bottlenecks_[link_key];
+  while (!queue.empty() && queue.front() <= now) queue.pop_front();
+  if (queue.size() >= params.queue) return false;
+  const Instant start = queue.empty() ? now : std::max(now, queue.back());
+  const auto nanos = static_cast<Duration::rep>(static_cast<long double>(size) * 1e9L /
+                                                static_cast<long double>(params.rate));
+  departs = start + Duration{nanos};
+  queue.push_back(departs);
+  return true;
+}
+
 std::uint64_t Network::send(Instant now, NodeId from, Address to, Bytes bytes) {
   ++stats_.sent;
   const Node& sender = nodes_.at(from);
@@ -209,19 +225,22 @@ std::uint64_t Network::send(Instant now, NodeId from, Address to, Bytes bytes) {
   } else if (!link_up(from, *record.to_node, now)) {
     record.fate = Fate::kPartitioned;
   } else {
-    record.bytes = bytes;  // the filter sees the bytes
+    if (filter_) record.bytes = bytes;  // the filter sees the bytes
     if (filter_ && !filter_(record)) {
       record.fate = Fate::kFiltered;
     } else {
       const LinkParams& params = link(from, *record.to_node);
+      const auto link_key = std::make_pair(from, *record.to_node);
+      Instant departs = now;
       if (chance(params.loss)) {
         record.fate = Fate::kLost;
+      } else if (params.rate > 0 && !enqueue(link_key, params, bytes.size(), now, departs)) {
+        record.fate = Fate::kQueueFull;
       } else {
         record.fate = Fate::kDelivered;
-        const auto link_key = std::make_pair(from, *record.to_node);
         const std::uint64_t link_seq = ++link_sends_[link_key];
         const bool twice = chance(params.duplicate);
-        Delivery delivery{now + sample_delay(params),
+        Delivery delivery{departs + sample_delay(params),
                           *record.to_node,
                           record.from,
                           bytes,
@@ -232,7 +251,7 @@ std::uint64_t Network::send(Instant now, NodeId from, Address to, Bytes bytes) {
         if (twice) {
           ++stats_.duplicated;
           Delivery copy = delivery;
-          copy.at = now + sample_delay(params);
+          copy.at = departs + sample_delay(params);
           schedule(std::move(copy));
         }
         schedule(std::move(delivery));
@@ -257,6 +276,9 @@ std::uint64_t Network::send(Instant now, NodeId from, Address to, Bytes bytes) {
     case Fate::kFiltered:
       ++stats_.filtered;
       break;
+    case Fate::kQueueFull:
+      ++stats_.queue_full;
+      break;
   }
   const std::uint64_t id = record.id;
   if (capture_) {
@@ -264,6 +286,13 @@ std::uint64_t Network::send(Instant now, NodeId from, Address to, Bytes bytes) {
     sent_log_.push_back(std::move(record));
   }
   return id;
+}
+
+std::size_t Network::queued(NodeId from, NodeId to, Instant now) const {
+  auto it = bottlenecks_.find({from, to});
+  if (it == bottlenecks_.end()) return 0;
+  return static_cast<std::size_t>(
+      std::count_if(it->second.begin(), it->second.end(), [now](Instant t) { return t > now; }));
 }
 
 void Network::inject(Instant at, NodeId to, Address from, Bytes bytes) {

@@ -1,6 +1,7 @@
 // The datagram layer of the simulator: nodes with fake IPv4 addresses, one-way links with
-// delay, jitter (which reorders), loss and duplication, partitions over time windows, and NAT
-// boxes that rewrite inside addresses to public mappings and forget idle ones.
+// delay, jitter (which reorders), loss and duplication, an optional bottleneck (a rate with a
+// bounded queue), partitions over time windows, and NAT boxes that rewrite inside addresses
+// to public mappings and forget idle ones.
 //
 // It knows nothing about E3X: it moves byte strings between node ids at simulated instants,
 // and every random choice comes from one generator seeded by the caller, so the same seed
@@ -10,6 +11,7 @@
 #include <compare>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -43,6 +45,12 @@ struct LinkParams {
   Duration jitter{};                  // extra delay, uniform in [0, jitter]: reorders packets
   double loss = 0.0;                  // probability a datagram is lost
   double duplicate = 0.0;             // probability a delivered datagram arrives twice
+  // A bottleneck: datagrams leave one after another at this many bytes per second (0: no
+  // limit), after waiting in a queue of at most `queue` datagrams (the one being sent
+  // included); a datagram that finds the queue full is dropped (Fate::kQueueFull). The
+  // delay and jitter above come on top, after the datagram has left the queue.
+  std::uint64_t rate = 0;
+  std::size_t queue = 64;
 };
 
 struct NatOptions {
@@ -95,6 +103,7 @@ enum class Fate {
   kNatDropped,   // sent to a NAT port with no live mapping
   kUnroutable,   // no node has that address
   kFiltered,     // a test filter dropped it
+  kQueueFull,    // the link's bottleneck queue was full
 };
 const char* to_string(Fate fate);
 
@@ -132,6 +141,7 @@ struct NetworkStats {
   std::uint64_t nat_dropped = 0;
   std::uint64_t unroutable = 0;
   std::uint64_t filtered = 0;
+  std::uint64_t queue_full = 0;
   std::uint64_t injected = 0;
   std::uint64_t reordered = 0;  // deliveries that overtook an earlier send on the same link
 };
@@ -175,6 +185,9 @@ class Network {
   std::optional<Delivery> pop_due(Instant now);
   std::size_t in_flight() const { return queue_.size(); }
 
+  // Datagrams waiting in (or being sent by) the bottleneck of the link from -> to at `now`.
+  std::size_t queued(NodeId from, NodeId to, Instant now) const;
+
   // Every datagram sent, in order (when capturing; on by default).
   const std::vector<SentRecord>& sent_log() const { return sent_log_; }
   void set_capture(bool capture) { capture_ = capture; }
@@ -198,6 +211,8 @@ class Network {
   };
   std::optional<NodeId> resolve(Address to, NodeId sender, Instant now, bool& nat_dropped);
   void schedule(Delivery delivery);
+  bool enqueue(std::pair<NodeId, NodeId> link_key, const LinkParams& params, std::size_t size,
+               Instant now, Instant& departs);
   Duration sample_delay(const LinkParams& params);
 
   std::mt19937_64 rng_;
@@ -212,6 +227,8 @@ class Network {
   std::uint64_t order_ = 0;
   std::uint64_t next_sent_id_ = 1;
   std::map<std::pair<NodeId, NodeId>, std::uint64_t> link_sends_;
+  // Per directed link with a rate: when each queued datagram finishes leaving, in order.
+  std::map<std::pair<NodeId, NodeId>, std::deque<Instant>> bottlenecks_;
   std::map<std::pair<NodeId, NodeId>, std::uint64_t> link_max_delivered_;
   std::vector<SentRecord> sent_log_;
   bool capture_ = true;

@@ -67,6 +67,7 @@ Host& Simulator::add_host(HostOptions options) {
   if (node != id) throw std::logic_error("host and node numbering diverged");
   accept_[id] = options.accept;
   pending_limits_[id] = options.pending_limit;
+  congestion_[id] = options.congestion;
   hosts_.push_back(std::move(host));
   Host& added = *hosts_.back();
   make_endpoint(added, options.seq_floor, options.pending_limit, options.accept);
@@ -100,6 +101,7 @@ void Simulator::make_endpoint(Host& host, std::uint32_t seq_floor, std::size_t p
   config.seq_floor = seq_floor;
   config.pending_limit = pending_limit;
   config.accept = std::move(accept);
+  config.congestion = congestion_[host.id_];
   if (!seq_marks.empty()) {
     config.seq_marks_of =
         [marks = std::move(seq_marks)](const Hashname& peer) -> std::optional<PeerSeqMarks> {
@@ -189,9 +191,9 @@ Result<Sent, EndpointError> Simulator::request_keepalive(Host& from, const Host&
 }
 
 std::uint32_t Simulator::open_channel(Host& from, const Host& to, std::string type, bool reliable,
-                                      Bytes body) {
-  auto result =
-      from.endpoint().open_channel(now_, to.hashname(), std::move(type), reliable, {}, body);
+                                      Bytes body, ChannelOptions options) {
+  auto result = from.endpoint().open_channel(now_, to.hashname(), std::move(type), reliable, {},
+                                             body, options);
   drain(from);
   if (!result.has_value()) {
     ADD_FAILURE() << from.name() << " open_channel to " << to.name()

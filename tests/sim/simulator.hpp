@@ -46,6 +46,8 @@ struct HostOptions {
   std::uint32_t seq_floor = 0;
   std::int64_t unix_offset = 0;  // seconds added to the simulation's wall clock for this host
   AcceptPolicy accept;
+  // Congestion control of its reliable channels (Endpoint::Config::congestion).
+  std::optional<CongestionAlgorithm> congestion = kDefaultCongestionAlgorithm;
 };
 
 struct RestartOptions {
@@ -193,7 +195,7 @@ class Simulator {
   Result<Sent, EndpointError> request_keepalive(Host& from, const Host& to);
   // Opens a channel; a gtest failure and 0 when the endpoint refuses.
   std::uint32_t open_channel(Host& from, const Host& to, std::string type, bool reliable,
-                             Bytes body = {});
+                             Bytes body = {}, ChannelOptions options = {});
   Result<Sent, EndpointError> send_channel(Host& from, const Host& to, std::uint32_t channel,
                                            Bytes body, bool end = false);
 
@@ -237,6 +239,7 @@ class Simulator {
   std::vector<std::unique_ptr<Host>> hosts_;
   std::map<HostId, AcceptPolicy> accept_;
   std::map<HostId, std::size_t> pending_limits_;
+  std::map<HostId, std::optional<CongestionAlgorithm>> congestion_;
   std::size_t nat_count_ = 0;
   std::uint64_t steps_ = 0;
   std::uint64_t steps_at_same_instant_ = 0;

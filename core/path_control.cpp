@@ -1,0 +1,112 @@
+// A path's congestion window, bytes in flight, RTT and pacing (PROTOCOL.md 13). See
+// path_control.hpp.
+#include "core/path_control.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+
+namespace e3x {
+
+PathControl::PathControl(std::optional<CongestionAlgorithm> algorithm, CongestionConfig config)
+    : algorithm_(algorithm), config_(config) {
+  if (algorithm_) controller_ = make_congestion_controller(*algorithm_, config_);
+}
+
+std::size_t PathControl::window() const {
+  return controller_ ? controller_->window() : std::numeric_limits<std::size_t>::max();
+}
+
+bool PathControl::window_allows(std::size_t bytes) const {
+  if (!controller_) return true;
+  return in_flight_ + bytes <= controller_->window() || recovery_send_;
+}
+
+double PathControl::pacing_rate() const {
+  if (!controller_ || !rtt_.has_sample()) return 0;
+  const double srtt = std::chrono::duration<double>(
+                          std::max(rtt_.smoothed(), Duration{std::chrono::microseconds(100)}))
+                          .count();
+  const double gain = controller_->in_slow_start() ? kPacingGainSlowStart : kPacingGain;
+  return gain * static_cast<double>(controller_->window()) / srtt;
+}
+
+Instant PathControl::release_time(Instant now, std::size_t bytes) {
+  const double rate = pacing_rate();
+  if (rate <= 0) return now;
+  const double mss = static_cast<double>(config_.mss);
+  const double burst = rate * std::chrono::duration<double>(kPacingBurstInterval).count();
+  // Never a whole window at once: at most a quarter of it (but two packets at least).
+  const double quarter = static_cast<double>(controller_->window()) / 4;
+  const double capacity = std::max(std::min({burst, quarter, mss * kPacingMaxBurstPackets}),
+                                   mss * kPacingMinBurstPackets);
+  return pacer_.release_time(now, bytes, rate, capacity);
+}
+
+void PathControl::on_sent(Instant /*now*/, std::size_t bytes) {
+  recovery_send_ = false;  // the one packet a new congestion event allows has gone
+  in_flight_ += bytes;
+  if (controller_) pacer_.on_sent(bytes);
+}
+
+void PathControl::on_delivered(Instant now, Instant sent, std::size_t bytes) {
+  const std::size_t before = in_flight_;
+  in_flight_ -= std::min(in_flight_, bytes);
+  if (!controller_) return;
+  // Used its window: blocked by it since the senders last ran dry, or this close to it.
+  const std::size_t window = controller_->window();
+  const bool limited = window_limited_ || before + 2 * config_.mss >= window;
+  controller_->on_ack(now, sent, bytes, rtt_, limited);
+}
+
+void PathControl::on_lost(Instant now, Instant sent, std::size_t bytes, bool in_flight) {
+  if (in_flight) in_flight_ -= std::min(in_flight_, bytes);
+  if (!controller_) return;
+  if (controller_->on_congestion_event(now, sent, false)) {
+    ++congestion_events_;
+    recovery_send_ = true;
+  }
+}
+
+void PathControl::on_persistent_congestion(Instant now) {
+  if (!controller_) return;
+  ++persistent_congestion_;
+  controller_->on_congestion_event(now, now, true);
+}
+
+void PathControl::forget(std::size_t bytes) {
+  in_flight_ -= std::min(in_flight_, bytes);
+}
+
+void PathControl::reset() {
+  if (algorithm_) controller_ = make_congestion_controller(*algorithm_, config_);
+  rtt_.reset();
+  pacer_.reset();
+  in_flight_ = 0;
+  ++generation_;
+  window_limited_ = false;
+  recovery_send_ = false;
+  ++resets_;
+}
+
+PathFlowStats PathControl::stats() const {
+  PathFlowStats s;
+  s.algorithm = algorithm_ ? to_string(*algorithm_) : "none";
+  s.window = window();
+  s.bytes_in_flight = in_flight_;
+  s.slow_start = controller_ && controller_->in_slow_start();
+  if (rtt_.has_sample()) {
+    s.srtt = rtt_.smoothed();
+    s.rttvar = rtt_.variation();
+    s.min_rtt = rtt_.min();
+    s.latest_rtt = rtt_.latest();
+  }
+  s.rto = rtt_.rto();
+  s.pacing_rate = pacing_rate();
+  s.congestion_events = congestion_events_;
+  s.persistent_congestion = persistent_congestion_;
+  s.resets = resets_;
+  return s;
+}
+
+}  // namespace e3x

@@ -1,0 +1,111 @@
+// What an exchange's current path allows its reliable channels (PROTOCOL.md section 13): the
+// RTT estimate, the congestion window and the bytes in flight against it, and pacing. One per
+// exchange, shared by every reliable channel of it; a path change resets it (a new
+// generation: packets sent before no longer count against the new path's window).
+//
+// Channels do the per-packet bookkeeping (what is in flight, acknowledged, lost) and report
+// it here; the exchange's scheduler asks window_allows() and release_time() before it lets a
+// channel send. A PathControl made "unlimited" (no controller) has the RTT estimate only:
+// a channel on its own (unit tests) uses one, so it sends whatever its peer's window allows.
+//
+// Unreliable channel packets, acks and handshakes are not congestion controlled and are not
+// counted here (they are never acknowledged, so they cannot be "in flight").
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "core/congestion.hpp"
+#include "core/pacer.hpp"
+#include "core/rtt_estimator.hpp"
+#include "core/time.hpp"
+
+namespace e3x {
+
+// The default for exchanges. NewReno is the default: see core-decisions.md for why.
+inline constexpr CongestionAlgorithm kDefaultCongestionAlgorithm = CongestionAlgorithm::kNewReno;
+
+// Pacing: the bucket refills at gain * window / srtt; a burst is at most this much sending.
+inline constexpr double kPacingGainSlowStart = 2.0;
+inline constexpr double kPacingGain = 1.25;
+inline constexpr Duration kPacingBurstInterval = milliseconds(2);
+inline constexpr std::size_t kPacingMinBurstPackets = 2;
+inline constexpr std::size_t kPacingMaxBurstPackets = 256;
+
+struct PathFlowStats {
+  const char* algorithm = "none";
+  std::size_t window = 0;  // bytes; SIZE_MAX when unlimited
+  std::size_t bytes_in_flight = 0;
+  bool slow_start = false;
+  std::optional<Duration> srtt, rttvar, min_rtt, latest_rtt;
+  Duration rto{};
+  double pacing_rate = 0;  // bytes per second; 0 when not pacing
+  std::uint64_t congestion_events = 0;
+  std::uint64_t persistent_congestion = 0;
+  std::uint64_t resets = 0;
+};
+
+class PathControl {
+ public:
+  // With an algorithm: congestion controlled and paced. Without: unlimited (RTT only).
+  explicit PathControl(std::optional<CongestionAlgorithm> algorithm = kDefaultCongestionAlgorithm,
+                       CongestionConfig config = {});
+
+  RttEstimator& rtt() { return rtt_; }
+  const RttEstimator& rtt() const { return rtt_; }
+  bool limited() const { return controller_ != nullptr; }
+  std::size_t window() const;
+  std::size_t bytes_in_flight() const { return in_flight_; }
+  // Packets record the generation they were sent in; after reset() their verdicts do not
+  // touch the new path's accounting.
+  std::uint32_t generation() const { return generation_; }
+
+  // ---- asked by the scheduler ----
+  // May a packet of `bytes` enter the network by the congestion window? True also once after
+  // a new congestion event began (the retransmission that repairs it goes at once, RFC 9002
+  // 7.3.2 and RFC 6675 section 5), and always when unlimited.
+  bool window_allows(std::size_t bytes) const;
+  // When pacing lets a packet of `bytes` go: `now`, or later. Always `now` when unlimited or
+  // before any RTT sample.
+  Instant release_time(Instant now, std::size_t bytes);
+  // The scheduler had packets the window would not take (the window is the limit), or had
+  // nothing to send while the window had room (the application or flow control is).
+  void note_window_blocked() { window_limited_ = true; }
+  void note_sender_idle() { window_limited_ = false; }
+
+  // ---- reported by channels ----
+  void on_sent(Instant now, std::size_t bytes);
+  // A packet in flight is known delivered (acknowledged, or presumed from a duplicate ack).
+  void on_delivered(Instant now, Instant sent, std::size_t bytes);
+  // A packet was declared lost; `in_flight`: it was still counted (not presumed delivered).
+  void on_lost(Instant now, Instant sent, std::size_t bytes, bool in_flight);
+  // Timeouts fired repeatedly with nothing acknowledged: the window collapses.
+  void on_persistent_congestion(Instant now);
+  // Bytes leave the flight with no verdict (their channel closed).
+  void forget(std::size_t bytes);
+
+  // The path changed: a fresh controller, RTT estimate and pacer; a new generation.
+  void reset();
+
+  PathFlowStats stats() const;
+
+ private:
+  double pacing_rate() const;  // bytes per second; 0: do not pace
+
+  std::optional<CongestionAlgorithm> algorithm_;
+  CongestionConfig config_;
+  std::unique_ptr<CongestionController> controller_;
+  RttEstimator rtt_;
+  Pacer pacer_;
+  std::size_t in_flight_ = 0;
+  std::uint32_t generation_ = 0;
+  bool window_limited_ = false;
+  bool recovery_send_ = false;  // one packet may exceed the window: a new event just began
+  std::uint64_t congestion_events_ = 0;
+  std::uint64_t persistent_congestion_ = 0;
+  std::uint64_t resets_ = 0;
+};
+
+}  // namespace e3x
