@@ -157,6 +157,21 @@ TEST(CtlFormat, StatusListsTheDropsThatHappened) {
             std::string::npos);
 }
 
+// The stream limits of PROTOCOL.md 11 are counted and shown: refusals by reason, non-zero only.
+TEST(CtlFormat, StatusShowsServicesAndStreamRefusals) {
+  const auto status = object_of(
+      R"({"services":{"services":2,"forwards":1,"streams":3,"streams_in":10,"streams_out":4,)"
+      R"("unavailable":2,"busy":0,"refused":1,"forward_refused":5,"reset":0}})");
+  const std::string text = format_status(status);
+  EXPECT_NE(text.find("  services: 2 offered, 1 forwards, 3 open streams\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("  streams since start: 10 in, 4 out, 2 unavailable, 1 refused, 5 "
+                      "forward_refused\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(format_status(object_of(R"({"hashname":"h"})")).find("services:"), std::string::npos);
+}
+
 TEST(CtlFormat, MissingOrMistypedMembersDoNotThrow) {
   const auto odd = object_of(R"({"name": 5, "state": ["up"], "rx_bytes": "many"})");
   std::string text;

@@ -216,6 +216,22 @@ std::string format_status(const json::object& status) {
       out += "  damaged message files set aside: " + std::to_string(*corrupt) + "\n";
     }
   }
+  if (const json::value* services = status.if_contains("services");
+      services != nullptr && services->is_object()) {
+    const json::object& s = services->get_object();
+    out += "  services: " + int_or_unknown(get_int(s, "services")) + " offered, " +
+           int_or_unknown(get_int(s, "forwards")) + " forwards, " +
+           int_or_unknown(get_int(s, "streams")) + " open streams\n";
+    // Streams since start, and every refusal by its reason (the limits of PROTOCOL.md 11).
+    std::string since = int_or_unknown(get_int(s, "streams_in")) + " in, " +
+                        int_or_unknown(get_int(s, "streams_out")) + " out";
+    for (const char* reason : {"unavailable", "busy", "refused", "forward_refused", "reset"}) {
+      if (auto count = get_int(s, reason); count && *count > 0) {
+        since += ", " + std::to_string(*count) + " " + reason;
+      }
+    }
+    out += "  streams since start: " + since + "\n";
+  }
   // Every silent drop is counted (PROTOCOL.md 4 and 10); the non-zero ones are listed.
   if (const json::value* dropped = status.if_contains("dropped");
       dropped != nullptr && dropped->is_object()) {

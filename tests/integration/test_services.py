@@ -149,6 +149,63 @@ class Services(DaemonTestCase):
         wait_until(lambda: a.result("forwards")[0]["connections"] == 0, 30,
                    "every forwarded connection to close")
 
+    def test_unix_socket_forward_and_service_and_the_forward_socket_mode(self):
+        # The service is a Unix socket; the forward listens on one. Started under umask 000,
+        # the forward's socket must still be 0660 (owner and group e3xd, never others).
+        service_path = os.path.join(self.root, "echo.sock")
+        echo = socketserver.ThreadingUnixStreamServer(service_path, EchoHandler)
+        echo.daemon_threads = True
+        threading.Thread(target=echo.serve_forever, daemon=True).start()
+        self.addCleanup(echo.shutdown)
+        forward_path = os.path.join(self.root, "forward.sock")
+        old = os.umask(0)
+        try:
+            a, b = self.pair(f'[[service]]\nname = "echo"\ntarget = "unix:{service_path}"\n'
+                             f'allow = ["a"]\n',
+                             f'[[forward]]\nlisten = "unix:{forward_path}"\npeer = "b"\n'
+                             f'service = "echo"\n')
+        finally:
+            os.umask(old)
+        wait_until(lambda: os.path.exists(forward_path), 10, "the forward's socket")
+        self.assertEqual(os.stat(forward_path).st_mode & 0o777, 0o660)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.settimeout(30)
+            client.connect(forward_path)
+            client.sendall(b"over unix sockets")
+            client.shutdown(socket.SHUT_WR)
+            answer = b""
+            while chunk := client.recv(65536):
+                answer += chunk
+        self.assertEqual(answer, b"over unix socketsbye")
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to run e3xctl as another user")
+    def test_connect_works_for_a_member_of_the_sockets_group_and_no_one_else(self):
+        # As under systemd: the control socket is 0660 and its group is the one whose members
+        # may use e3xctl (here nogroup, standing in for e3xd). `e3xctl connect` needs nothing
+        # more than that: no root, no file descriptor passing privileges.
+        echo = serve(EchoHandler)
+        self.addCleanup(echo.shutdown)
+        a, b = self.pair(f'[[service]]\nname = "echo"\ntarget = "tcp://127.0.0.1:'
+                         f'{echo.server_address[1]}"\nallow = ["a"]\n')
+        os.chmod(self.root, 0o755)
+        os.chmod(os.path.dirname(a.socket), 0o755)
+        os.chown(a.socket, 0, 65534)
+        self.assertEqual(os.stat(a.socket).st_mode & 0o777, 0o660)
+
+        def connect_as(gid):
+            return subprocess.run(["setpriv", "--reuid", "65534", "--regid", str(gid),
+                                   "--clear-groups", E3XCTL, "-s", a.socket, "connect", "b",
+                                   "echo"], input=b"from a group member", capture_output=True,
+                                  timeout=60)
+
+        member = connect_as(65534)
+        self.assertEqual(member.returncode, 0, member.stderr)
+        self.assertEqual(member.stdout, b"from a group memberbye")
+        outsider = connect_as(100)  # same user, not in the socket's group
+        self.assertNotEqual(outsider.returncode, 0)
+        self.assertEqual(outsider.stdout, b"")
+        self.assertIn(b"ermission denied", outsider.stderr)
+
     def test_unknown_and_forbidden_services_get_the_same_answer(self):
         echo = serve(EchoHandler)
         self.addCleanup(echo.shutdown)

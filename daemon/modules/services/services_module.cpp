@@ -159,7 +159,12 @@ void ServicesModule::open_forward(const config::ForwardConfig& config) {
   forward->acceptor.open(endpoint.protocol(), error);
   if (error) return fail("cannot open a socket", error);
   if (!unix_socket) forward->acceptor.set_option(asio::socket_base::reuse_address(true), error);
+  // A Unix socket is bound under umask 0117, so it is created 0660 (owner and group e3xd)
+  // and is never reachable by others, not even between bind and a chmod; the chmod only
+  // corrects a umask that removed group bits.
+  const mode_t old_umask = unix_socket ? ::umask(0117) : 0;
   forward->acceptor.bind(endpoint, error);
+  if (unix_socket) ::umask(old_umask);
   if (error) return fail("cannot listen", error);
   if (unix_socket) ::chmod(config.listen.path.c_str(), 0660);  // group e3xd may use it
   forward->acceptor.listen(asio::socket_base::max_listen_connections, error);
