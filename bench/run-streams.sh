@@ -114,11 +114,12 @@ start_wg() {  # ns side tunnel_ip other other_ip
 }
 start_wg "$NA" a 10.96.0.1 b 10.97.0.2
 start_wg "$NB" b 10.96.0.2 a 10.97.0.1
-ip netns exec "$NA" ping -c 2 -W 2 10.96.0.2 >/dev/null  # wireguard's handshake, untimed
-
 ip netns exec "$NB" iperf3 -s -B 0.0.0.0 -p 5201 >/dev/null 2>&1 &
 PIDS+=($!)
 sleep 0.5
+# Warm-up, untimed: wireguard's handshake, and the first stream through e3xd.
+ip netns exec "$NA" iperf3 -c 10.96.0.2 -p 5201 -t 1 >/dev/null 2>&1 || true
+ip netns exec "$NA" iperf3 -c 127.0.0.1 -p 5202 -t 1 >/dev/null 2>&1 || true
 
 # One iperf3 run: label, target host, port, extra args. Appends a JSON line.
 RESULTS=$WORK/results.jsonl
