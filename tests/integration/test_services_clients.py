@@ -28,6 +28,7 @@ MIB = 1024 * 1024
 # The liveness bound of PROTOCOL.md section 10 rule 6 (10 s of silence, then 30 s for a new
 # handshake), plus the time a reset takes to reach the client.
 LIVENESS_BOUND_S = 40 + 5
+SANITIZED = os.environ.get("E3X_SANITIZED", "OFF").upper() in ("ON", "1", "TRUE")
 
 
 def run(*command, **options):
@@ -250,7 +251,11 @@ class ServicesWithRealClients(DaemonTestCase):
             grew = peak[name] - start[name]
             print(f"{name}: RSS {start[name] / MIB:.1f} MiB at start, peak "
                   f"{peak[name] / MIB:.1f} MiB (+{grew / MIB:.1f})", file=sys.stderr)
-            self.assertLessEqual(grew, 64 * MIB, f"{name}'s resident memory grew too much")
+            # Under AddressSanitizer resident memory says nothing about e3xd: freed memory is
+            # held in ASan's quarantine (256 MiB by default) with its shadow. The bound is
+            # checked by the normal build's run of this test (the same CI run, first).
+            if not SANITIZED:
+                self.assertLessEqual(grew, 64 * MIB, f"{name}'s resident memory grew too much")
 
     # ---- faults --------------------------------------------------------------------------
 
