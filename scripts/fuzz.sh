@@ -26,7 +26,7 @@ fi
 
 bash scripts/install-deps.sh
 CC=clang CXX=clang++ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DE3X_FUZZ=ON -DE3X_BUILD_TESTS=OFF >/dev/null
+  -DE3X_FUZZ=ON -DE3X_BUILD_TESTS=OFF -DE3X_WERROR=ON >/dev/null
 cmake --build "$build_dir" --target "${targets[@]}" -j "${FUZZ_JOBS:-2}"
 
 # Seeds are regenerated every run; the corpus each target grows is kept between runs.
