@@ -13,11 +13,6 @@ if [ "${1:-}" = "--sanitize" ]; then
   build_dir=build-asan
 fi
 
-if [ ! -d ../shared/vectors ]; then
-  echo "test.sh: ../shared (protocol vectors) must sit beside this checkout" >&2
-  exit 1
-fi
-
 bash scripts/install-deps.sh
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DE3X_SANITIZE="$sanitize" \
   -DE3X_WERROR=ON
