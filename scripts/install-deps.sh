@@ -10,6 +10,8 @@ packages=(
   # integration tests: real processes driven from Python, NAT in network namespaces,
   # and `systemd-analyze verify` of the unit
   python3 iproute2 nftables procps systemd
+  # the man pages are checked with `man --warnings` (man-db, which formats with groff)
+  man-db groff-base
   # fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes, and
   # llvm-symbolizer for readable stack traces
   clang libclang-rt-dev llvm
