@@ -12,6 +12,9 @@ packages=(
   python3 iproute2 nftables procps systemd
   # the man pages are checked with `man --warnings` (man-db, which formats with groff)
   man-db groff-base
+  # the Debian package (scripts/package.sh, check-package.sh): dpkg-buildflags, dpkg-shlibdeps,
+  # lintian, hardening-check (devscripts), and adduser, which its maintainer scripts use
+  dpkg-dev lintian devscripts adduser
   # fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes, and
   # llvm-symbolizer for readable stack traces
   clang libclang-rt-dev llvm
