@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds e3xd in several configurations with warnings as errors (-DE3X_WERROR=ON), each in
 # build-check/<compiler>-<build type>-<tests|notests>[-nobench]/, and prints a table of results.
-# A configuration fails if it does not configure or build, or if its build prints a warning.
+# A configuration fails if it does not configure or build, or if its build prints a warning;
+# each build keeps going after a failure (ninja -k 0), so its log lists every problem.
 #
 #   scripts/check-builds.sh [--clean] [COMBO...]
 #
@@ -78,7 +79,7 @@ for combo in "${combos[@]}"; do
   if ! {
     CXX="$compiler" nice -n 10 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" \
       -DE3X_WERROR=ON -DE3X_BUILD_TESTS="$tests_flag" -DE3X_BUILD_BENCH="$bench_flag" &&
-      nice -n 10 cmake --build "$dir" -j "$jobs"
+      nice -n 10 cmake --build "$dir" -j "$jobs" -- -k 0
   } >"$log" 2>&1; then
     result=FAILED
   elif grep -qiE '(^|[^a-z])warning:' "$log"; then
