@@ -347,11 +347,20 @@ PeerEndpoint parse_endpoint(std::string_view text, const Where& at) {
 
 // ---- Tables ----
 
+std::int64_t get_integer_in(const toml::node& node, const std::string& key, std::int64_t min,
+                            std::int64_t max, std::string_view unit);
+
 // [udp] or [tcp]; `config` arrives holding the defaults.
 void parse_transport(const toml::node& node, const std::string& name, TransportConfig& config) {
   const toml::table& table = get_table(node, name, "a table ([" + name + "])");
-  check_keys(table, name, {{"listen", ""}, {"cloak", ""}, {"keepalive", ""}},
-             "keys in [" + name + "]");
+  if (name == "tcp") {
+    check_keys(table, name,
+               {{"listen", ""}, {"cloak", ""}, {"keepalive", ""}, {"unauthenticated_limit", ""}},
+               "keys in [" + name + "]");
+  } else {
+    check_keys(table, name, {{"listen", ""}, {"cloak", ""}, {"keepalive", ""}},
+               "keys in [" + name + "]");
+  }
 
   if (const toml::node* listen = table.get("listen")) {
     const std::string key = join(name, "listen");
@@ -383,6 +392,10 @@ void parse_transport(const toml::node& node, const std::string& name, TransportC
   if (const toml::node* keepalive = table.get("keepalive")) {
     config.keepalive_s = get_keepalive(*keepalive, join(name, "keepalive"));
   }
+  if (const toml::node* limit = table.get("unauthenticated_limit")) {
+    config.unauthenticated_limit = static_cast<std::uint32_t>(
+        get_integer_in(*limit, join(name, "unauthenticated_limit"), 1, 4096, "connections"));
+  }
 }
 
 // An integer in [min, max]; `what` describes the unit for messages ("bytes").
@@ -401,19 +414,33 @@ std::int64_t get_integer_in(const toml::node& node, const std::string& key, std:
 // [messages]; `config` arrives holding the defaults.
 void parse_messages(const toml::node& node, MessagesConfig& config) {
   const toml::table& table = get_table(node, "messages", "a table ([messages])");
-  check_keys(table, "messages", {{"max_payload", ""}, {"expiry", ""}, {"store_quota", ""}},
+  check_keys(table, "messages",
+             {{"max_payload", ""},
+              {"expiry", ""},
+              {"max_expiry", ""},
+              {"store_quota", ""},
+              {"peer_quota", ""}},
              "keys in [messages]");
   if (const toml::node* max_payload = table.get("max_payload")) {
     config.max_payload = static_cast<std::uint32_t>(
         get_integer_in(*max_payload, "messages.max_payload", 1, kMaxMessagePayloadLimit, "bytes"));
   }
   if (const toml::node* expiry = table.get("expiry")) {
+    // Peers refuse messages expiring more than 30 days ahead unless they say otherwise.
     config.expiry_s = static_cast<std::uint32_t>(
-        get_integer_in(*expiry, "messages.expiry", 60, 366 * 24 * 3600, "seconds"));
+        get_integer_in(*expiry, "messages.expiry", 60, kMaxMessageExpiry, "seconds"));
+  }
+  if (const toml::node* max_expiry = table.get("max_expiry")) {
+    config.max_expiry_s = static_cast<std::uint32_t>(
+        get_integer_in(*max_expiry, "messages.max_expiry", 3600, 366 * 24 * 3600, "seconds"));
   }
   if (const toml::node* quota = table.get("store_quota")) {
     config.store_quota = static_cast<std::uint64_t>(
         get_integer_in(*quota, "messages.store_quota", 65536, std::int64_t{1} << 50, "bytes"));
+  }
+  if (const toml::node* quota = table.get("peer_quota")) {
+    config.peer_quota = static_cast<std::uint64_t>(
+        get_integer_in(*quota, "messages.peer_quota", 65536, std::int64_t{1} << 50, "bytes"));
   }
 }
 

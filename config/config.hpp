@@ -45,15 +45,26 @@ struct TransportConfig {
   std::vector<ListenAddress> listen;
   bool cloak = true;
   std::uint32_t keepalive_s = 25;  // 0: off
+  // TCP only: accepted connections from one source address that have not yet delivered an
+  // authenticated packet, at most (PROTOCOL.md 10.9).
+  std::uint32_t unauthenticated_limit = 16;
   friend bool operator==(const TransportConfig&, const TransportConfig&) = default;
 };
 
 // [messages]: the durable outbox and inbox of application messages (docs/messages.md).
 inline constexpr std::uint32_t kMaxMessagePayloadLimit = 65000;  // one 64 KiB TCP frame
+// Recipients refuse messages that expire further ahead than their maximum, 30 days unless
+// they configure otherwise (PROTOCOL.md 10.7); our own expiry stays within that default.
+inline constexpr std::uint32_t kMaxMessageExpiry = 30 * 24 * 3600;
 struct MessagesConfig {
   std::uint32_t max_payload = 60 * 1024;   // bytes; 1 to kMaxMessagePayloadLimit
   std::uint32_t expiry_s = 7 * 24 * 3600;  // undelivered after this long: reported as expired
   std::uint64_t store_quota = 256ull * 1024 * 1024;  // bytes, for the outbox and for the inbox
+  // Received messages expiring further ahead than this are dropped (no receipt).
+  std::uint32_t max_expiry_s = kMaxMessageExpiry;
+  // Bytes of unacknowledged messages one peer may have in our inbox (tombstones excluded),
+  // so no peer can fill the inbox for everyone (PROTOCOL.md 10, issue 10 item 9).
+  std::uint64_t peer_quota = 64ull * 1024 * 1024;
   friend bool operator==(const MessagesConfig&, const MessagesConfig&) = default;
 };
 

@@ -74,10 +74,8 @@ void decode_key(std::string_view text, std::span<std::uint8_t, 32> out) {
   sodium_memzero(bytes->data(), bytes->size());
 }
 
-// Reads the whole file; an errno on failure.
-int read_file(const std::filesystem::path& file, std::string& out) {
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) return errno;
+// Reads the whole file from an open descriptor; an errno on failure.
+int read_all(int fd, std::string& out) {
   char buffer[512];
   int error = 0;
   while (true) {
@@ -92,9 +90,16 @@ int read_file(const std::filesystem::path& file, std::string& out) {
     out.append(buffer, static_cast<std::size_t>(got));
   }
   sodium_memzero(buffer, sizeof buffer);
-  ::close(fd);
   return error;
 }
+
+// Closes a descriptor when it goes out of scope.
+struct Descriptor {
+  int fd = -1;
+  ~Descriptor() {
+    if (fd >= 0) ::close(fd);
+  }
+};
 
 // Parses the JSON text and checks it. The JSON tree and the parser's scratch space live in
 // `scratch`, which is wiped on return, so the secret's text leaves no copy on the heap.
@@ -169,13 +174,29 @@ std::string identity_json(const KeyPair& identity) {
 }
 
 IdentityResult load_identity(const std::filesystem::path& file) {
-  struct stat info {};
-  if (::stat(file.c_str(), &info) != 0) {
+  // Opened once, without following a symbolic link (nobody can swap the file for a link to
+  // someone else's between a check and the read), and every check is made on what was
+  // opened (fstat), not on the name. O_NONBLOCK: a FIFO put in its place cannot hang us.
+  Descriptor descriptor;
+  descriptor.fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+  if (descriptor.fd < 0) {
     const int error = errno;
     if (error == ENOENT) {
       return failure(IdentityError::Kind::kMissing,
                      "identity file " + file.string() + " does not exist");
     }
+    if (error == ELOOP) {
+      return failure(IdentityError::Kind::kInsecure,
+                     "identity file " + file.string() +
+                         " is a symbolic link; it holds a secret key, so e3xd reads only a "
+                         "regular file: point 'identity' at the file itself");
+    }
+    return failure(IdentityError::Kind::kUnreadable,
+                   "cannot read identity file " + file.string() + ": " + std::strerror(error));
+  }
+  struct stat info {};
+  if (::fstat(descriptor.fd, &info) != 0) {
+    const int error = errno;
     return failure(IdentityError::Kind::kUnreadable,
                    "cannot read identity file " + file.string() + ": " + std::strerror(error));
   }
@@ -194,9 +215,18 @@ IdentityResult load_identity(const std::filesystem::path& file) {
                    "identity file " + file.string() + " is " + access + " (mode " + octal +
                        "); it holds a secret key: run 'chmod 600 " + file.string() + "'");
   }
+  // Its owner could read or replace it: only we (or root) may own it.
+  const uid_t us = ::geteuid();
+  if (info.st_uid != us && info.st_uid != 0) {
+    return failure(IdentityError::Kind::kInsecure,
+                   "identity file " + file.string() + " is owned by uid " +
+                       std::to_string(info.st_uid) + ", not by the user e3xd runs as (uid " +
+                       std::to_string(us) + "); it holds a secret key: run 'chown " +
+                       std::to_string(us) + " " + file.string() + "'");
+  }
 
   WipedString text;
-  if (const int error = read_file(file, text.text); error != 0) {
+  if (const int error = read_all(descriptor.fd, text.text); error != 0) {
     if (error == EFBIG) {
       return malformed(file, "it is larger than " + std::to_string(kMaxIdentityFile) +
                                  " bytes, far more than an identity");

@@ -183,6 +183,7 @@ Result<Sent, ChannelSendError> Channel::send(boost::json::object extra, Bytes bo
   }
   if (end) {
     end_sent_ = true;
+    end_sent_at_ = now;
     check_ended(now);
   }
   return Sent{};
@@ -212,7 +213,7 @@ std::size_t Channel::quota() const {
 void Channel::drop_buffers() {
   unacked_.clear();
   backlog_.clear();
-  received_.clear();
+  release_received();
   receipts_since_ack_ = 0;
   ack_now_ = false;
   linger_until_.reset();
@@ -251,8 +252,8 @@ void Channel::on_end_received(Instant now) {
   end_received_at_ = now;
   if (state_ != ChannelState::kClosed) state_ = ChannelState::kEnded;
   if (reliable_) {
-    received_.clear();  // nothing after the end is content
-    ack_now(now);       // the end is final: no reason to delay its ack
+    release_received();  // nothing after the end is content
+    ack_now(now);        // the end is final: no reason to delay its ack
   }
   check_ended(now);
 }
@@ -340,6 +341,12 @@ std::optional<Instant> Channel::next_timeout() const {
   if (linger_until_) consider(*linger_until_);
   if (state_ == ChannelState::kOpening) consider(created_ + kChannelOpeningTimeout);
   if (end_received_ && !end_sent_) consider(end_received_at_ + kChannelEndedTimeout);
+  // PROTOCOL.md section 10 rule 8: an unreliable channel we ended does not wait for ever on a
+  // peer that never ends it. (A reliable one is a half-closed stream: the peer's direction
+  // may go on; its unacknowledged data and the ack timeout bound it.)
+  if (!reliable_ && end_sent_ && !end_received_ && !terminal_) {
+    consider(end_sent_at_ + kChannelEndedTimeout);
+  }
   if (reliable_) {
     if (!unacked_.empty()) {
       consider(last_ack_progress_ + kReliableAckTimeout);
@@ -368,7 +375,12 @@ void Channel::handle_timeout(Instant now) {
   if (end_received_ && !end_sent_ && now >= end_received_at_ + kChannelEndedTimeout) {
     return fail("timeout");
   }
-  if (!reliable_) return;
+  if (!reliable_) {
+    if (end_sent_ && !end_received_ && !terminal_ && now >= end_sent_at_ + kChannelEndedTimeout) {
+      return fail("timeout");
+    }
+    return;
+  }
   if (!unacked_.empty()) {
     if (now >= last_ack_progress_ + kReliableAckTimeout) return fail("timeout");
     if (now >= resend_base_ + kReliableResendInterval) {

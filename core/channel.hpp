@@ -36,6 +36,29 @@ inline constexpr std::uint32_t kReliableWindow = 100;            // packets in f
 inline constexpr std::size_t kReliableBacklog = 256;   // accepted but not yet in the window
 inline constexpr std::size_t kMaxChannelInner = 1400;  // INNER bytes (PROTOCOL.md 6)
 
+// Bytes of out-of-order reliable packets held, for one exchange's channels together and
+// (through `shared_used`) for the whole endpoint, so neither one peer's channels nor many
+// peers together can make us buffer without bound. A packet that does not fit is dropped as
+// if lost: the sender resends it once the gap before it is filled.
+struct ReorderBudget {
+  std::size_t used = 0;
+  std::size_t limit = 0;
+  std::size_t* shared_used = nullptr;
+  std::size_t shared_limit = 0;
+
+  bool take(std::size_t bytes) {
+    if (used + bytes > limit) return false;
+    if (shared_used && *shared_used + bytes > shared_limit) return false;
+    used += bytes;
+    if (shared_used) *shared_used += bytes;
+    return true;
+  }
+  void give(std::size_t bytes) {
+    used -= bytes;
+    if (shared_used) *shared_used -= bytes;
+  }
+};
+
 enum class ChannelState { kOpening, kOpen, kEnded, kClosed };
 const char* to_string(ChannelState state);
 
@@ -128,6 +151,11 @@ class Channel {
 
   static bool has_reserved_key(const boost::json::object& extra);
 
+  // Out-of-order packets are charged to `budget` (which must outlive the channel) while
+  // they wait for the gap before them. Without one, only the window bounds them.
+  void set_reorder_budget(ReorderBudget* budget) { budget_ = budget; }
+  std::size_t reorder_bytes() const { return held_bytes_; }
+
  private:
   // One of our reliable content packets, kept until acknowledged. `head` holds every key
   // but c/seq/ack/miss ("type" on the open packet, the extra keys, "end"); those are added
@@ -143,7 +171,10 @@ class Channel {
     boost::json::object json;
     Bytes body;
     bool end = false;
+    std::size_t cost = 0;  // charged to the reorder budget while held
   };
+  // What one held packet costs beyond its body (its head and the map node), roughly.
+  static constexpr std::size_t kReorderOverhead = 128;
 
   Channel(std::uint32_t id, std::string type, bool reliable, Instant now);
 
@@ -171,6 +202,8 @@ class Channel {
 
   // Reliable receiving (reliable_channel.cpp).
   void on_seq(std::uint32_t seq, const boost::json::object& json, ByteView body, Instant now);
+  void release_bytes(std::size_t bytes);
+  void release_received();  // forgets every held packet and gives its bytes back
   void ack_now(Instant now);
   bool miss_due() const;
   void emit_adhoc_ack();
@@ -186,6 +219,7 @@ class Channel {
 
   bool terminal_ = false;  // Ended or Errored was emitted (or we closed): no more events
   bool end_sent_ = false;
+  Instant end_sent_at_{};      // unreliable: we time out kChannelEndedTimeout after our end
   bool end_received_ = false;  // reliable: delivered in order
   Instant end_received_at_{};
   std::optional<Instant> linger_until_;  // after Ended: answer resends/acks until then
@@ -203,6 +237,8 @@ class Channel {
   bool received_seq_ = false;
   std::uint32_t ack_ = 0;                       // highest seq delivered in order
   std::map<std::uint32_t, Buffered> received_;  // out of order, above ack_ + 1
+  ReorderBudget* budget_ = nullptr;
+  std::size_t held_bytes_ = 0;  // what received_ holds, charged to budget_
   std::uint32_t receipts_since_ack_ = 0;
   Instant first_unacked_receipt_{};
   bool ack_now_ = false;

@@ -16,8 +16,18 @@ struct Endpoint::Peer {
   std::unique_ptr<Exchange> exchange;
   std::optional<Instant> timer_at;    // its entry in Endpoint::timers_
   HandshakeSeqState remembered_seqs;  // from its last exchange (sent_max, recv_max)
+  // The highest SEQ we originated toward this peer, in any exchange, or its persisted floor:
+  // every new SEQ toward it is above this (PROTOCOL.md 10.4: one mark per peer, so what one
+  // peer does never moves the SEQs we use toward another).
+  std::uint32_t seq_used = 0;
+  bool seq_usage_listed = false;  // in seq_usage_changed_, not yet taken by the driver
+  bool seq_exhausted = false;
   // Not configured, let in by the accept policy: forgotten when its exchange times out.
   bool admitted_by_policy = false;
+  // What ended exchanges leave behind, so status keeps telling the truth after a peer went
+  // down: when it was last in sync, and the traffic so far.
+  std::optional<Instant> last_sync;
+  Exchange::Traffic past_traffic;
 };
 
 const char* to_string(DownReason reason) {
@@ -84,7 +94,10 @@ Endpoint::Endpoint(Config config)
       admitted_peer_limit_(config.admitted_peer_limit),
       admit_expensive_(std::move(config.admit_expensive)),
       seq_floor_(config.seq_floor),
-      highest_seq_used_(config.seq_floor) {}
+      seq_marks_of_(std::move(config.seq_marks_of)),
+      highest_seq_used_(config.seq_floor),
+      reorder_limit_(config.reorder_limit),
+      max_message_ahead_(config.max_message_ahead) {}
 
 Endpoint::~Endpoint() = default;
 
@@ -110,8 +123,40 @@ void Endpoint::set_unix_time(Instant at, std::int64_t unix_seconds) {
   unix_anchor_seconds_ = unix_seconds;
 }
 
-void Endpoint::note_seq_used(std::uint32_t seq) {
-  highest_seq_used_ = std::max(highest_seq_used_, seq);
+std::optional<std::uint32_t> Endpoint::choose_seq(const Hashname& hashname,
+                                                  const HandshakeSeqState& state, Instant now) {
+  Peer* peer = find_peer(hashname);
+  if (!peer) return std::nullopt;
+  const auto seq = choose_new_seq(state, peer->seq_used, unix_now(now));
+  if (!seq) {
+    if (!peer->seq_exhausted) {
+      peer->seq_exhausted = true;
+      push_event(event::SeqExhausted{hashname});
+    }
+    return std::nullopt;
+  }
+  peer->seq_used = *seq;
+  highest_seq_used_ = std::max(highest_seq_used_, *seq);
+  if (!peer->seq_usage_listed) {
+    peer->seq_usage_listed = true;
+    seq_usage_changed_.push_back(hashname);
+  }
+  return seq;
+}
+
+std::vector<std::pair<Hashname, std::uint32_t>> Endpoint::take_seq_usage() {
+  std::vector<std::pair<Hashname, std::uint32_t>> out;
+  out.reserve(seq_usage_changed_.size());
+  for (const Hashname& hashname : seq_usage_changed_) {
+    if (Peer* peer = find_peer(hashname)) {
+      peer->seq_usage_listed = false;
+      out.emplace_back(hashname, peer->seq_used);
+    } else if (auto seen = forgotten_seqs_.find(hashname); seen != forgotten_seqs_.end()) {
+      out.emplace_back(hashname, seen->second.first);  // removed since: still owed to disk
+    }
+  }
+  seq_usage_changed_.clear();
+  return out;
 }
 
 void Endpoint::push_transmit(Transmit transmit) {
@@ -162,9 +207,17 @@ Endpoint::Peer& Endpoint::find_or_add_peer(const Hashname& hashname) {
   if (!slot) {
     slot = std::make_unique<Peer>();
     slot->hashname = hashname;
+    slot->seq_used = seq_floor_;
+    if (seq_marks_of_) {
+      if (auto marks = seq_marks_of_(hashname)) {
+        slot->seq_used = std::max(slot->seq_used, marks->used);
+        slot->remembered_seqs.recv_max = marks->seen;
+      }
+    }
     if (auto seen = forgotten_seqs_.find(hashname); seen != forgotten_seqs_.end()) {
       slot->remembered_seqs.sent_max = seen->second.first;
       slot->remembered_seqs.recv_max = seen->second.second;
+      slot->seq_used = std::max(slot->seq_used, seen->second.first);
       forgotten_seqs_.erase(seen);
     }
   }
@@ -236,27 +289,30 @@ void Endpoint::forget_peer(const Hashname& hashname) {
   // exchange must not reuse a SEQ the peer has already seen from us, even within the same
   // second. Bounded: the oldest entries go first.
   const HandshakeSeqState& seqs = it->second->remembered_seqs;
-  if (seqs.sent_max != 0 || seqs.recv_max != 0) {
+  const std::uint32_t used = std::max(seqs.sent_max, it->second->seq_used);
+  if (used != 0 || seqs.recv_max != 0) {
     // The order list bounds both: an entry restored and forgotten again appears twice in
     // it, and the older copy may evict the newer early, which only costs that memory.
     if (forgotten_order_.size() >= kForgottenSeqsLimit) {
       forgotten_seqs_.erase(forgotten_order_.front());
       forgotten_order_.pop_front();
     }
-    forgotten_seqs_.insert_or_assign(hashname, std::pair{seqs.sent_max, seqs.recv_max});
+    forgotten_seqs_.insert_or_assign(hashname, std::pair{used, seqs.recv_max});
     forgotten_order_.push_back(hashname);
   }
   peers_.erase(it);
 }
 
-Exchange& Endpoint::ensure_exchange(Peer& peer) {
+Parity Endpoint::parity_toward(const Peer& peer) const {
+  return order_of(identity_.public_key, *peer.key) == Order::kHigh ? Parity::kOdd : Parity::kEven;
+}
+
+Exchange& Endpoint::ensure_exchange(Peer& peer, Instant now) {
   if (!peer.exchange) {
     if (!peer.s_static) peer.s_static = x25519(*peer.key, identity_.secret_key);
-    const Parity parity =
-        order_of(identity_.public_key, *peer.key) == Order::kHigh ? Parity::kOdd : Parity::kEven;
-    peer.exchange =
-        std::make_unique<Exchange>(*this, peer.hashname, *peer.key, *peer.s_static, parity,
-                                   peer.options.keepalive, peer.remembered_seqs);
+    peer.exchange = std::make_unique<Exchange>(*this, peer.hashname, *peer.key, *peer.s_static,
+                                               parity_toward(peer), peer.options.keepalive,
+                                               peer.remembered_seqs, now);
   }
   return *peer.exchange;
 }
@@ -265,6 +321,11 @@ void Endpoint::destroy_exchange(Peer& peer, DownReason reason) {
   Exchange& exchange = *peer.exchange;
   exchange.abort_channels(reason == DownReason::kTimeout ? "timeout" : "removed");
   if (exchange.remote_token()) by_remote_token_.erase(*exchange.remote_token());
+  if (exchange.last_sync_time()) peer.last_sync = exchange.last_sync_time();
+  peer.past_traffic.rx_packets += exchange.traffic().rx_packets;
+  peer.past_traffic.tx_packets += exchange.traffic().tx_packets;
+  peer.past_traffic.rx_bytes += exchange.traffic().rx_bytes;
+  peer.past_traffic.tx_bytes += exchange.traffic().tx_bytes;
   peer.remembered_seqs.sent_max = exchange.seq_state().sent_max;
   peer.remembered_seqs.recv_max = exchange.seq_state().recv_max;
   if (peer.timer_at) timers_.erase({*peer.timer_at, peer.hashname});
@@ -289,20 +350,29 @@ std::optional<PeerStatus> Endpoint::peer_status(const Hashname& hashname) const 
   status.hashname = peer->hashname;
   status.key = peer->key;
   status.keepalive = peer->options.keepalive;
+  status.seq_used = peer->seq_used;
+  status.seq_seen = peer->remembered_seqs.recv_max;
+  status.seq_exhausted = peer->seq_exhausted;
+  status.last_handshake = peer->last_sync;
+  status.rx_packets = peer->past_traffic.rx_packets;
+  status.tx_packets = peer->past_traffic.tx_packets;
+  status.rx_bytes = peer->past_traffic.rx_bytes;
+  status.tx_bytes = peer->past_traffic.tx_bytes;
   if (const Exchange* exchange = peer->exchange.get()) {
     status.state = exchange->in_sync() ? ExchangeState::kUp : ExchangeState::kConnecting;
     status.path = exchange->path();
     status.paths = exchange->paths();
     status.seq_sent = exchange->seq_state().sent_max;
     status.seq_recv = exchange->seq_state().recv_max;
+    status.seq_seen = std::max(status.seq_seen, status.seq_recv);
     status.local_token = exchange->local_token();
     status.remote_token = exchange->remote_token();
-    status.last_handshake = exchange->last_sync_time();
+    if (exchange->last_sync_time()) status.last_handshake = exchange->last_sync_time();
     status.handshake_rtt = exchange->handshake_rtt();
-    status.rx_packets = exchange->traffic().rx_packets;
-    status.tx_packets = exchange->traffic().tx_packets;
-    status.rx_bytes = exchange->traffic().rx_bytes;
-    status.tx_bytes = exchange->traffic().tx_bytes;
+    status.rx_packets += exchange->traffic().rx_packets;
+    status.tx_packets += exchange->traffic().tx_packets;
+    status.rx_bytes += exchange->traffic().rx_bytes;
+    status.tx_bytes += exchange->traffic().tx_bytes;
     status.channels = exchange->active_channel_count();
     status.pending = exchange->pending_count();
   }
@@ -330,7 +400,7 @@ Result<Sent, EndpointError> Endpoint::connect(Instant now, const Hashname& hashn
   Peer* peer = find_peer(hashname);
   if (!peer) return unexpected(EndpointError::kUnknownPeer);
   if (!peer->key) return unexpected(EndpointError::kNoKey);
-  auto result = ensure_exchange(*peer).connect(now, path);
+  auto result = ensure_exchange(*peer, now).connect(now, path);
   reschedule(*peer);
   return result;
 }
@@ -354,7 +424,7 @@ Result<std::uint32_t, EndpointError> Endpoint::open_channel(Instant now, const H
   if (!peer) return unexpected(EndpointError::kUnknownPeer);
   if (!peer->exchange) {
     if (!peer->key) return unexpected(EndpointError::kNoKey);
-    ensure_exchange(*peer);  // packets wait in the pending queue until a handshake completes
+    ensure_exchange(*peer, now);  // packets wait in the pending queue until a handshake completes
   }
   auto result = peer->exchange->open_channel(now, std::move(type), reliable, std::move(extra),
                                              std::move(body));
@@ -394,11 +464,13 @@ Result<Bytes, EndpointError> Endpoint::send_message(Instant now, const Hashname&
   for (const char* reserved : {"type", "from", "id"}) {
     if (extra.contains(reserved)) return unexpected(EndpointError::kReservedKey);
   }
-  Exchange& exchange = ensure_exchange(*peer);
+  // An exchange created here only to seal the message has a deadline: unless a handshake
+  // starts, it times out like an unanswered one (PROTOCOL.md 10.7).
+  Exchange& exchange = ensure_exchange(*peer, now);
   if (path == kNoPath) path = exchange.path();
   if (path == kNoPath) return unexpected(EndpointError::kNoPath);
 
-  // Head order is type, from, id, then the caller's keys (as in the shared vectors).
+  // Head order is type, from, id (as in the shared vectors), then the caller's keys.
   boost::json::object head;
   head["type"] = type;
   head["from"] = hashname_.to_string();
@@ -415,28 +487,25 @@ Result<Bytes, EndpointError> Endpoint::send_message(Instant now, const Hashname&
 // ---------------------------------------------------------------------------------------
 // Inputs
 
-void Endpoint::handle_datagram(Instant now, PathId path, ByteView packet) {
+bool Endpoint::handle_datagram(Instant now, PathId path, ByteView packet) {
   stats_.datagrams_received += 1;
   // Cheap checks first: the LENGTH prefix alone says message (1), channel (0) or neither.
   if (packet.size() < 2) {
     stats_.dropped_malformed += 1;
-    return;
+    return false;
   }
   const std::uint16_t head_length = static_cast<std::uint16_t>((packet[0] << 8) | packet[1]);
-  if (head_length == 1) {
-    handle_message_packet(now, path, packet);
-  } else if (head_length == 0) {
-    handle_channel_packet(now, path, packet);
-  } else {
-    stats_.dropped_malformed += 1;
-  }
+  if (head_length == 1) return handle_message_packet(now, path, packet);
+  if (head_length == 0) return handle_channel_packet(now, path, packet);
+  stats_.dropped_malformed += 1;
+  return false;
 }
 
-void Endpoint::handle_message_packet(Instant now, PathId path, ByteView packet) {
+bool Endpoint::handle_message_packet(Instant now, PathId path, ByteView packet) {
   const auto parts = parse_message(packet);
   if (!parts) {
     stats_.dropped_malformed += 1;
-    return;
+    return false;
   }
   // Validation cache: a KEY we already know (by its token) needs no X25519 to open.
   std::optional<SharedKey> computed;
@@ -450,7 +519,7 @@ void Endpoint::handle_message_packet(Instant now, PathId path, ByteView packet) 
     // Cheap checks are done; the rest costs X25519, so the driver's policy bounds it.
     if (admit_expensive_ && !admit_expensive_(path)) {
       stats_.dropped_rate_limited += 1;
-      return;
+      return false;
     }
     computed = x25519(parts->key, identity_.secret_key);
     k_box = &*computed;
@@ -458,29 +527,28 @@ void Endpoint::handle_message_packet(Instant now, PathId path, ByteView packet) 
   const auto inner_bytes = open_message_box(*parts, *k_box);
   if (!inner_bytes) {
     stats_.dropped_unauthenticated += 1;
-    return;
+    return false;
   }
   const auto inner = lob_decode(*inner_bytes);
   if (!inner) {
     stats_.dropped_malformed += 1;
-    return;
+    return false;
   }
   if (inner->json && inner->json->contains("type")) {
-    handle_application_message(now, path, *parts, *inner);
-    return;
+    return handle_application_message(now, path, *parts, *inner);
   }
 
   // A handshake: BODY is the sender's 3a key, HEAD empty or its compact keys.
   if (inner->body.size() != 32 || (!inner->head.empty() && !inner->json)) {
     stats_.dropped_malformed += 1;
-    return;
+    return false;
   }
   CompactKeys compact;
   if (inner->json) {
     auto parsed = parse_compact_keys(*inner->json);
     if (!parsed) {
       stats_.dropped_malformed += 1;
-      return;
+      return false;
     }
     compact = std::move(*parsed);
   }
@@ -488,21 +556,21 @@ void Endpoint::handle_message_packet(Instant now, PathId path, ByteView packet) 
   std::copy(inner->body.begin(), inner->body.end(), sender_key.begin());
   if (order_of(identity_.public_key, sender_key) == Order::kSame) {
     stats_.dropped_policy += 1;
-    return;
+    return false;
   }
   const Hashname sender = hashname_of(sender_key, compact);
   Peer* peer = find_peer(sender);
   if (!peer) {
     if (!accept_ || admitted_peers_ >= admitted_peer_limit_ || !accept_(sender)) {
       stats_.dropped_policy += 1;
-      return;
+      return false;
     }
     // Admitted by policy but not configured: it has to authenticate before any state is
     // kept for it.
     SharedKey s_static = x25519(sender_key, identity_.secret_key);
     if (!verify_message_auth(*parts, s_static)) {
       stats_.dropped_unauthenticated += 1;
-      return;
+      return false;
     }
     peer = &find_or_add_peer(sender);
     peer->admitted_by_policy = true;
@@ -512,72 +580,97 @@ void Endpoint::handle_message_packet(Instant now, PathId path, ByteView packet) 
   } else if (peer->key && *peer->key != sender_key) {
     // Same hashname with another key is impossible unless compact keys differ; refuse.
     stats_.dropped_unauthenticated += 1;
-    return;
+    return false;
   } else {
     if (!peer->key) peer->key = sender_key;  // configured by hashname: learn its key now
     if (!peer->s_static) peer->s_static = x25519(sender_key, identity_.secret_key);
     if (!verify_message_auth(*parts, *peer->s_static)) {
       stats_.dropped_unauthenticated += 1;
-      return;
+      return false;
     }
   }
   stats_.handshakes_received += 1;
-  handle_handshake(now, path, *peer, *parts, *k_box);
+  return handle_handshake(now, path, *peer, *parts, *k_box);
 }
 
-void Endpoint::handle_handshake(Instant now, PathId path, Peer& peer, const MessageParts& parts,
+bool Endpoint::handle_handshake(Instant now, PathId path, Peer& peer, const MessageParts& parts,
                                 const SharedKey& k_box) {
-  Exchange& exchange = ensure_exchange(peer);
-  exchange.on_handshake(now, path, parts.seq, parts.key, k_box,
-                        2 + 1 + parts.seq_key_box.size() + parts.auth.size());
+  if (!peer.exchange) {
+    // Only a handshake an exchange would accept creates one: a stale or invalid one must not
+    // leave behind an exchange with no handshake in flight (nor cost an ephemeral key).
+    HandshakeSeqState state = peer.remembered_seqs;
+    state.own = parity_toward(peer);
+    const HandshakeAction action = classify_handshake(state, parts.seq, unix_now(now));
+    if (action == HandshakeAction::kDropTooFar) {
+      stats_.dropped_seq_too_far += 1;
+      return false;
+    }
+    if (action != HandshakeAction::kAcceptAndReply) {
+      stats_.dropped_stale += 1;
+      return false;
+    }
+  }
+  Exchange& exchange = ensure_exchange(peer, now);
+  const bool taken = exchange.on_handshake(now, path, parts.seq, parts.key, k_box,
+                                           2 + 1 + parts.seq_key_box.size() + parts.auth.size());
   reschedule(peer);
+  return taken;
 }
 
-void Endpoint::handle_application_message(Instant now, PathId path, const MessageParts& parts,
+bool Endpoint::handle_application_message(Instant now, PathId path, const MessageParts& parts,
                                           const LobView& inner) {
-  (void)now;
   const auto& json = *inner.json;
   const auto* type = json.if_contains("type");
   const auto* from = json.if_contains("from");
   const auto* id = json.if_contains("id");
   if (!type || !type->is_string() || !from || !from->is_string() || !id || !id->is_string()) {
     stats_.dropped_malformed += 1;
-    return;
+    return false;
   }
   const auto sender = Hashname::parse(std::string_view(from->as_string()));
   Peer* peer = sender ? find_peer(*sender) : nullptr;
   if (!peer || !peer->key) {
     stats_.dropped_policy += 1;
-    return;
+    return false;
   }
   if (!peer->s_static) peer->s_static = x25519(*peer->key, identity_.secret_key);
   if (!verify_message_auth(parts, *peer->s_static)) {
     stats_.dropped_unauthenticated += 1;
-    return;
+    return false;
+  }
+  // Rule 7: no valid "expires", no receipt and no delivery; a replay of an old message is
+  // refused here once it has expired (the inbox remembers it until then).
+  if (check_expiry(json, unix_now(now), max_message_ahead_) != ExpiryVerdict::kValid) {
+    stats_.dropped_expired += 1;
+    return false;
   }
   stats_.messages_received += 1;
   if (peer->exchange) {
-    peer->exchange->on_message_received(2 + 1 + parts.seq_key_box.size() + parts.auth.size());
+    peer->exchange->on_message_received(now, parts.seq, parts.key,
+                                        2 + 1 + parts.seq_key_box.size() + parts.auth.size());
+    reschedule(*peer);
   }
   push_event(event::MessageReceived{*sender, path, parts.seq, std::string(type->as_string()),
                                     std::string(id->as_string()), json,
                                     Bytes(inner.body.begin(), inner.body.end())});
+  return true;
 }
 
-void Endpoint::handle_channel_packet(Instant now, PathId path, ByteView packet) {
+bool Endpoint::handle_channel_packet(Instant now, PathId path, ByteView packet) {
   const auto parts = parse_channel(packet);
   if (!parts) {
     stats_.dropped_malformed += 1;
-    return;
+    return false;
   }
   auto it = by_remote_token_.find(parts->token);
   Peer* peer = it == by_remote_token_.end() ? nullptr : find_peer(it->second);
   if (!peer || !peer->exchange) {
     stats_.dropped_unknown_token += 1;
-    return;
+    return false;
   }
-  peer->exchange->on_channel_packet(now, path, *parts, packet.size());
+  const bool taken = peer->exchange->on_channel_packet(now, path, *parts, packet.size());
   reschedule(*peer);
+  return taken;
 }
 
 std::optional<Instant> Endpoint::next_timeout() const {

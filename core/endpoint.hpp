@@ -34,8 +34,10 @@
 #include "core/events.hpp"
 #include "core/hashname.hpp"
 #include "core/lob.hpp"
+#include "core/message_rules.hpp"
 #include "core/random.hpp"
 #include "core/result.hpp"
+#include "core/seq_rules.hpp"
 #include "core/time.hpp"
 
 namespace e3x {
@@ -45,6 +47,14 @@ class Exchange;
 inline constexpr Duration kDefaultKeepalive = seconds(25);  // UDP default (PROTOCOL.md 9)
 inline constexpr std::size_t kDefaultPendingLimit = 256;
 inline constexpr std::size_t kDefaultQueueLimit = 65536;  // transmits and events
+// Out-of-order reliable packets held by all exchanges together (each is also bounded alone).
+inline constexpr std::size_t kDefaultReorderLimit = 64 * 1024 * 1024;
+
+// What the driver persists per peer (PROTOCOL.md 10.4) and gives back after a restart.
+struct PeerSeqMarks {
+  std::uint32_t used = 0;  // every SEQ we originated toward the peer is at or below this
+  std::uint32_t seen = 0;  // the peer's highest handshake SEQ we accepted (replays are not new)
+};
 
 // Decides whether a hashname that is not a configured peer may handshake with us.
 // Configured peers are always accepted. The default (empty function) accepts nobody else.
@@ -86,12 +96,17 @@ struct PeerStatus {
   std::uint32_t seq_recv = 0;  // recv_max
   std::optional<Token> local_token;
   std::optional<Token> remote_token;
-  std::optional<Instant> last_handshake;  // when the exchange was last in sync
+  // When an exchange with the peer was last in sync: the current one, or an earlier one.
+  std::optional<Instant> last_handshake;
   // Round trip of our last handshake that was confirmed without being resent.
   std::optional<Duration> handshake_rtt;
+  // Totals over every exchange with the peer since the endpoint started.
   std::uint64_t rx_packets = 0, tx_packets = 0, rx_bytes = 0, tx_bytes = 0;
   std::size_t channels = 0;  // open (not ended, not errored)
   std::size_t pending = 0;
+  std::uint32_t seq_used = 0;  // the highest SEQ we originated toward it (or its floor)
+  std::uint32_t seq_seen = 0;  // its highest handshake SEQ we accepted, in any exchange
+  bool seq_exhausted = false;  // no SEQ is left toward it (PROTOCOL.md 10.4)
 };
 
 class Endpoint {
@@ -99,10 +114,17 @@ class Endpoint {
   struct Config {
     KeyPair identity{};
     Random* random = nullptr;  // required; not owned; must outlive the endpoint
-    // The persisted SEQ high-water mark: every SEQ used will be greater than this.
+    // The persisted SEQ marks (PROTOCOL.md 10.4): every SEQ we originate toward a peer will
+    // be greater than seq_floor and than seq_marks_of(peer).used, and its handshakes at or
+    // below seq_marks_of(peer).seen are stale. Asked once, when the endpoint first learns of
+    // the peer.
     std::uint32_t seq_floor = 0;
+    std::function<std::optional<PeerSeqMarks>(const Hashname&)> seq_marks_of{};
     std::size_t pending_limit = kDefaultPendingLimit;
     std::size_t queue_limit = kDefaultQueueLimit;
+    std::size_t reorder_limit = kDefaultReorderLimit;
+    // Application messages whose "expires" is further ahead than this are dropped (10.7).
+    std::int64_t max_message_ahead = kDefaultMaxMessageAhead;
     AcceptPolicy accept{};
     // Peers let in by `accept` (not configured) at most at once; beyond it handshakes from
     // new hashnames are dropped as policy. They are forgotten when their exchange times out.
@@ -124,8 +146,13 @@ class Endpoint {
   const Hashname& hashname() const { return hashname_; }
   const PublicKey& public_key() const { return identity_.public_key; }
   const EndpointStats& stats() const { return stats_; }
-  // The highest SEQ sealed so far (or the floor): the daemon persists it.
+  // The highest SEQ we originated so far toward any peer (or the floor).
   std::uint32_t highest_seq_used() const { return highest_seq_used_; }
+  // Peers whose highest originated SEQ rose since the last call, with that SEQ: what the
+  // driver must persist (per peer) before the packets now queued leave.
+  std::vector<std::pair<Hashname, std::uint32_t>> take_seq_usage();
+  // Bytes of out-of-order reliable packets held by every exchange together.
+  std::size_t reorder_bytes() const { return reorder_bytes_; }
   std::vector<Hashname> peers() const;
   std::optional<PeerStatus> peer_status(const Hashname& peer) const;
   std::size_t channel_quota(const Hashname& peer, std::uint32_t channel) const;
@@ -136,7 +163,10 @@ class Endpoint {
   void set_unix_time(Instant at, std::int64_t unix_seconds);
 
   // ---- inputs ----
-  void handle_datagram(Instant now, PathId path, ByteView packet);
+  // Returns true when the datagram authenticated as a peer's and was taken (not dropped as
+  // malformed, unauthenticated, stale, replayed or refused): the driver may then trust the
+  // path it came on a little more (keep a TCP connection, protect a learned address).
+  bool handle_datagram(Instant now, PathId path, ByteView packet);
   void handle_timeout(Instant now);
   std::optional<Instant> next_timeout() const;
 
@@ -174,8 +204,11 @@ class Endpoint {
                                             std::uint32_t channel, const std::string& reason);
 
   // Application message (PROTOCOL.md section 8): INNER head {"type","from","id",...extra},
-  // BODY payload, sealed with the peer's exchange (created if needed) under a fresh
-  // own-parity SEQ, sent on `path` (or the current path). Returns the OUTER bytes too.
+  // BODY payload, sealed with the peer's exchange under a fresh own-parity SEQ, sent on
+  // `path` (or the current path). Returns the OUTER bytes too. `extra` must hold "expires"
+  // (Unix seconds) for a recipient to accept it (section 10 rule 7). An exchange created
+  // here only to seal the message times out like an unanswered handshake unless one starts
+  // (10.7: no exchange without a deadline).
   Result<Bytes, EndpointError> send_message(Instant now, const Hashname& peer, std::string type,
                                             std::string id, boost::json::object extra,
                                             ByteView body, PathId path = kNoPath);
@@ -188,11 +221,11 @@ class Endpoint {
   SharedKey x25519(const PublicKey& their_public, const SecretKey& our_secret);
   KeyPair new_ephemeral();
 
-  void handle_message_packet(Instant now, PathId path, ByteView packet);
-  void handle_channel_packet(Instant now, PathId path, ByteView packet);
-  void handle_handshake(Instant now, PathId path, Peer& peer, const MessageParts& parts,
+  bool handle_message_packet(Instant now, PathId path, ByteView packet);
+  bool handle_channel_packet(Instant now, PathId path, ByteView packet);
+  bool handle_handshake(Instant now, PathId path, Peer& peer, const MessageParts& parts,
                         const SharedKey& k_box);
-  void handle_application_message(Instant now, PathId path, const MessageParts& parts,
+  bool handle_application_message(Instant now, PathId path, const MessageParts& parts,
                                   const LobView& inner);
 
   Peer* find_peer(const Hashname& hashname);
@@ -200,13 +233,16 @@ class Endpoint {
   void forget_peer(const Hashname& hashname);
   void mark_configured(Peer& peer);
   const Peer* find_peer(const Hashname& hashname) const;
-  Exchange& ensure_exchange(Peer& peer);
+  Exchange& ensure_exchange(Peer& peer, Instant now);
+  Parity parity_toward(const Peer& peer) const;
   void destroy_exchange(Peer& peer, DownReason reason);
   void reschedule(Peer& peer);
   std::int64_t unix_now(Instant now) const;
   void push_transmit(Transmit transmit);
   void push_event(Event event);
-  void note_seq_used(std::uint32_t seq);
+  // A new SEQ we originate toward `peer` (PROTOCOL.md 5 and 10.4), recorded as used.
+  std::optional<std::uint32_t> choose_seq(const Hashname& peer, const HandshakeSeqState& state,
+                                          Instant now);
 
   KeyPair identity_;
   Hashname hashname_;
@@ -219,7 +255,12 @@ class Endpoint {
   std::size_t admitted_peers_ = 0;
   EndpointStats stats_;
   std::uint32_t seq_floor_;
+  std::function<std::optional<PeerSeqMarks>(const Hashname&)> seq_marks_of_;
   std::uint32_t highest_seq_used_;
+  std::vector<Hashname> seq_usage_changed_;
+  std::size_t reorder_bytes_ = 0;
+  std::size_t reorder_limit_;
+  std::int64_t max_message_ahead_;
   Instant unix_anchor_at_{};
   std::int64_t unix_anchor_seconds_ = 0;
 

@@ -77,6 +77,11 @@ struct ChannelErrored {
   std::uint32_t channel = 0;
   std::string reason;  // "timeout", "reset", the peer's err text, ...
 };
+// No SEQ is left in 32 bits for anything we originate toward `peer` (PROTOCOL.md section 10
+// rule 4): nothing more can be sent to it. Reported once per peer.
+struct SeqExhausted {
+  Hashname peer;
+};
 // An application message (PROTOCOL.md section 8) that authenticated.
 struct MessageReceived {
   Hashname from;
@@ -92,6 +97,6 @@ struct MessageReceived {
 
 using Event = std::variant<event::ExchangeUp, event::ExchangeDown, event::PathChanged,
                            event::ChannelOpened, event::ChannelData, event::ChannelEnded,
-                           event::ChannelErrored, event::MessageReceived>;
+                           event::ChannelErrored, event::MessageReceived, event::SeqExhausted>;
 
 }  // namespace e3x

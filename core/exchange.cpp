@@ -28,7 +28,7 @@ std::optional<std::uint32_t> channel_id_of(const boost::json::object& json) {
 
 Exchange::Exchange(Endpoint& endpoint, const Hashname& peer, const PublicKey& peer_static,
                    const SharedKey& s_static, Parity own_parity, Duration keepalive,
-                   const HandshakeSeqState& remembered)
+                   const HandshakeSeqState& remembered, Instant now)
     : endpoint_(endpoint),
       peer_(peer),
       s_static_(s_static),
@@ -40,6 +40,10 @@ Exchange::Exchange(Endpoint& endpoint, const Hashname& peer, const PublicKey& pe
   seq_.own = own_parity;
   seq_.sent_max = remembered.sent_max;
   seq_.recv_max = remembered.recv_max;
+  unstarted_deadline_ = now + kHandshakeTimeout;
+  reorder_budget_.limit = kMaxReorderBytesPerExchange;
+  reorder_budget_.shared_used = &endpoint_.reorder_bytes_;
+  reorder_budget_.shared_limit = endpoint_.reorder_limit_;
 }
 
 const SharedKey* Exchange::cached_k_box_in(const PublicKey& key) const {
@@ -54,28 +58,36 @@ const Channel* Exchange::channel(std::uint32_t id) const {
 // ---------------------------------------------------------------------------------------
 // Sending
 
-void Exchange::send_to(Instant now, PathId path, Bytes packet) {
+void Exchange::send_to(Instant now, PathId path, Bytes packet, SendKind kind) {
   if (path == kNoPath) return;
   traffic_.tx_packets += 1;
   traffic_.tx_bytes += packet.size();
   if (path == path_) {
     last_sent_ = now;
-    last_send_was_reply_ = false;
+    last_send_was_reply_ = kind == SendKind::kReply;
   }
+  // Rule 6: data the peer should answer starts the silence timer (a handshake we originate
+  // has its own resend and timeout; a reply expects nothing back).
+  if (kind == SendKind::kData && !awaiting_answer_since_) awaiting_answer_since_ = now;
   endpoint_.push_transmit(Transmit{path, std::move(packet)});
 }
 
 Bytes Exchange::seal_handshake(std::uint32_t seq) {
-  // INNER: no HEAD (we have one key), BODY our 3a static public key.
+  // INNER: no HEAD (we have one key), BODY our 3a static public key. Only SEQs we originate
+  // count toward the persisted mark (rule 4): a reply echoes the peer's SEQ, which says
+  // nothing about what we may choose next, so a peer cannot move our mark through it.
   const Bytes inner = lob_encode(ByteView{}, endpoint_.public_key());
-  endpoint_.note_seq_used(seq);
   return seal_message(seq, ephemeral_.public_key, k_box_out_, s_static_, inner);
 }
 
 Result<Sent, EndpointError> Exchange::start_handshake(Instant now, PathId path) {
+  return begin_handshake(now, path, kNoPath);
+}
+
+Result<Sent, EndpointError> Exchange::begin_handshake(Instant now, PathId path, PathId also_to) {
   if (path == kNoPath) path = path_;
   if (path == kNoPath) return unexpected(EndpointError::kNoPath);
-  const auto seq = choose_new_seq(seq_, endpoint_.seq_floor_, endpoint_.unix_now(now));
+  const auto seq = endpoint_.choose_seq(peer_, seq_, now);
   if (!seq) return unexpected(EndpointError::kSeqExhausted);
   if (path_ == kNoPath) path_ = path;
   if (std::find(paths_.begin(), paths_.end(), path) == paths_.end()) paths_.push_back(path);
@@ -87,8 +99,13 @@ Result<Sent, EndpointError> Exchange::start_handshake(Instant now, PathId path) 
     seq_.sent_handshakes.erase(seq_.sent_handshakes.begin());
   }
   outstanding_ = OutstandingHandshake{*seq, seal_handshake(*seq), path, now, 0};
+  unstarted_deadline_.reset();
   endpoint_.stats_.handshakes_sent += 1;
-  send_to(now, path, outstanding_->outer);
+  send_to(now, path, outstanding_->outer, SendKind::kHandshake);
+  if (also_to != kNoPath && also_to != path) {
+    endpoint_.stats_.handshakes_sent += 1;
+    send_to(now, also_to, outstanding_->outer, SendKind::kHandshake);
+  }
   return Sent{};
 }
 
@@ -99,7 +116,7 @@ Result<Sent, EndpointError> Exchange::connect(Instant now, PathId path) {
     // A handshake is already on its way: offer the same bytes on this path too.
     if (path_ == kNoPath || !in_sync_) path_ = path;
     endpoint_.stats_.handshakes_sent += 1;
-    send_to(now, path, outstanding_->outer);
+    send_to(now, path, outstanding_->outer, SendKind::kHandshake);
     return Sent{};
   }
   if (in_sync_ && path == path_) return Sent{};  // already up on this path
@@ -108,10 +125,9 @@ Result<Sent, EndpointError> Exchange::connect(Instant now, PathId path) {
 }
 
 Result<Bytes, EndpointError> Exchange::seal_application_message(Instant now, ByteView inner) {
-  const auto seq = choose_new_seq(seq_, endpoint_.seq_floor_, endpoint_.unix_now(now));
+  const auto seq = endpoint_.choose_seq(peer_, seq_, now);
   if (!seq) return unexpected(EndpointError::kSeqExhausted);
   seq_.sent_max = *seq;
-  endpoint_.note_seq_used(*seq);
   return seal_message(*seq, ephemeral_.public_key, k_box_out_, s_static_, inner);
 }
 
@@ -123,7 +139,16 @@ void Exchange::adopt_remote_ephemeral(const PublicKey& key, const SharedKey& k_b
   const Token token = token_of(key);
   if (had_remote && *remote_ephemeral_ == key) return;
   if (had_remote) reset_session();
-  if (remote_token_) endpoint_.by_remote_token_.erase(*remote_token_);
+  if (remote_token_) {
+    endpoint_.by_remote_token_.erase(*remote_token_);
+    // Rule 3: never back to this KEY, or a replay of it could restore the old channel keys
+    // with an empty replay window.
+    if (retired_tokens_.size() >= kRetiredTokensPerExchange) {
+      retired_tokens_.erase(retired_tokens_.begin());
+    }
+    retired_tokens_.push_back(*remote_token_);
+  }
+  remote_seq_seen_ = 0;  // SEQs seen under the old KEY say nothing about the new one
   remote_ephemeral_ = key;
   remote_token_ = token;
   k_box_in_ = k_box_in;
@@ -152,7 +177,9 @@ void Exchange::reset_session() {
   session_reset_pending_ = true;
 }
 
-void Exchange::note_authenticated_path(Instant now, PathId from) {
+// Only a fresh handshake (a new remote SEQ, or the peer's confirmation of our newest SEQ)
+// moves the path (rule 5): nobody can replay one, so nobody can steer our packets.
+void Exchange::move_path(Instant now, PathId from) {
   if (from == kNoPath || from == path_) return;
   if (std::find(paths_.begin(), paths_.end(), from) == paths_.end()) paths_.push_back(from);
   const bool roamed = path_ != kNoPath;
@@ -177,6 +204,7 @@ void Exchange::became_in_sync(Instant now, std::uint32_t seq, PathId from) {
   }
   in_sync_ = true;
   last_sync_time_ = now;
+  unstarted_deadline_.reset();
   const bool new_session = session_reset_pending_;
   session_reset_pending_ = false;
   if (!was_in_sync || new_session) {
@@ -185,52 +213,103 @@ void Exchange::became_in_sync(Instant now, std::uint32_t seq, PathId from) {
   flush_pending(now);
 }
 
-void Exchange::on_handshake(Instant now, PathId from, std::uint32_t seq, const PublicKey& key,
+bool Exchange::on_handshake(Instant now, PathId from, std::uint32_t seq, const PublicKey& key,
                             const SharedKey& k_box_in, std::size_t wire_size) {
   traffic_.rx_packets += 1;
   traffic_.rx_bytes += wire_size;
-  const HandshakeAction action = classify_handshake(seq_, seq);
+  if (!retired_tokens_.empty() && std::find(retired_tokens_.begin(), retired_tokens_.end(),
+                                            token_of(key)) != retired_tokens_.end()) {
+    endpoint_.stats_.dropped_stale += 1;  // rule 3: a KEY we moved away from
+    return false;
+  }
+  const HandshakeAction action = classify_handshake(seq_, seq, endpoint_.unix_now(now));
   switch (action) {
     case HandshakeAction::kAcceptAndReply:
     case HandshakeAction::kAcceptAndResendOurs: {
       adopt_remote_ephemeral(key, k_box_in);  // a new KEY resets the session
       seq_.recv_max = seq;
-      note_authenticated_path(now, from);
+      remote_seq_seen_ = std::max(remote_seq_seen_, seq);
+      note_alive();
+      move_path(now, from);
       if (action == HandshakeAction::kAcceptAndResendOurs) {
         // Crossing: our higher handshake wins; in sync once the peer confirms it.
         endpoint_.stats_.handshakes_sent += 1;
         last_reply_resend_ = now;
-        send_to(now, from, outstanding_->outer);
-        return;
+        send_to(now, from, outstanding_->outer, SendKind::kHandshake);
+        return true;
       }
       reply_seq_ = seq;
       last_reply_resend_ = now;
       endpoint_.stats_.handshakes_sent += 1;
-      send_to(now, from, seal_handshake(seq));
-      last_send_was_reply_ = true;
+      send_to(now, from, seal_handshake(seq), SendKind::kReply);
       became_in_sync(now, seq, from);
-      return;
+      return true;
     }
     case HandshakeAction::kResendReply:
+      if (!is_current_key(key)) {
+        on_stale_unknown_key(now);
+        break;
+      }
+      if (from != path_) {
+        // Our reply was lost, and the peer asks from another address. Not fresh, so the path
+        // stays; a new handshake to that address lets the peer prove it (rule 5).
+        probe_path(now, from);
+        return true;
+      }
       resend_reply_or_ours(now, from);
-      return;
+      return true;
     case HandshakeAction::kConfirmed: {
       const bool fresh = !in_sync_ || seq > seq_.last_sync;
-      if (remote_ephemeral_ && *remote_ephemeral_ != key && !fresh) {
-        // A different key confirming an old SEQ: not something a live peer sends.
-        endpoint_.stats_.dropped_stale += 1;
-        return;
-      }
+      if (!fresh) break;  // the confirmation we are in sync at, again: nothing new
+      // A new KEY here is a restarted peer answering our handshake: a fresh confirmation of a
+      // SEQ we just chose, which nobody could have recorded before.
       adopt_remote_ephemeral(key, k_box_in);
-      if (fresh) note_authenticated_path(now, from);
+      note_alive();
+      move_path(now, from);
       became_in_sync(now, seq, from);
-      return;
+      return true;
     }
     case HandshakeAction::kDropStale:
+      // Rule 2: a stale handshake with another KEY is a replay, or a restarted peer whose
+      // SEQs are behind ours. It changes nothing; our own handshake on the current path
+      // lets a restarted peer back in with one round trip.
+      if (!is_current_key(key)) on_stale_unknown_key(now);
+      break;
     case HandshakeAction::kDropInvalid:
-      endpoint_.stats_.dropped_stale += 1;
-      return;
+      break;
+    case HandshakeAction::kDropTooFar:
+      endpoint_.stats_.dropped_seq_too_far += 1;
+      return false;
   }
+  endpoint_.stats_.dropped_stale += 1;
+  return false;
+}
+
+void Exchange::on_stale_unknown_key(Instant now) {
+  if (path_ == kNoPath) return;
+  if (last_probe_ && now - *last_probe_ < kProbeGap) return;
+  last_probe_ = now;
+  if (outstanding_) {
+    endpoint_.stats_.handshakes_sent += 1;
+    send_to(now, path_, outstanding_->outer, SendKind::kHandshake);
+    return;
+  }
+  (void)begin_handshake(now, path_, kNoPath);  // its SEQ is above every SEQ seen, so above s
+}
+
+void Exchange::probe_path(Instant now, PathId to) {
+  if (to == kNoPath || to == path_) return;
+  if (last_probe_ && now - *last_probe_ < kProbeGap) return;
+  last_probe_ = now;
+  if (outstanding_) {
+    endpoint_.stats_.handshakes_sent += 1;
+    send_to(now, to, outstanding_->outer, SendKind::kHandshake);
+    return;
+  }
+  // A new handshake to both: resends go to the current path, so a probe nobody answers
+  // (a replay from elsewhere) costs the exchange nothing; the peer confirms from wherever
+  // it is, and a confirmation from `to` moves the path there.
+  (void)begin_handshake(now, path_ == kNoPath ? to : path_, to);
 }
 
 void Exchange::resend_reply_or_ours(Instant now, PathId to) {
@@ -249,7 +328,7 @@ void Exchange::resend_reply_or_ours(Instant now, PathId to) {
   if (!packet) return;
   last_reply_resend_ = now;
   endpoint_.stats_.handshakes_sent += 1;
-  send_to(now, to, *packet);
+  send_to(now, to, *packet, packet == &reply ? SendKind::kReply : SendKind::kHandshake);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -274,7 +353,8 @@ void Exchange::send_channel_inner(Instant now, std::uint32_t id, Bytes inner) {
   ChannelNonce nonce;
   endpoint_.random_.fill(nonce);
   endpoint_.stats_.channel_packets_sent += 1;
-  send_to(now, path_, seal_channel(local_token_, nonce, channel_keys_->out, inner));
+  send_to(now, path_, seal_channel(local_token_, nonce, channel_keys_->out, inner),
+          SendKind::kData);
 }
 
 void Exchange::drain_channel(Instant now, Channel& channel) {
@@ -305,34 +385,38 @@ void Exchange::drain_all_channels(Instant now) {
   }
 }
 
-void Exchange::on_channel_packet(Instant now, PathId from, const ChannelParts& parts,
+bool Exchange::on_channel_packet(Instant now, PathId from, const ChannelParts& parts,
                                  std::size_t wire_size) {
   if (!channel_keys_) {
     endpoint_.stats_.dropped_unknown_token += 1;
-    return;
+    return false;
   }
   // Cheap check before the expensive one: a nonce we already accepted is a replay.
   if (replay_.seen(parts.nonce)) {
     endpoint_.stats_.dropped_replay += 1;
-    return;
+    return false;
   }
   auto inner = e3x::open_channel(parts, channel_keys_->in);
   if (!inner) {
     endpoint_.stats_.dropped_unauthenticated += 1;
-    return;
+    return false;
   }
   replay_.remember(parts.nonce);
   endpoint_.stats_.channel_packets_received += 1;
   traffic_.rx_packets += 1;
   traffic_.rx_bytes += wire_size;
-  note_authenticated_path(now, from);
+  note_alive();
+  // Rule 5: delivered, but a channel packet never moves the path (it could be a replay from
+  // elsewhere); the peer proves a new address by confirming a handshake from there.
+  if (from != path_) probe_path(now, from);
 
   auto decoded = lob_decode(*inner);
   if (!decoded || !decoded->json) {
     endpoint_.stats_.dropped_channel += 1;
-    return;
+    return true;
   }
   dispatch_inner(now, *decoded->json, decoded->body);
+  return true;
 }
 
 bool Exchange::acceptable_incoming_id(std::uint32_t id) const {
@@ -371,6 +455,7 @@ void Exchange::dispatch_inner(Instant now, const boost::json::object& json, Byte
   }
   const bool end = json_is_true(json.if_contains("end"));
   auto [it, inserted] = channels_.emplace(*id, std::move(*accepted));
+  it->second.set_reorder_budget(&reorder_budget_);
   endpoint_.push_event(event::ChannelOpened{peer_, *id, std::string(type->as_string()),
                                             it->second.reliable(), json,
                                             Bytes(body.begin(), body.end()), end});
@@ -411,6 +496,7 @@ Result<std::uint32_t, EndpointError> Exchange::open_channel(Instant now, std::st
   next_channel_id_ += 2;
   auto [it, inserted] = channels_.emplace(
       id, Channel::open(id, std::move(type), reliable, std::move(extra), std::move(body), now));
+  it->second.set_reorder_budget(&reorder_budget_);
   drain_channel(now, it->second);
   return id;
 }
@@ -448,9 +534,20 @@ void Exchange::abort_channels(const std::string& reason) {
   pending_.clear();
 }
 
-void Exchange::on_message_received(std::size_t wire_size) {
+void Exchange::on_message_received(Instant now, std::uint32_t seq, const PublicKey& key,
+                                   std::size_t wire_size) {
+  (void)now;
   traffic_.rx_packets += 1;
   traffic_.rx_bytes += wire_size;
+  // A message is authenticated but may be a replay: only one above every SEQ seen from the
+  // current KEY (and within rule 4's bound) proves the peer is there now.
+  if (!is_current_key(key) || !has_parity(seq, other(seq_.own))) return;
+  if (seq <= remote_seq_seen_ || seq <= seq_.recv_max ||
+      !remote_seq_in_bounds(seq_, seq, endpoint_.unix_now(now))) {
+    return;
+  }
+  remote_seq_seen_ = seq;
+  note_alive();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -473,6 +570,14 @@ std::optional<Instant> Exchange::keepalive_due() const {
   return quiet_since + keepalive_ + answerer_grace;
 }
 
+// Rule 6: we sent something and the peer has proven nothing for kSilenceAfterSending.
+std::optional<Instant> Exchange::silence_due() const {
+  if (!in_sync_ || outstanding_ || !awaiting_answer_since_ || path_ == kNoPath) {
+    return std::nullopt;
+  }
+  return *awaiting_answer_since_ + kSilenceAfterSending;
+}
+
 std::optional<Instant> Exchange::next_deadline() const {
   std::optional<Instant> next;
   auto consider = [&next](Instant at) {
@@ -483,8 +588,10 @@ std::optional<Instant> Exchange::next_deadline() const {
       consider(outstanding_->first_sent + kHandshakeResendOffsets[outstanding_->resends_done]);
     }
     consider(outstanding_->first_sent + kHandshakeTimeout);
-  } else if (auto due = keepalive_due()) {
-    consider(*due);
+  } else {
+    if (auto due = keepalive_due()) consider(*due);
+    if (auto due = silence_due()) consider(*due);
+    if (unstarted_deadline_ && !in_sync_) consider(*unstarted_deadline_);
   }
   for (const auto& [id, channel] : channels_) {
     if (auto at = channel.next_timeout()) consider(*at);
@@ -493,6 +600,9 @@ std::optional<Instant> Exchange::next_deadline() const {
 }
 
 Exchange::TimeoutResult Exchange::on_timeout(Instant now) {
+  if (!outstanding_ && !in_sync_ && unstarted_deadline_ && now >= *unstarted_deadline_) {
+    return TimeoutResult::kTimedOut;  // never in sync, and no handshake was ever started
+  }
   if (outstanding_) {
     if (now >= outstanding_->first_sent + kHandshakeTimeout) return TimeoutResult::kTimedOut;
     bool resend_due = false;
@@ -503,10 +613,12 @@ Exchange::TimeoutResult Exchange::on_timeout(Instant now) {
     }
     if (resend_due) {
       endpoint_.stats_.handshakes_sent += 1;
-      send_to(now, outstanding_->path, outstanding_->outer);
+      send_to(now, outstanding_->path, outstanding_->outer, SendKind::kHandshake);
     }
   } else if (auto due = keepalive_due(); due && now >= *due) {
     (void)start_handshake(now, path_);  // nothing sent for the keepalive interval
+  } else if (auto silent = silence_due(); silent && now >= *silent) {
+    (void)start_handshake(now, path_);  // rule 6: sent, and nothing back for 10 s
   }
   for (auto& [id, channel] : channels_) {
     if (auto at = channel.next_timeout(); at && *at <= now) channel.handle_timeout(now);

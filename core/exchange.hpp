@@ -42,14 +42,27 @@ inline constexpr std::size_t kMaxChannelsPerExchange = 1024;
 inline constexpr Duration kKeepaliveAnswererGrace = seconds(1);
 // A stored reply to a resent handshake goes out at most this often.
 inline constexpr Duration kReplyResendGap = seconds(1);
+// PROTOCOL.md section 10 rules 2 and 5: a handshake sent because of a stale handshake with an
+// unknown KEY, or to an address a channel packet came from, at most this often per exchange.
+inline constexpr Duration kProbeGap = seconds(1);
+// Rule 6: after sending, this long with nothing authenticated from the peer starts a
+// handshake (which then times out after kHandshakeTimeout if the peer is gone).
+inline constexpr Duration kSilenceAfterSending = seconds(10);
+// Remote KEYs (tokens) an exchange remembers having moved away from, never to adopt again
+// (PROTOCOL.md 10.3).
+inline constexpr std::size_t kRetiredTokensPerExchange = 8;
+// Out-of-order reliable packets one exchange may hold for all its channels together.
+inline constexpr std::size_t kMaxReorderBytesPerExchange = 4 * 1024 * 1024;
 
 class Exchange {
  public:
   // `remembered` carries sent_max/recv_max over from the peer's previous exchange, so a new
-  // exchange neither reuses a SEQ nor answers a replay of an old handshake.
+  // exchange neither reuses a SEQ nor answers a replay of an old handshake. An exchange that
+  // is not in sync and has no handshake in flight times out kHandshakeTimeout after `now`
+  // (one created only to seal a message never lingers without a deadline).
   Exchange(Endpoint& endpoint, const Hashname& peer, const PublicKey& peer_static,
            const SharedKey& s_static, Parity own_parity, Duration keepalive,
-           const HandshakeSeqState& remembered);
+           const HandshakeSeqState& remembered, Instant now);
 
   // ---- what the endpoint asks ----
   const Token& local_token() const { return local_token_; }
@@ -75,12 +88,17 @@ class Exchange {
 
   // ---- inputs (already authenticated) ----
   // A handshake from the peer: KEY is its ephemeral; k_box_in the key that opened it.
-  void on_handshake(Instant now, PathId from, std::uint32_t seq, const PublicKey& key,
+  // Returns false when it was dropped (stale, invalid, too far ahead).
+  bool on_handshake(Instant now, PathId from, std::uint32_t seq, const PublicKey& key,
                     const SharedKey& k_box_in, std::size_t wire_size);
-  // A channel packet routed here by token. Decrypts, rejects replays, dispatches.
-  void on_channel_packet(Instant now, PathId from, const ChannelParts& parts,
+  // A channel packet routed here by token. Decrypts, rejects replays, dispatches. Returns
+  // false when it was dropped (replayed, or it did not decrypt).
+  bool on_channel_packet(Instant now, PathId from, const ChannelParts& parts,
                          std::size_t wire_size);
-  void on_message_received(std::size_t wire_size);
+  // An authenticated application message from the peer, sealed with `key` under `seq`. A
+  // message newer than anything seen from the current KEY proves the peer alive (rule 6).
+  void on_message_received(Instant now, std::uint32_t seq, const PublicKey& key,
+                           std::size_t wire_size);
 
   // ---- commands ----
   Result<Sent, EndpointError> start_handshake(Instant now, PathId path);
@@ -93,7 +111,11 @@ class Exchange {
   Result<Sent, EndpointError> close_channel(Instant now, std::uint32_t id,
                                             const std::string& reason);
   Result<Bytes, EndpointError> seal_application_message(Instant now, ByteView inner);
-  void send_to(Instant now, PathId path, Bytes packet);
+  // Sends an application message (or anything else that expects the peer to answer in
+  // time): counts toward rule 6's silence timer.
+  void send_to(Instant now, PathId path, Bytes packet) {
+    send_to(now, path, std::move(packet), SendKind::kData);
+  }
 
   // ---- timers ----
   std::optional<Instant> next_deadline() const;
@@ -123,7 +145,7 @@ class Exchange {
   void adopt_remote_ephemeral(const PublicKey& key, const SharedKey& k_box_in);
   void reset_session();
   void became_in_sync(Instant now, std::uint32_t seq, PathId from);
-  void note_authenticated_path(Instant now, PathId from);
+  void move_path(Instant now, PathId from);
   void flush_pending(Instant now);
   void resend_reply_or_ours(Instant now, PathId to);
   // Moves what a channel produced (packets, events) out, and forgets it when finished.
@@ -133,6 +155,22 @@ class Exchange {
   void dispatch_inner(Instant now, const boost::json::object& json, ByteView body);
   bool acceptable_incoming_id(std::uint32_t id) const;
   Result<Sent, EndpointError> map_send_error(ChannelSendError error) const;
+  // What a packet we send is, for the liveness timers: data expects the peer to answer
+  // (rule 6); a handshake we originate is tracked as outstanding; a reply answers the peer's.
+  enum class SendKind { kData, kHandshake, kReply };
+  void send_to(Instant now, PathId path, Bytes packet, SendKind kind);
+  // Starts a new handshake (a new SEQ) whose resends go to `path`; also sent to `also_to`.
+  Result<Sent, EndpointError> begin_handshake(Instant now, PathId path, PathId also_to);
+  // Rule 2: a stale, authenticated handshake with a KEY that is not the current one.
+  void on_stale_unknown_key(Instant now);
+  // Rule 5: a fresh handshake from `to` moves the path there; anything else only asks.
+  void probe_path(Instant now, PathId to);
+  // Something authenticated, fresh and not replayed came from the peer: it is alive.
+  void note_alive() { awaiting_answer_since_.reset(); }
+  std::optional<Instant> silence_due() const;
+  bool is_current_key(const PublicKey& key) const {
+    return remote_ephemeral_ && *remote_ephemeral_ == key;
+  }
 
   Endpoint& endpoint_;
   Hashname peer_;
@@ -147,6 +185,9 @@ class Exchange {
   std::optional<Token> remote_token_;
   SharedKey k_box_in_;  // crypto_box_beforenm(remote ephemeral, our static secret)
   std::optional<ChannelKeys> channel_keys_;
+  // Rule 3: tokens of remote KEYs this exchange moved away from, newest last. Empty (no
+  // allocation) unless the peer changed its KEY during the exchange.
+  std::vector<Token> retired_tokens_;
 
   HandshakeSeqState seq_;
   bool in_sync_ = false;
@@ -158,6 +199,15 @@ class Exchange {
   std::optional<OutstandingHandshake> outstanding_;
   std::optional<std::uint32_t> reply_seq_;  // the SEQ of our last reply (resent on request)
   std::optional<Instant> last_reply_resend_;
+  std::optional<Instant> last_probe_;  // rules 2 and 5, at most one per kProbeGap
+  // Rule 6: when we first sent something the peer should answer since it last proved alive.
+  std::optional<Instant> awaiting_answer_since_;
+  // Set while the exchange has never been in sync and has no handshake in flight: it times
+  // out then, as an unconfirmed handshake would.
+  std::optional<Instant> unstarted_deadline_;
+  // The highest remote-parity SEQ seen under the current KEY (handshakes and messages), so a
+  // replayed message never counts as a sign of life.
+  std::uint32_t remote_seq_seen_ = 0;
 
   PathId path_ = kNoPath;
   // Inline room for two paths (one per transport is usual) saves a heap block per exchange.
@@ -173,6 +223,7 @@ class Exchange {
   // allocates nothing (an empty libstdc++ deque takes ~700 bytes per exchange).
   std::vector<PendingPacket> pending_;
   ReplayWindow replay_;
+  ReorderBudget reorder_budget_;
   Traffic traffic_;
 };
 

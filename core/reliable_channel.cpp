@@ -135,14 +135,26 @@ void Channel::on_seq(std::uint32_t seq, const boost::json::object& json, ByteVie
     ack_now(now);  // beyond our buffer: dropped; tell the peer where we are
     return;
   }
-  received_.emplace(
-      seq, Buffered{json, Bytes(body.begin(), body.end()), json_is_true(json.if_contains("end"))});
+  // Held until the gap before it fills, so charged to the budget. The next packet in order is
+  // delivered at once: it costs nothing and is never refused.
+  std::size_t cost = 0;
+  if (std::uint64_t{seq} != std::uint64_t{ack_} + 1) {
+    cost = body.size() + kReorderOverhead;
+    if (budget_ && !budget_->take(cost)) {
+      ack_now(now);  // as if lost: the peer resends it after the gap is repaired
+      return;
+    }
+    held_bytes_ += cost;
+  }
+  received_.emplace(seq, Buffered{json, Bytes(body.begin(), body.end()),
+                                  json_is_true(json.if_contains("end")), cost});
   if (receipts_since_ack_ == 0) first_unacked_receipt_ = now;
   ++receipts_since_ack_;
   while (!received_.empty() && std::uint64_t{received_.begin()->first} == std::uint64_t{ack_} + 1) {
     auto node = received_.extract(received_.begin());
     ack_ = node.key();
     Buffered& packet = node.mapped();
+    release_bytes(packet.cost);
     const bool end = packet.end;
     events_.push_back(channel_event::Data{std::move(packet.json), std::move(packet.body), end});
     if (end) {
@@ -152,6 +164,17 @@ void Channel::on_seq(std::uint32_t seq, const boost::json::object& json, ByteVie
   }
   if (!received_.empty()) ack_now(now);  // a gap
   if (receipts_since_ack_ >= kAckBurst) ack_now(now);
+}
+
+void Channel::release_bytes(std::size_t bytes) {
+  if (bytes == 0) return;
+  held_bytes_ -= bytes;
+  if (budget_) budget_->give(bytes);
+}
+
+void Channel::release_received() {
+  received_.clear();
+  if (held_bytes_ > 0) release_bytes(held_bytes_);
 }
 
 void Channel::on_ack(std::uint32_t ack, const boost::json::value* miss, Instant now) {

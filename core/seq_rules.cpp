@@ -18,17 +18,30 @@ const char* to_string(HandshakeAction action) {
       return "drop-stale";
     case HandshakeAction::kDropInvalid:
       return "drop-invalid";
+    case HandshakeAction::kDropTooFar:
+      return "drop-too-far";
   }
   return "?";
 }
 
-HandshakeAction classify_handshake(const HandshakeSeqState& state, std::uint32_t seq) {
+bool remote_seq_in_bounds(const HandshakeSeqState& state, std::uint32_t seq,
+                          std::int64_t unix_now) {
+  const std::int64_t reference = std::max<std::int64_t>(
+      {unix_now, std::int64_t{state.recv_max}, std::int64_t{state.sent_max}});
+  return std::int64_t{seq} <= reference + kMaxRemoteSeqAhead;
+}
+
+HandshakeAction classify_handshake(const HandshakeSeqState& state, std::uint32_t seq,
+                                   std::int64_t unix_now) {
   if (has_parity(seq, other(state.own))) {
-    if (seq > state.recv_max) {
+    if (!remote_seq_in_bounds(state, seq, unix_now)) return HandshakeAction::kDropTooFar;
+    // Rule 1: a live peer's new SEQ is above every SEQ it has received, including the one
+    // it confirmed last, so nothing at or below last_sync can be new.
+    if (seq > state.recv_max && seq > state.last_sync) {
       const bool crossing = state.outstanding && *state.outstanding > seq;
       return crossing ? HandshakeAction::kAcceptAndResendOurs : HandshakeAction::kAcceptAndReply;
     }
-    if (seq == state.recv_max) return HandshakeAction::kResendReply;
+    if (seq == state.recv_max && seq != 0) return HandshakeAction::kResendReply;
     return HandshakeAction::kDropStale;
   }
   const bool we_sent_it = std::find(state.sent_handshakes.begin(), state.sent_handshakes.end(),

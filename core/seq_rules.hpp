@@ -1,4 +1,6 @@
-// The SEQ decision table of PROTOCOL.md section 5, as pure functions.
+// The SEQ decision table of PROTOCOL.md section 5 with the revision 2 rules of section 10
+// (rule 1: stale means at or below the last sync; rule 4: a remote SEQ far ahead of
+// everything is invalid), as pure functions.
 //
 // An exchange keeps a HandshakeSeqState; every authenticated incoming handshake is first
 // classified here, and the exchange then carries out the action (see exchange.cpp).
@@ -33,18 +35,31 @@ struct HandshakeSeqState {
   boost::container::small_vector<std::uint32_t, 4> sent_handshakes;
 };
 
+// PROTOCOL.md section 10 rule 4: a remote SEQ more than this above
+// max(our Unix time, recv_max, sent_max) is invalid, so one handshake can move what we choose
+// toward a peer by at most a day.
+inline constexpr std::int64_t kMaxRemoteSeqAhead = 86400;
+
 enum class HandshakeAction {
-  kAcceptAndReply,       // remote parity, s > recv_max: adopt KEY, reply with s, in sync at s
+  kAcceptAndReply,       // remote parity, s > recv_max and s > last_sync: adopt KEY, reply
+                         // with s, in sync at s
   kAcceptAndResendOurs,  // the same, but crossing our higher unconfirmed handshake: adopt KEY,
                          // recv_max = s, resend ours; in sync once the peer confirms it
   kResendReply,          // remote parity, s == recv_max: resend the stored reply (rate-limited)
   kConfirmed,            // own parity, a SEQ we sent, >= last sync: in sync at s
-  kDropStale,            // remote parity, s < recv_max: stale or replayed
+  kDropStale,            // remote parity, s < recv_max or s <= last_sync: stale or replayed
   kDropInvalid,          // own parity, anything else
+  kDropTooFar,           // remote parity, more than kMaxRemoteSeqAhead above everything
 };
 const char* to_string(HandshakeAction action);
 
-HandshakeAction classify_handshake(const HandshakeSeqState& state, std::uint32_t seq);
+// `unix_now` is our wall clock in seconds (for the rule 4 bound).
+HandshakeAction classify_handshake(const HandshakeSeqState& state, std::uint32_t seq,
+                                   std::int64_t unix_now);
+
+// Rule 4 alone: is a remote-parity SEQ (of a handshake or an application message) within
+// kMaxRemoteSeqAhead of max(unix_now, recv_max, sent_max)?
+bool remote_seq_in_bounds(const HandshakeSeqState& state, std::uint32_t seq, std::int64_t unix_now);
 
 // The smallest SEQ with `own` parity that is > sent_max, > recv_max, > floor (the persisted
 // high-water mark) and >= unix_now. nullopt if none fits in 32 bits.

@@ -26,12 +26,13 @@
 #include "core/base32.hpp"
 #include "core/hashname.hpp"
 #include "core/random.hpp"
-#include "daemon/build_info.hpp"
-#include "daemon/control_client.hpp"
-#include "daemon/control_protocol.hpp"
-#include "daemon/ctl_format.hpp"
-#include "daemon/encoding.hpp"
-#include "daemon/sealed_file.hpp"
+#include "daemon/control/control_client.hpp"
+#include "daemon/control/control_protocol.hpp"
+#include "daemon/control/ctl_format.hpp"
+#include "daemon/modules/messages/sealed_file.hpp"
+#include "daemon/support/build_info.hpp"
+#include "daemon/support/encoding.hpp"
+#include "daemon/support/text_escape.hpp"
 
 namespace {
 
@@ -68,6 +69,7 @@ struct Options {
   std::optional<std::string> identity;
   std::uint32_t seconds = 10;  // speedtest
   std::size_t size = 1400;
+  bool all = false;  // outbox: delivered messages too
 };
 
 std::string socket_path(const Options& options) {
@@ -235,7 +237,9 @@ int cmd_outbox(const Options& options, bool cancel) {
                        }));
   }
   const std::int64_t now = unix_now();
-  return run_request(options, {{"cmd", "outbox"}},
+  json::object request{{"cmd", "outbox"}};
+  if (options.all) request["all"] = true;
+  return run_request(options, std::move(request),
                      [now](const json::value& result) -> std::optional<std::string> {
                        if (!result.is_array()) return std::nullopt;
                        return ctl::format_outbox(result.get_array(), now);
@@ -313,7 +317,8 @@ int cmd_seal(const Options& options) {
     return fail(kExitLocal, write_error);
   }
   std::cerr << "sealed message " << id << " (" << payload->size() << " bytes) for "
-            << e3x::hashname_of(*recipient).to_string() << "\n";
+            << e3x::hashname_of(*recipient).to_string() << "; valid for "
+            << e3x::daemon::kSealedFileValidity / 86400 << " days (import it before then)\n";
   return kExitOk;
 }
 
@@ -331,8 +336,12 @@ int cmd_open(const Options& options) {
   std::cout.write(reinterpret_cast<const char*>(opened->payload.data()),
                   static_cast<std::streamsize>(opened->payload.size()));
   std::cout.flush();
-  std::cerr << "from " << opened->from.to_string() << ", message " << opened->id << " ("
-            << opened->payload.size() << " bytes)\n";
+  std::cerr << "from " << opened->from.to_string() << ", message "
+            << e3x::daemon::escape_text(opened->id) << " (" << opened->payload.size() << " bytes"
+            << (opened->expires && *opened->expires <= unix_now() ? "; expired: a daemon would "
+                                                                    "refuse to import it"
+                                                                  : "")
+            << ")\n";
   return kExitOk;
 }
 
@@ -414,6 +423,8 @@ int main(int argc, char** argv) {
                    "is harmless, so a script may retry");
   auto* outbox = app.add_subcommand("outbox", "list messages not yet delivered");
   outbox->require_subcommand(0, 1);
+  outbox->add_flag("--all", options.all,
+                   "also list delivered messages, whose ids are kept until they expire");
   auto* outbox_cancel = outbox->add_subcommand("cancel", "stop delivering a message");
   outbox_cancel->add_option("ID", options.message_id, "message id")->required();
   auto* inbox = app.add_subcommand("inbox", "list received messages not yet acknowledged");

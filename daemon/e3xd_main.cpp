@@ -7,9 +7,9 @@
 #include <iostream>
 
 #include "config/config.hpp"
-#include "daemon/build_info.hpp"
-#include "daemon/daemon.hpp"
-#include "daemon/logging.hpp"
+#include "daemon/host/host.hpp"
+#include "daemon/support/build_info.hpp"
+#include "daemon/support/logging.hpp"
 
 namespace {
 
@@ -70,8 +70,8 @@ int main(int argc, char** argv) {
   if (config_file.empty()) spdlog::info("no --config given: running on the embedded default");
 
   boost::asio::io_context io;
-  e3x::daemon::Daemon daemon(io, std::move(*config), config_file);
-  if (auto error = daemon.start()) {
+  e3x::daemon::Host host(io, std::move(*config), config_file);
+  if (auto error = host.start()) {
     spdlog::error("{}", error->message);
     return error->exit_code;
   }

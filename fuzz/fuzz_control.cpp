@@ -1,4 +1,4 @@
-// The control-socket request parser (daemon/control_protocol.hpp): any local user who can
+// The control-socket request parser (daemon/control/control_protocol.hpp): any local user who can
 // reach the socket controls these bytes.
 //
 // Invariants: it never throws (the header promises it); errors carry a documented code and
@@ -12,7 +12,7 @@
 
 #include <boost/json/serialize.hpp>
 
-#include "daemon/control_protocol.hpp"
+#include "daemon/control/control_protocol.hpp"
 #include "fuzz/fuzz_support.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -197,8 +197,9 @@ class Harness {
         (void)endpoint_.close_channel(now_, a_, pick_channel(in.u8()), "fuzz");
         break;
       case 5:
-        (void)endpoint_.send_message(now_, a_, "msg", "m1", {}, in.bytes(in.u16()),
-                                     (which & 0x80) ? kNoPath : path);
+        (void)endpoint_.send_message(now_, a_, "msg", "m1",
+                                     boost::json::object{{"expires", 3600 + in.u8()}},
+                                     in.bytes(in.u16()), (which & 0x80) ? kNoPath : path);
         break;
       default:
         (void)endpoint_.set_peer_options(a_, PeerOptions{.keepalive = seconds(in.u8())});

@@ -312,6 +312,34 @@ TEST(Channel, PeerEndedButWeNeverDidTimesOut) {
   EXPECT_EQ(out[0].json.at("err"), "timeout");
 }
 
+// PROTOCOL.md 10 rule 8 (issue 10): an unreliable channel we ended used to live for ever when
+// the peer never ended it; it times out 10 s after our end.
+TEST(Channel, UnreliableChannelWeEndedTimesOutIfThePeerNeverEnds) {
+  auto a = Channel::open(1, "x", false, {}, {}, at_ms(0));
+  drain_out(a);
+  a.receive(json_of(R"({"c":1})"), bytes_of("hello"), at_ms(500));  // open now
+  drain_events(a);
+  ASSERT_TRUE(a.send({}, {}, true, at_ms(1000)).has_value());
+  drain_out(a);
+  EXPECT_EQ(a.next_timeout(), at_ms(11'000));
+  a.handle_timeout(at_ms(10'999));
+  EXPECT_NE(a.state(), ChannelState::kClosed);
+  a.handle_timeout(at_ms(11'000));
+  EXPECT_EQ(a.state(), ChannelState::kClosed);
+  auto events = drain_events(a);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(std::get<channel_event::Errored>(events[0]).reason, "timeout");
+  EXPECT_TRUE(a.is_finished() || !drain_out(a).empty());
+  // When the peer does end in time, it is a clean end, not a timeout.
+  auto b = Channel::open(3, "x", false, {}, {}, at_ms(0));
+  drain_out(b);
+  ASSERT_TRUE(b.send({}, {}, true, at_ms(1000)).has_value());
+  b.receive(json_of(R"({"c":3,"end":true})"), {}, at_ms(2000));
+  events = drain_events(b);
+  ASSERT_FALSE(events.empty());
+  EXPECT_TRUE(std::holds_alternative<channel_event::Ended>(events.back()));
+}
+
 // ---- sending limits --------------------------------------------------------------------------
 
 TEST(Channel, ReservedKeysRefused) {

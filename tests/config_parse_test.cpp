@@ -147,6 +147,13 @@ TEST(ConfigParse, MessagesDefaultsAndValues) {
   EXPECT_EQ(defaults.messages.max_payload, 61440u);
   EXPECT_EQ(defaults.messages.expiry_s, 604800u);
   EXPECT_EQ(defaults.messages.store_quota, 268435456u);
+  EXPECT_EQ(defaults.messages.max_expiry_s, 2592000u);
+  EXPECT_EQ(defaults.messages.peer_quota, 67108864u);
+  const Config limits = parse_ok(
+      "[messages]\nmax_expiry = 7200\npeer_quota = 100000\n[tcp]\nunauthenticated_limit = 4\n");
+  EXPECT_EQ(limits.messages.max_expiry_s, 7200u);
+  EXPECT_EQ(limits.messages.peer_quota, 100000u);
+  EXPECT_EQ(limits.tcp.unauthenticated_limit, 4u);
   const Config set =
       parse_ok("[messages]\nmax_payload = 65000\nexpiry = 60\nstore_quota = 65536\n");
   EXPECT_EQ(set.messages, (MessagesConfig{65000, 60, 65536}));
@@ -493,12 +500,23 @@ INSTANTIATE_TEST_SUITE_P(
                   "[messages]\nexpiry = 59\n",
                   2,
                   "messages.expiry",
-                  {"59 is out of range; use 60 to 31622400 seconds"}},
+                  {"59 is out of range; use 60 to 2592000 seconds"}},
+        // Recipients refuse messages expiring over 30 days ahead (PROTOCOL.md 10.7).
+        ErrorCase{"MessagesExpiryBeyondWhatRecipientsAccept",
+                  "[messages]\nexpiry = 2592001\n",
+                  2,
+                  "messages.expiry",
+                  {"2592001 is out of range; use 60 to 2592000 seconds"}},
+        ErrorCase{"UdpHasNoUnauthenticatedLimit",
+                  "[udp]\nunauthenticated_limit = 4\n",
+                  2,
+                  "udp.unauthenticated_limit",
+                  {"unknown key 'unauthenticated_limit'"}},
         ErrorCase{"MessagesExpiryNotInteger",
                   "[messages]\nexpiry = \"7d\"\n",
                   2,
                   "messages.expiry",
-                  {"expected an integer (60 to 31622400 seconds), found a string"}},
+                  {"expected an integer (60 to 2592000 seconds), found a string"}},
         ErrorCase{"MessagesQuotaTooSmall",
                   "[messages]\nstore_quota = 100\n",
                   2,
@@ -510,7 +528,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "messages.max_paylod",
                   {"did you mean 'max_payload'?",
                    "allowed keys in [messages]: max_payload, "
-                   "expiry, store_quota"}},
+                   "expiry, max_expiry, store_quota, peer_quota"}},
         ErrorCase{"MessagesNotATable",
                   "messages = 5\n",
                   1,

@@ -1,6 +1,6 @@
 // The control socket's line format: request parsing (every error code it can produce) and
 // the shapes of reply and event lines.
-#include "daemon/control_protocol.hpp"
+#include "daemon/control/control_protocol.hpp"
 
 #include <string>
 

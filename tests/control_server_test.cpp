@@ -1,8 +1,8 @@
 // The control server over a real Unix socket in a temporary directory. Clients are raw Asio
 // sockets on the same io_context; tests drive it with run_one_for/poll until a condition
 // holds (no sleeps).
-#include "daemon/control_server.hpp"
-#include "daemon/control_client.hpp"
+#include "daemon/control/control_server.hpp"
+#include "daemon/control/control_client.hpp"
 
 #include <stdlib.h>
 #include <sys/socket.h>

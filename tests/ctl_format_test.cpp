@@ -1,5 +1,5 @@
 // e3xctl's human output for sample results (the schemas of docs/control-protocol.md).
-#include "daemon/ctl_format.hpp"
+#include "daemon/control/ctl_format.hpp"
 
 #include <string>
 
@@ -138,6 +138,25 @@ TEST(CtlFormat, PeersAreBlocksSeparatedByBlankLines) {
   EXPECT_EQ(format_peers(json::array{}, kNow), "no peers\n");
 }
 
+// PROTOCOL.md 10.4: a peer whose SEQs ran out says so in its status.
+TEST(CtlFormat, PeerWithNoSeqLeftSaysSo) {
+  json::object peer = up_peer();
+  EXPECT_EQ(format_peer(peer, kNow).find("no SEQ value is left"), std::string::npos);
+  peer["seq_exhausted"] = true;
+  EXPECT_NE(format_peer(peer, kNow).find("error: no SEQ value is left toward this peer"),
+            std::string::npos);
+}
+
+// Counted drops (PROTOCOL.md 10) show in the human status, the non-zero ones by reason.
+TEST(CtlFormat, StatusListsTheDropsThatHappened) {
+  const auto status =
+      object_of(R"({"hashname":"h","dropped":{"stale":3,"replay":0,"seq_too_far":1}})");
+  const std::string text = format_status(status);
+  EXPECT_NE(text.find("  dropped: 3 stale, 1 seq_too_far\n"), std::string::npos) << text;
+  EXPECT_NE(format_status(object_of(R"({"dropped":{"stale":0}})")).find("  dropped: nothing\n"),
+            std::string::npos);
+}
+
 TEST(CtlFormat, MissingOrMistypedMembersDoNotThrow) {
   const auto odd = object_of(R"({"name": 5, "state": ["up"], "rx_bytes": "many"})");
   std::string text;
@@ -175,6 +194,12 @@ TEST(CtlFormat, OutboxAndInbox) {
             "TCP path\n"
             "m2  to b5jn  2.00 KiB  expired, accepted 16 min, 40 s ago, 0 attempt(s)\n");
   EXPECT_EQ(format_outbox(json::array{}, 0), "outbox empty\n");
+  const auto delivered = json::parse(R"([
+    {"id":"m3","peer":"alpha","hashname":"h","bytes":5,"state":"delivered","created":900,
+     "delivered":990,"attempts":1,"last_error":null}])");
+  EXPECT_EQ(format_outbox(delivered.as_array(), 1000),
+            "m3  to alpha  5 B  delivered, accepted 1 min, 40 s ago, delivered 10 s ago, 1 "
+            "attempt(s)\n");
   const auto inbox = json::parse(R"([
     {"id":"m1","peer":"alpha","hashname":"b5jn","bytes":5,"received":990,"via":"network"},
     {"id":"f","peer":"alpha","hashname":"b5jn","bytes":1,"received":1000,"via":"import"}])");
@@ -182,6 +207,16 @@ TEST(CtlFormat, OutboxAndInbox) {
             "m1  from alpha (b5jn)  5 B, received 10 s ago\n"
             "f  from alpha (b5jn)  1 B, received 0 s ago (import)\n");
   EXPECT_EQ(format_inbox(json::array{}, 0), "inbox empty\n");
+}
+
+// PROTOCOL.md 10.10: what a peer chose (a message id with a newline and a terminal escape)
+// reaches the terminal escaped.
+TEST(CtlFormat, PeerSuppliedTextIsEscaped) {
+  const auto inbox = json::parse(R"([
+    {"id":"x\nINFO forged\u001b[2J","peer":"alpha","hashname":"b5jn","bytes":1,
+     "received":1000,"via":"network"}])");
+  EXPECT_EQ(format_inbox(inbox.as_array(), 1000),
+            "x\\x0aINFO forged\\x1b[2J  from alpha (b5jn)  1 B, received 0 s ago\n");
 }
 
 TEST(CtlFormat, SendAndPing) {

@@ -5,7 +5,7 @@
 #include "core/base32.hpp"
 #include "core/cs3a.hpp"
 #include "core/random.hpp"
-#include "daemon/config_diff.hpp"
+#include "daemon/host/config_diff.hpp"
 
 namespace e3x::daemon {
 namespace {
@@ -72,6 +72,12 @@ TEST(ConfigDiff, StartupBoundSettingsNeedARestartAndLiveOnesDoNot) {
   EXPECT_TRUE(diff.log_level_changed);
   EXPECT_TRUE(diff.accept_changed);
   EXPECT_TRUE(diff_config(running, running).restart_required.empty());
+  // Limits the sockets and the endpoint take at start-up (issue 10).
+  config::Config limits = running;
+  limits.tcp.unauthenticated_limit = 4;
+  limits.messages.max_expiry_s = 3600;
+  EXPECT_EQ(diff_config(running, limits).restart_required,
+            (Names{"tcp.unauthenticated_limit", "messages.max_expiry"}));
 }
 
 }  // namespace

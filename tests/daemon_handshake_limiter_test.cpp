@@ -1,5 +1,5 @@
 // The handshake rate limiter: per-address and global token buckets, bounded table.
-#include "daemon/handshake_limiter.hpp"
+#include "daemon/host/handshake_limiter.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // The pure pieces of the speed test: request limits, packet sizing, the receiver's tally and
 // report, and the result's arithmetic.
-#include "daemon/speedtest.hpp"
+#include "daemon/modules/speedtest/speedtest.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/json/parse.hpp>

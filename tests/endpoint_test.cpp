@@ -194,7 +194,9 @@ TEST(Endpoint, ApplicationMessagesOnlyFromKnownPeersWithValidAuth) {
   const Hashname b_for_stranger = stranger.endpoint.add_peer(b.endpoint.public_key()).value();
 
   // A message needs no handshake first: it is sealed to B's static key.
-  auto sealed = a.endpoint.send_message(Instant{}, b_name, "msg", "id-1", {}, as_bytes("hi"), 1);
+  const boost::json::object expires{{"expires", kUnixStart + 3600}};
+  auto sealed =
+      a.endpoint.send_message(Instant{}, b_name, "msg", "id-1", expires, as_bytes("hi"), 1);
   ASSERT_TRUE(sealed);
   b.endpoint.handle_datagram(Instant{}, 1, a.endpoint.poll_transmit()->packet);
   auto received = b.take<event::MessageReceived>();
@@ -203,8 +205,8 @@ TEST(Endpoint, ApplicationMessagesOnlyFromKnownPeersWithValidAuth) {
   EXPECT_EQ(received[0].id, "id-1");
 
   // A stranger B never configured: dropped by policy.
-  ASSERT_TRUE(
-      stranger.endpoint.send_message(Instant{}, b_for_stranger, "msg", "x", {}, as_bytes("hi"), 1));
+  ASSERT_TRUE(stranger.endpoint.send_message(Instant{}, b_for_stranger, "msg", "x", expires,
+                                             as_bytes("hi"), 1));
   b.endpoint.handle_datagram(Instant{}, 1, stranger.endpoint.poll_transmit()->packet);
   EXPECT_EQ(b.endpoint.stats().dropped_policy, 1u);
 
@@ -246,6 +248,8 @@ TEST(Endpoint, RemovingAPeerErrorsItsChannelsAndReportsDown) {
 
 TEST(Endpoint, SeqFloorIsRespectedAndTheHighestSeqReported) {
   Side a(1, {}, /*seq_floor=*/1900000000), b(2);
+  // B's clock must be within a day of A's SEQs, or B drops them (PROTOCOL.md 10.4).
+  b.endpoint.set_unix_time(Instant{}, 1900000000);
   const Hashname b_name = a.endpoint.add_peer(b.endpoint.public_key()).value();
   b.endpoint.add_peer(a.endpoint.public_key()).value();
   EXPECT_EQ(a.endpoint.highest_seq_used(), 1900000000u);
@@ -307,7 +311,10 @@ TEST(Endpoint, MutatedGenuinePacketsAreDroppedWithoutReply) {
   ASSERT_TRUE(channel);
   const Bytes channel_packet = a.endpoint.poll_transmit()->packet;
   const Bytes message =
-      a.endpoint.send_message(Instant{}, b_name, "msg", "m", {}, as_bytes("payload"), 1).value();
+      a.endpoint
+          .send_message(Instant{}, b_name, "msg", "m",
+                        boost::json::object{{"expires", kUnixStart + 3600}}, as_bytes("payload"), 1)
+          .value();
   (void)a.endpoint.poll_transmit();
   const auto received_before = b.endpoint.stats().handshakes_received;
 

@@ -141,16 +141,28 @@ TEST_F(EndpointVectors, ApplicationMessageMatchesTheVector) {
   const Bytes wire = only_transmit(*a_, kPathToB);
   EXPECT_EQ(wire, *sent);
 
+  // The vector predates PROTOCOL.md revision 2: its head has no "expires", so B opens and
+  // authenticates it and then drops it, counted, without delivering it (section 10 rule 7).
   const std::uint64_t x25519_before = b_->stats().x25519_operations;
-  b_->handle_datagram(t0_, kPathToA, wire);
+  const auto unauthenticated_before = b_->stats().dropped_unauthenticated;
+  EXPECT_FALSE(b_->handle_datagram(t0_, kPathToA, wire));
+  EXPECT_TRUE(events_of<event::MessageReceived>(*b_).empty());
+  EXPECT_EQ(b_->stats().dropped_expired, 1u);
+  EXPECT_EQ(b_->stats().dropped_unauthenticated, unauthenticated_before);
+  EXPECT_FALSE(b_->poll_transmit().has_value()) << "messages are not answered by the core";
+
+  // The same message with an expiry is delivered, from the known exchange at no X25519 cost.
+  const boost::json::object expires{{"expires", 1763700000 + 3600}};
+  auto with_expiry = a_->send_message(t0_, b_hashname_, "msg", "m1", expires, as_bytes(body));
+  ASSERT_TRUE(with_expiry);
+  EXPECT_TRUE(b_->handle_datagram(t0_, kPathToA, only_transmit(*a_, kPathToB)));
   auto received = events_of<event::MessageReceived>(*b_);
   ASSERT_EQ(received.size(), 1u);
   EXPECT_EQ(received[0].from, a_hashname_);
   EXPECT_EQ(received[0].type, "msg");
   EXPECT_EQ(received[0].id, "m1");
-  EXPECT_EQ(received[0].seq, 1763700005u);
+  EXPECT_EQ(received[0].seq, 1763700007u);
   EXPECT_EQ(Bytes(received[0].body), Bytes(body.begin(), body.end()));
-  // The message came from A's known exchange: opening it cost no X25519.
   EXPECT_EQ(b_->stats().x25519_operations, x25519_before);
   EXPECT_FALSE(b_->poll_transmit().has_value()) << "messages are not answered by the core";
 }

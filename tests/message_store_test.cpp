@@ -8,10 +8,11 @@
 #include <iterator>
 
 #include "core/hashname.hpp"
-#include "daemon/inbox.hpp"
-#include "daemon/message_record.hpp"
-#include "daemon/message_store.hpp"
-#include "daemon/outbox.hpp"
+#include "core/message_rules.hpp"
+#include "daemon/modules/messages/inbox.hpp"
+#include "daemon/modules/messages/message_record.hpp"
+#include "daemon/modules/messages/message_store.hpp"
+#include "daemon/modules/messages/outbox.hpp"
 
 namespace e3x::daemon {
 namespace {
@@ -184,6 +185,36 @@ TEST(Outbox, KeepsMessagesAndTheirOrderAcrossRestarts) {
   EXPECT_EQ(outbox.in_order().back()->id, "new");
 }
 
+// A delivered message leaves a record without its payload until it expires, across restarts,
+// so its id is not used again for another message in that time (PROTOCOL.md 10.7).
+TEST(Outbox, DeliveredMessagesKeepTheirIdUntilTheyExpire) {
+  TempDir dir;
+  {
+    Outbox outbox(dir.path());
+    ASSERT_EQ(outbox.open(), "");
+    ASSERT_TRUE(outbox.add(outgoing("done"), as_bytes("payload"), UINT64_MAX));
+    ASSERT_TRUE(outbox.add(outgoing("waiting"), as_bytes("payload 2"), UINT64_MAX));
+    ASSERT_EQ(outbox.mark_delivered("done", 1500), "");
+    EXPECT_EQ(outbox.size(), 1u);
+    EXPECT_EQ(outbox.delivered_count(), 1u);
+  }
+  Outbox outbox(dir.path());
+  ASSERT_EQ(outbox.open(), "");
+  EXPECT_EQ(outbox.size(), 1u);
+  ASSERT_EQ(outbox.in_order().size(), 1u);
+  EXPECT_EQ(outbox.in_order()[0]->id, "waiting");
+  const OutboxEntry* done = outbox.find("done");
+  ASSERT_NE(done, nullptr);
+  EXPECT_EQ(done->delivered, std::optional<std::int64_t>(1500));
+  EXPECT_EQ(done->bytes, std::string("payload").size());
+  EXPECT_EQ(done->body_sha256, payload_sha256(as_bytes("payload")));
+  EXPECT_FALSE(outbox.body(*done)->size() > 0) << "the payload is gone once delivered";
+  EXPECT_EQ(outbox.forget_delivered(1999), 0u);
+  EXPECT_EQ(outbox.forget_delivered(2000), 1u);  // expires at 2000
+  EXPECT_EQ(outbox.find("done"), nullptr);
+  EXPECT_NE(outbox.find("waiting"), nullptr) << "only delivered records are forgotten";
+}
+
 TEST(Outbox, ValidIds) {
   for (const char* good : {"a", "m-1", "A.b_c", "0123456789abcdef"}) {
     EXPECT_TRUE(Outbox::valid_id(good)) << good;
@@ -202,40 +233,62 @@ Inbox::Arrival arrival(std::uint8_t from, std::string id, std::int64_t now = 100
                         "network",     now,           now + 50};
 }
 
-TEST(Inbox, StoresOncePerSenderAndIdEvenAfterAckAndRestart) {
+std::string key_of(std::uint8_t from, std::string_view id, std::string_view payload) {
+  return Inbox::key_of(name_of(from), id, payload_sha256(as_bytes(payload)));
+}
+
+TEST(Inbox, StoresOncePerSenderIdAndPayloadEvenAfterAckAndRestart) {
   TempDir dir;
   {
     Inbox inbox(dir.path());
     ASSERT_EQ(inbox.open(), "");
-    EXPECT_EQ(*inbox.store(arrival(1, "m1"), as_bytes("one"), UINT64_MAX), Inbox::Stored::kNew);
-    EXPECT_EQ(*inbox.store(arrival(1, "m1"), as_bytes("one"), UINT64_MAX),
-              Inbox::Stored::kDuplicate);
+    EXPECT_EQ(*inbox.store(arrival(1, "m1"), as_bytes("one")), Inbox::Stored::kNew);
+    EXPECT_EQ(*inbox.store(arrival(1, "m1"), as_bytes("one")), Inbox::Stored::kDuplicate);
     // The same id from another sender is another message.
-    EXPECT_EQ(*inbox.store(arrival(2, "m1"), as_bytes("two"), UINT64_MAX), Inbox::Stored::kNew);
+    EXPECT_EQ(*inbox.store(arrival(2, "m1"), as_bytes("two")), Inbox::Stored::kNew);
     EXPECT_EQ(inbox.size(), 2u);
     EXPECT_EQ(inbox.find("m1").size(), 2u);
     ASSERT_EQ(inbox.find("m1", name_of(2)).size(), 1u);
     EXPECT_EQ(*inbox.body(*inbox.find("m1", name_of(2))[0]), Bytes({'t', 'w', 'o'}));
-    ASSERT_TRUE(inbox.ack(Inbox::key_of(name_of(1), "m1"), 120));
+    ASSERT_TRUE(inbox.ack(key_of(1, "m1", "one"), 120));
     EXPECT_EQ(inbox.size(), 1u);
+    EXPECT_EQ(inbox.tombstones(), 1u);
     EXPECT_TRUE(inbox.find("m1", name_of(1)).empty());
   }
   Inbox inbox(dir.path());
   ASSERT_EQ(inbox.open(), "");
   EXPECT_EQ(inbox.size(), 1u);
-  EXPECT_EQ(*inbox.store(arrival(1, "m1"), as_bytes("one"), UINT64_MAX), Inbox::Stored::kDuplicate)
+  EXPECT_EQ(*inbox.store(arrival(1, "m1"), as_bytes("one")), Inbox::Stored::kDuplicate)
       << "an acknowledged message that is sent again is not stored again";
-  // Once keep_until (150) has passed the tombstone goes.
+  // Once keep_until (the message's expiry, 150) has passed the tombstone goes.
   EXPECT_EQ(inbox.forget_tombstones(149), 0u);
   EXPECT_EQ(inbox.forget_tombstones(151), 1u);
   EXPECT_EQ(inbox.pending().size(), 1u);
+}
+
+// PROTOCOL.md 10.7: the same id with another payload is not a repeat (issue 10 item 5: a
+// reused id was "delivered" on the sender while the receiver dropped it as a repeat); it is
+// stored, and each is found by its own key.
+TEST(Inbox, SameIdWithAnotherPayloadIsAnotherMessage) {
+  TempDir dir;
+  Inbox inbox(dir.path());
+  ASSERT_EQ(inbox.open(), "");
+  EXPECT_EQ(*inbox.store(arrival(1, "m1"), as_bytes("first")), Inbox::Stored::kNew);
+  EXPECT_EQ(*inbox.store(arrival(1, "m1"), as_bytes("second")), Inbox::Stored::kNew);
+  EXPECT_EQ(inbox.size(), 2u);
+  const auto both = inbox.find("m1", name_of(1));
+  ASSERT_EQ(both.size(), 2u);
+  const auto second = inbox.find(key_of(1, "m1", "second"));
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(*inbox.body(*second[0]), Bytes({'s', 'e', 'c', 'o', 'n', 'd'}));
+  EXPECT_EQ(second[0]->sha256, payload_sha256(as_bytes("second")));
 }
 
 TEST(Inbox, IdsNeverBecomePaths) {
   TempDir dir;
   Inbox inbox(dir.path() / "in");
   ASSERT_EQ(inbox.open(), "");
-  ASSERT_TRUE(inbox.store(arrival(1, "../../escape"), as_bytes("x"), UINT64_MAX));
+  ASSERT_TRUE(inbox.store(arrival(1, "../../escape"), as_bytes("x")));
   EXPECT_FALSE(fs::exists(dir.path() / "escape.msg"));
   EXPECT_FALSE(fs::exists(dir.path() / "escape"));
   std::size_t files = 0;
@@ -251,13 +304,78 @@ TEST(Inbox, QuotaRefusesAndKeepsWhatIsStored) {
   Inbox inbox(dir.path());
   ASSERT_EQ(inbox.open(), "");
   const Bytes payload(1000, 7);
-  ASSERT_TRUE(inbox.store(arrival(1, "a"), payload, 3000));
-  ASSERT_TRUE(inbox.store(arrival(1, "b"), payload, 3000));
-  auto refused = inbox.store(arrival(1, "c"), payload, 3000);
+  const InboxQuota quota{3000, UINT64_MAX};
+  ASSERT_TRUE(inbox.store(arrival(1, "a"), payload, quota));
+  ASSERT_TRUE(inbox.store(arrival(1, "b"), payload, quota));
+  auto refused = inbox.store(arrival(1, "c"), payload, quota);
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().kind, StoreError::Kind::kQuota);
   EXPECT_EQ(inbox.size(), 2u);
   EXPECT_EQ(*inbox.body(*inbox.find("a")[0]), payload);
+}
+
+// Issue 10 item 9: one peer could fill the shared quota for everyone, and tombstones counted.
+// Now each sender has its own share of unacknowledged bytes, and acknowledged messages
+// (tombstones) count toward neither.
+TEST(Inbox, OnePeerCannotFillTheInboxForEveryone) {
+  TempDir dir;
+  Inbox inbox(dir.path());
+  ASSERT_EQ(inbox.open(), "");
+  const Bytes payload(1000, 7);
+  const InboxQuota quota{100000, 3000};
+  int stored = 0;
+  for (int i = 0; i < 10; ++i) {
+    if (inbox.store(arrival(1, "flood-" + std::to_string(i)), payload, quota)) ++stored;
+  }
+  EXPECT_EQ(stored, 2) << "peer 1 stored more than its share";
+  auto refused = inbox.store(arrival(1, "more"), payload, quota);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().kind, StoreError::Kind::kQuota);
+  EXPECT_NE(refused.error().message.find("peer_quota"), std::string::npos);
+  // Another peer is not affected.
+  EXPECT_TRUE(inbox.store(arrival(2, "hello"), payload, quota));
+  // Acknowledging frees the sender's share; its tombstones are not counted.
+  for (const InboxEntry* entry : inbox.pending()) {
+    if (entry->from == name_of(1)) {
+      ASSERT_TRUE(inbox.ack(entry->key, 120));
+    }
+  }
+  EXPECT_EQ(inbox.pending_bytes_from(name_of(1)), 0u);
+  EXPECT_EQ(inbox.tombstones(), 2u);
+  EXPECT_TRUE(inbox.store(arrival(1, "after-ack"), payload, quota));
+  EXPECT_TRUE(inbox.store(arrival(1, "after-ack-2"), payload, quota));
+}
+
+// A record written before revision 2 (keyed by sender and id only) is read back, and its
+// tombstone still recognises the id as a repeat.
+TEST(Inbox, ReadsRecordsWrittenBeforeRevisionTwo) {
+  TempDir dir;
+  {
+    MessageStore store(dir.path());
+    ASSERT_TRUE(store.open());
+    const auto legacy = [](std::uint8_t from, const std::string& id, bool acked) {
+      boost::json::object meta{{"from", name_of(from).to_string()},
+                               {"id", id},
+                               {"type", "msg"},
+                               {"via", "network"},
+                               {"order", 1},
+                               {"received", 100},
+                               {"keep_until", 500}};
+      if (acked) meta["acked"] = true;
+      return MessageRecord{meta, acked ? Bytes{} : Bytes{'o', 'l', 'd'}};
+    };
+    ASSERT_TRUE(
+        store.put(Inbox::legacy_key_of(name_of(1), "old-acked"), legacy(1, "old-acked", true)));
+    ASSERT_TRUE(
+        store.put(Inbox::legacy_key_of(name_of(1), "old-new"), legacy(1, "old-new", false)));
+  }
+  Inbox inbox(dir.path());
+  ASSERT_EQ(inbox.open(), "");
+  EXPECT_EQ(inbox.size(), 1u);
+  EXPECT_EQ(inbox.tombstones(), 1u);
+  EXPECT_EQ(*inbox.store(arrival(1, "old-acked"), as_bytes("anything")), Inbox::Stored::kDuplicate);
+  EXPECT_EQ(*inbox.store(arrival(1, "old-new"), as_bytes("old")), Inbox::Stored::kDuplicate);
+  EXPECT_EQ(*inbox.store(arrival(1, "old-new"), as_bytes("other")), Inbox::Stored::kNew);
 }
 
 }  // namespace

@@ -112,6 +112,35 @@ TEST(PathTable, PinnedEntriesAreNeverEvicted) {
   EXPECT_TRUE(table.touch(pinned));
 }
 
+// Issue 10: spoofed plain datagrams from many addresses evicted the learned address of a peer
+// that had connected to us (no configured endpoint). A trusted entry goes only after every
+// untrusted one.
+TEST(PathTable, TrustedEntriesOutliveAFloodOfNewAddresses) {
+  PathTable table(4);
+  PathEntry& learned = table.intern(udp("203.0.113.9", 4000));
+  const PathId peer = learned.id;
+  table.trust(learned);
+  EXPECT_TRUE(table.find(peer)->trusted);
+  for (std::uint16_t port = 1; port <= 1000; ++port) table.intern(udp("198.51.100.1", port));
+  ASSERT_NE(table.find(peer), nullptr) << "a flood evicted a peer's learned address";
+  EXPECT_EQ(table.intern(udp("203.0.113.9", 4000)).id, peer);
+  EXPECT_EQ(table.size(), 4u);
+  // Trusted entries still go when nothing else is left to forget (the table stays bounded),
+  // least recently used first.
+  PathTable full(2);
+  PathEntry& first = full.intern(udp("203.0.113.1", 1));
+  full.trust(first);
+  const PathId first_id = first.id;
+  PathEntry& second = full.intern(udp("203.0.113.2", 1));
+  full.trust(second);
+  const PathId second_id = second.id;
+  const PathId newest = full.intern(udp("198.51.100.7", 1)).id;
+  EXPECT_EQ(full.find(first_id), nullptr);
+  EXPECT_NE(full.find(second_id), nullptr);
+  EXPECT_NE(full.find(newest), nullptr);
+  EXPECT_EQ(full.size(), 2u);
+}
+
 TEST(PathTable, PinnedEntriesFillingTheTableStillLeaveRoomForTheNewest) {
   PathTable table(2);
   table.pin(table.intern(udp("192.0.2.1", 1)));

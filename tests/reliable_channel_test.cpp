@@ -207,6 +207,46 @@ TEST(ReliableChannel, PacketsBeyondTheBufferAreDropped) {
   EXPECT_EQ(bodies.back(), "101");  // 102 was not kept
 }
 
+// Issue 10: out-of-order packets were held without any bound beyond each channel's window
+// (100 packets x 1024 channels per peer). They are charged to a budget shared by an
+// exchange's channels (and the endpoint's); what does not fit is dropped as if lost, the next
+// packet in order is never refused, and everything is delivered once the gaps are filled.
+TEST(ReliableChannel, OutOfOrderPacketsAreBoundedByTheSharedBudget) {
+  std::size_t endpoint_total = 0;
+  ReorderBudget budget{
+      .used = 0, .limit = 3000, .shared_used = &endpoint_total, .shared_limit = 1'000'000};
+  auto [a, b] = open_pair();
+  b.set_reorder_budget(&budget);
+  auto sent = send_numbered(a, 2, 40, at_ms(0));  // 39 packets of a few bytes
+  // Everything but seq 2 arrives: only what fits the budget is held.
+  for (std::size_t i = 1; i < sent.size(); ++i) deliver(b, {sent[i]}, at_ms(10));
+  EXPECT_LE(budget.used, 3000u);
+  EXPECT_GT(budget.used, 0u);
+  EXPECT_EQ(endpoint_total, budget.used);
+  EXPECT_EQ(b.reorder_bytes(), budget.used);
+  const std::size_t held = budget.used;
+  EXPECT_LT(held / 128, sent.size() - 1) << "the budget did not limit anything";
+  // The gap is filled: in-order delivery releases the budget, and the peer's resends of
+  // what was dropped (all of it, here) are delivered in order.
+  deliver(b, {sent[0]}, at_ms(20));
+  for (std::size_t i = 1; i < sent.size(); ++i) deliver(b, {sent[i]}, at_ms(30));
+  auto bodies = bodies_of(drain_events(b));
+  ASSERT_EQ(bodies.size(), sent.size());
+  EXPECT_EQ(bodies.front(), "2");
+  EXPECT_EQ(bodies.back(), "40");
+  EXPECT_EQ(budget.used, 0u);
+  EXPECT_EQ(endpoint_total, 0u);
+  // A channel that errors gives its held bytes back.
+  auto [c, d] = open_pair();
+  d.set_reorder_budget(&budget);
+  auto more = send_numbered(c, 2, 5, at_ms(0));
+  deliver(d, {more[2]}, at_ms(10));
+  EXPECT_GT(budget.used, 0u);
+  d.abort("reset");
+  EXPECT_EQ(budget.used, 0u);
+  EXPECT_EQ(endpoint_total, 0u);
+}
+
 TEST(ReliableChannel, ThirtyTwoReceiptsForceAnAck) {
   auto [a, b] = open_pair();
   b.handle_timeout(at_ms(1000));

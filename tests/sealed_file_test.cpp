@@ -1,5 +1,5 @@
 // e3xctl seal/open's library (daemon/sealed_file.hpp): the messages a person sees.
-#include "daemon/sealed_file.hpp"
+#include "daemon/modules/messages/sealed_file.hpp"
 
 #include <gtest/gtest.h>
 

@@ -156,8 +156,10 @@ TEST(SealedMessage, AnEndpointAcceptsASealedFileAsADatagram) {
   SeededRandom random(9);
   Endpoint endpoint(Endpoint::Config{.identity = std::move(bob.keys), .random = &random});
   ASSERT_TRUE(endpoint.add_peer(alice.keys.public_key));
-  const Bytes sealed = seal_application_message(alice.keys, endpoint.public_key(), kSeq, "msg",
-                                                "wire-1", {}, as_bytes("x"), alice.random);
+  // The endpoint's clock reads Unix time 0 here: one hour ahead is a valid expiry.
+  const Bytes sealed =
+      seal_application_message(alice.keys, endpoint.public_key(), kSeq, "msg", "wire-1",
+                               boost::json::object{{"expires", 3600}}, as_bytes("x"), alice.random);
   endpoint.handle_datagram(Instant{}, 1, sealed);
   bool received = false;
   while (auto event = endpoint.poll_event()) {

@@ -18,17 +18,16 @@ TEST(SimReliable, TenThousandPacketsInOrderExactlyOnceUnderLossReorderingAndDupl
   Host& b = sim.add_host("b");
   sim.make_peers(a, b);
   ASSERT_TRUE(sim.connect(a, b).has_value());
-  // The handshake itself can fail under 20% loss (five tries, ~0.6% of runs); that is the
-  // exchange's business and tested elsewhere. This test is about the channel, so the link
-  // turns hostile once the exchange is up.
+  // The handshake itself can fail under 20% loss (five tries, ~0.6% of runs), and so can a
+  // channel's open packet: with the fixed 2 s resend it gets five tries before the 10 s
+  // OPENING timeout (~0.03% of runs; seed 103 of 300 after revision 2 changed the order of
+  // the random draws). Both are the exchange's and the open's business, tested elsewhere;
+  // this test is about the stream, so the link turns hostile once the channel is open.
   ASSERT_TRUE(sim.run_until_in_sync(a, b, seconds(30)));
-  sim.network().set_default_link(LinkParams{milliseconds(20), milliseconds(30), 0.20, 0.05});
-
-  const std::uint32_t channel = sim.open_channel(a, b, "bulk", true, bytes_of("open"));
-  ASSERT_NE(channel, 0u);
   std::vector<std::string> received;
   bool opened = false;
   std::size_t errors = 0;
+  std::uint32_t channel = 0;
   a.on_event = [&](Host&, const Event& e) {
     errors += std::holds_alternative<event::ChannelErrored>(e) ? 1 : 0;
   };
@@ -41,6 +40,10 @@ TEST(SimReliable, TenThousandPacketsInOrderExactlyOnceUnderLossReorderingAndDupl
       if (d->channel == channel) received.push_back(text_of(d->body));
     }
   };
+  channel = sim.open_channel(a, b, "bulk", true, bytes_of("open"));
+  ASSERT_NE(channel, 0u);
+  ASSERT_TRUE(sim.run_until([&] { return opened; }, seconds(5)));
+  sim.network().set_default_link(LinkParams{milliseconds(20), milliseconds(30), 0.20, 0.05});
   int next = 0;
   const Instant deadline = sim.now() + seconds(3600);
   while (received.size() < kPackets) {

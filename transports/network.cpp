@@ -4,6 +4,11 @@
 #include <unordered_map>
 #include <utility>
 
+#include <malloc.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
 #include "transports/chunking.hpp"
 #include "transports/cloak.hpp"
 #include "transports/path_table.hpp"
@@ -14,6 +19,10 @@
 namespace e3x::net {
 
 namespace asio = boost::asio;
+
+namespace {
+constexpr std::size_t kTrimAfterClosing = 64;
+}  // namespace
 
 // Owns the sockets and the path table; receives their events. Sockets and links point back
 // here only until they are closed (stop() closes them all), so none outlives its use of us.
@@ -28,7 +37,8 @@ class Network::Impl final : public UdpSocket::Events,
         options_(std::move(options)),
         on_packet_(std::move(on_packet)),
         on_batch_(std::move(on_batch)),
-        paths_(options_.path_limit) {}
+        paths_(options_.path_limit),
+        sweep_timer_(io) {}
 
   std::string start();
   void stop();
@@ -39,6 +49,8 @@ class Network::Impl final : public UdpSocket::Events,
   const NetworkStats& stats() const { return stats_; }
   std::size_t path_count() const { return paths_.size(); }
   std::size_t tcp_connection_count() const { return tcp_links_.size(); }
+  void mark_authenticated(PathId path);
+  std::string path_error(PathId path) const;
 
  private:
   enum class State { kIdle, kRunning, kStopped };
@@ -55,13 +67,21 @@ class Network::Impl final : public UdpSocket::Events,
   }
   TcpLinkLimits tcp_limits() const;
   std::size_t accepted_links() const;
+  std::size_t unauthenticated_links_from(const boost::asio::ip::address& ip) const;
   void forget(TcpLink& link);
+  // Closes accepted connections that did not authenticate in time; re-arms while any wait.
+  void arm_sweep();
+  void sweep();
 
   void on_datagram(const asio::ip::udp::endpoint& from, ByteView datagram) override;
   void on_udp_batch_end() override { end_batch(); }
   void on_tcp_accepted(asio::ip::tcp::socket socket) override;
-  void on_tcp_connected(TcpLink&) override { ++stats_.tcp_connected; }
-  void on_tcp_connect_failed(TcpLink& link, std::size_t unsent) override;
+  void on_tcp_connected(TcpLink& link) override {
+    ++stats_.tcp_connected;
+    connect_errors_.erase(link.remote());
+  }
+  void on_tcp_connect_failed(TcpLink& link, std::size_t unsent,
+                             const boost::system::error_code& error) override;
   void on_tcp_frame(TcpLink& link, ByteView frame) override { deliver(link.remote(), frame); }
   void on_tcp_batch_end() override { end_batch(); }
   void on_tcp_closed(TcpLink& link, TcpLink::CloseReason reason, std::size_t unsent) override;
@@ -80,6 +100,11 @@ class Network::Impl final : public UdpSocket::Events,
   std::vector<std::shared_ptr<TcpListener>> tcp_listeners_;
   // One connection per path address; links are removed as soon as they fail or close.
   std::unordered_map<PathAddress, std::shared_ptr<TcpLink>, PathAddressHash> tcp_links_;
+  // The last connect failure per dialled address (only configured endpoints are dialled, so
+  // this stays as small as the configuration).
+  std::unordered_map<PathAddress, std::string, PathAddressHash> connect_errors_;
+  asio::steady_timer sweep_timer_;
+  bool sweep_armed_ = false;
 };
 
 std::string Network::Impl::start() {
@@ -109,6 +134,7 @@ std::string Network::Impl::start() {
 
 void Network::Impl::stop() {
   state_ = State::kStopped;
+  sweep_timer_.cancel();
   delivered_since_batch_ = 0;
   for (auto& socket : udp_sockets_) socket->close();
   for (auto& listener : tcp_listeners_) listener->close();
@@ -222,6 +248,71 @@ std::size_t Network::Impl::accepted_links() const {
   }));
 }
 
+std::size_t Network::Impl::unauthenticated_links_from(const asio::ip::address& ip) const {
+  return static_cast<std::size_t>(
+      std::count_if(tcp_links_.begin(), tcp_links_.end(), [&ip](const auto& entry) {
+        const TcpLink& link = *entry.second;
+        return link.origin() == TcpLink::Origin::kAccepted && !link.authenticated() &&
+               link.remote().ip == ip;
+      }));
+}
+
+void Network::Impl::mark_authenticated(PathId path) {
+  PathEntry* entry = paths_.find(path);
+  if (entry == nullptr) return;
+  paths_.trust(*entry);
+  if (entry->address.kind != PathKind::kTcp) return;
+  if (auto found = tcp_links_.find(entry->address); found != tcp_links_.end()) {
+    found->second->set_authenticated();
+  }
+}
+
+std::string Network::Impl::path_error(PathId path) const {
+  const PathEntry* entry = paths_.find(path);
+  if (entry == nullptr) return {};
+  auto found = connect_errors_.find(entry->address);
+  return found == connect_errors_.end() ? std::string() : found->second;
+}
+
+void Network::Impl::arm_sweep() {
+  if (sweep_armed_ || state_ != State::kRunning) return;
+  sweep_armed_ = true;
+  sweep_timer_.expires_after(std::chrono::seconds(1));
+  sweep_timer_.async_wait([this](const boost::system::error_code& error) {
+    // Cancelled: stop(), or the Network is being destroyed, so `this` may be gone.
+    if (error) return;
+    sweep_armed_ = false;
+    if (state_ == State::kRunning) sweep();
+  });
+}
+
+void Network::Impl::sweep() {
+  const auto now = std::chrono::steady_clock::now();
+  bool waiting = false;
+  std::vector<PathAddress> expired;
+  for (const auto& [address, link] : tcp_links_) {
+    if (link->origin() != TcpLink::Origin::kAccepted || link->authenticated()) continue;
+    if (now - link->opened_at() >= options_.tcp_unauthenticated_timeout) {
+      expired.push_back(address);
+    } else {
+      waiting = true;
+    }
+  }
+  for (const auto& address : expired) {
+    auto found = tcp_links_.find(address);
+    stats_.dropped_send_error += found->second->close();
+    ++stats_.tcp_closed_unauthenticated;
+    tcp_links_.erase(found);
+  }
+  // Each connection had a 16 KiB read buffer; after closing many (a flood of idle ones),
+  // give the freed heap back to the system instead of keeping it resident. The links are
+  // freed as their aborted reads complete, which are queued before this.
+  if (expired.size() >= kTrimAfterClosing) {
+    asio::post(io_, [] { ::malloc_trim(0); });
+  }
+  if (waiting) arm_sweep();
+}
+
 void Network::Impl::forget(TcpLink& link) {
   auto found = tcp_links_.find(link.remote());
   if (found != tcp_links_.end() && found->second.get() == &link) tcp_links_.erase(found);
@@ -244,6 +335,10 @@ void Network::Impl::on_tcp_accepted(asio::ip::tcp::socket socket) {
     ++stats_.tcp_rejected_over_limit;
     return;
   }
+  if (unauthenticated_links_from(remote.address()) >= options_.tcp_unauthenticated_per_address) {
+    ++stats_.tcp_rejected_unauthenticated;
+    return;
+  }
   ++stats_.tcp_accepted;
   const PathAddress address = tcp_path(remote);
   auto link = TcpLink::accepted(std::move(socket), address, tcp_limits(), *this);
@@ -254,11 +349,14 @@ void Network::Impl::on_tcp_accepted(asio::ip::tcp::socket socket) {
     ++stats_.tcp_closed;
     slot->second = std::move(link);
   }
+  arm_sweep();
 }
 
-void Network::Impl::on_tcp_connect_failed(TcpLink& link, std::size_t unsent) {
+void Network::Impl::on_tcp_connect_failed(TcpLink& link, std::size_t unsent,
+                                          const boost::system::error_code& error) {
   ++stats_.tcp_connect_failed;
   stats_.dropped_send_error += unsent;
+  connect_errors_[link.remote()] = error.message();
   forget(link);
 }
 
@@ -306,6 +404,12 @@ std::size_t Network::path_count() const {
 }
 std::size_t Network::tcp_connection_count() const {
   return impl_->tcp_connection_count();
+}
+void Network::mark_authenticated(PathId path) {
+  impl_->mark_authenticated(path);
+}
+std::string Network::path_error(PathId path) const {
+  return impl_->path_error(path);
 }
 
 }  // namespace e3x::net

@@ -6,6 +6,7 @@
 // io_context must outlive the Network. Do not destroy the Network from inside its handlers.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -33,7 +34,12 @@ struct NetworkOptions {
   std::size_t max_packet = 65535;   // larger UDP datagrams / TCP frames are dropped and counted
   std::size_t path_limit = 65536;   // path ids remembered (LRU; evicted ids are never reused;
                                     // path_for() paths are never evicted)
-  std::size_t tcp_connection_limit = 1024;      // accepted connections open at once
+  std::size_t tcp_connection_limit = 1024;  // accepted connections open at once
+  // Accepted connections that have not delivered an authenticated packet (mark_authenticated)
+  // are closed after this long, and at most this many from one address exist at once
+  // (PROTOCOL.md 10.9).
+  std::chrono::milliseconds tcp_unauthenticated_timeout{10000};
+  std::size_t tcp_unauthenticated_per_address = 16;
   std::size_t tcp_write_queue_limit = 1 << 20;  // bytes queued per connection; beyond: drop
 };
 
@@ -58,6 +64,10 @@ struct NetworkStats {
   std::uint64_t tcp_closed = 0;           // open connections that ended (not counting stop())
   std::uint64_t tcp_frame_too_large = 0;  // connections closed for a frame over 64 KiB/max_packet
   std::uint64_t tcp_rejected_over_limit = 0;  // accepted beyond tcp_connection_limit and closed
+  // Accepted over tcp_unauthenticated_per_address from one address, and closed.
+  std::uint64_t tcp_rejected_unauthenticated = 0;
+  // Closed because nothing authenticated arrived within tcp_unauthenticated_timeout.
+  std::uint64_t tcp_closed_unauthenticated = 0;
 };
 
 class Network {
@@ -97,6 +107,13 @@ class Network {
   // for a dialable path (queued, bounded, until connected). Never blocks; false when dropped
   // (and counted in stats()).
   bool send(PathId path, ByteView packet);
+
+  // The core authenticated a packet from `path`: keep its address when the path table is
+  // full, and keep an accepted TCP connection on it open.
+  void mark_authenticated(PathId path);
+  // Why the last connection attempt to a dialable TCP path failed ("connection refused"),
+  // "" if it did not (or succeeded since).
+  std::string path_error(PathId path) const;
 
   // The actual bound addresses (port 0 resolved), UDP then TCP, in configuration order.
   std::vector<PathAddress> local_addresses() const;

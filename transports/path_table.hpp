@@ -1,8 +1,10 @@
 // Address <-> opaque path id, bounded. Ids count up from 1 and are never reused, so an id the
 // core still holds for an evicted address can never reach a different address. When more than
-// `limit` addresses are known, the least recently used unpinned one is forgotten. Pinned
-// entries (the daemon's configured endpoints) are never evicted, so a flood of packets from
-// new (possibly spoofed) addresses cannot make the daemon forget where its peers are.
+// `limit` addresses are known, the least recently used untrusted one is forgotten; a trusted
+// one (an address a peer's authenticated packet came from) only when no untrusted one is left
+// to forget. Pinned entries (the daemon's configured endpoints) are never evicted. So a flood
+// of packets from new (possibly spoofed) addresses cannot make the daemon forget where its
+// peers are, configured or learned.
 #pragma once
 
 #include <cstddef>
@@ -19,6 +21,7 @@ struct PathEntry {
   PathAddress address;
   bool peer_cloaks = false;  // the peer has sent us a cloaked packet: answer cloaked
   bool pinned = false;       // never evicted (set by pin())
+  bool trusted = false;      // a peer's authenticated packet came from here (set by trust())
 };
 
 class PathTable {
@@ -41,6 +44,9 @@ class PathTable {
   // Exempts the entry from eviction for good. Pinned entries count towards the limit, but
   // while they fill it the table still keeps the newest unpinned entry.
   void pin(PathEntry& entry);
+  // Marks the entry as a peer's (authenticated traffic came from it): evicted only after
+  // every untrusted entry. No effect on a pinned entry.
+  void trust(PathEntry& entry);
 
   std::size_t size() const { return by_id_.size(); }
   std::size_t limit() const { return limit_; }
@@ -52,8 +58,11 @@ class PathTable {
   std::size_t limit_;
   PathId next_id_ = 1;
   std::uint64_t evicted_ = 0;
-  Lru lru_;     // unpinned entries
-  Lru pinned_;  // entries move here (iterators stay valid) when pinned
+  Lru& list_of(const PathEntry& entry) { return entry.trusted ? trusted_ : lru_; }
+
+  Lru lru_;      // unpinned, untrusted entries
+  Lru trusted_;  // unpinned, trusted entries
+  Lru pinned_;   // entries move between lists by splice (iterators stay valid)
   std::unordered_map<PathId, Lru::iterator> by_id_;
   std::unordered_map<PathAddress, Lru::iterator, PathAddressHash> by_address_;
 };

@@ -81,7 +81,7 @@ void TcpLink::on_connect(const error_code& error) {
   if (error) {
     Events* events = events_;
     const std::size_t unsent = close();
-    events->on_tcp_connect_failed(*this, unsent);
+    events->on_tcp_connect_failed(*this, unsent, error);
     return;
   }
   state_ = State::kOpen;

@@ -4,6 +4,7 @@
 // operation is outstanding, and close() detaches it so no callback follows.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <deque>
 #include <memory>
@@ -34,8 +35,9 @@ class TcpLink : public std::enable_shared_from_this<TcpLink> {
   class Events {
    public:
     virtual void on_tcp_connected(TcpLink& link) = 0;
-    // `unsent` frames queued while connecting were discarded.
-    virtual void on_tcp_connect_failed(TcpLink& link, std::size_t unsent) = 0;
+    // `unsent` frames queued while connecting were discarded; `error` says why it failed.
+    virtual void on_tcp_connect_failed(TcpLink& link, std::size_t unsent,
+                                       const boost::system::error_code& error) = 0;
     // One complete frame, as received (still cloaked, if it was); only valid during the call.
     virtual void on_tcp_frame(TcpLink& link, ByteView frame) = 0;
     // After each wake-up's batch of frames.
@@ -61,6 +63,11 @@ class TcpLink : public std::enable_shared_from_this<TcpLink> {
 
   const PathAddress& remote() const { return remote_; }
   Origin origin() const { return origin_; }
+  // An accepted connection is trusted only once it delivered an authenticated packet (the
+  // Network closes those that do not in time: PROTOCOL.md 10.9).
+  bool authenticated() const { return authenticated_; }
+  void set_authenticated() { authenticated_ = true; }
+  std::chrono::steady_clock::time_point opened_at() const { return opened_at_; }
 
   // Use accepted() or connect(); public only for std::make_shared.
   TcpLink(boost::asio::ip::tcp::socket socket, const PathAddress& remote, Origin origin,
@@ -84,6 +91,8 @@ class TcpLink : public std::enable_shared_from_this<TcpLink> {
   TcpLinkLimits limits_;
   Events* events_;  // nullptr once closed
   State state_;
+  bool authenticated_ = false;
+  std::chrono::steady_clock::time_point opened_at_ = std::chrono::steady_clock::now();
 
   Bytes read_buffer_;
   ChunkDecoder decoder_;

@@ -74,15 +74,12 @@ class Flood(DaemonTestCase):
                            by_phase["random"]["drops"].get("uncloak", 0), 0)
 
 
-    # Known core weakness, left for a core change (reported with issue 5): an exchange that
-    # came up by the peer confirming OUR handshake has recv_max 0, so any genuine handshake
-    # of that peer with a new KEY and a SEQ above 0 -- one captured a day ago -- is accepted
-    # as a new session (PROTOCOL.md 5: s > recv_max), resets the session and moves the
-    # peer's path to the replayer's address. Here B dials A and A (keepalive 300 s) never
-    # sends a handshake of its own, so B's recv_max for A stays 0. Once the core drops such
-    # handshakes (e.g. remote-parity s not above the SEQ the exchange last synced at), this
-    # passes and the decorator must go.
-    @unittest.expectedFailure
+    # An exchange that came up by the peer confirming OUR handshake has recv_max 0: here B
+    # dials A and A (keepalive 300 s) never sends a handshake of its own. Before revision 2
+    # any genuine handshake of A with a new KEY and a SEQ above 0 -- one captured a day ago --
+    # was accepted as a new session: it reset the session and moved A's path to the
+    # replayer. PROTOCOL.md 10 rule 1 (new only above the last sync) and rule 2 (a stale
+    # handshake with an unknown KEY changes nothing) close it.
     @unittest.skipUnless(os.path.exists(FLOOD), f"{FLOOD} not built")
     def test_replayed_old_handshakes_leave_the_session_alone(self):
         a = self.daemon("a", udp_port=free_port(), tcp_port=free_port(socket.SOCK_STREAM),

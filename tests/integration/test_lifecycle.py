@@ -82,8 +82,10 @@ class Lifecycle(DaemonTestCase):
         b.start()
         wait_until(lambda: both_up(a, b), 20, "both up")
         mark_file = os.path.join(a.dir, "seq.json")
+        # One mark per peer (PROTOCOL.md 10.4), covering every SEQ sent to it.
+        b_hashname = a.peer("b")["hashname"]
         with open(mark_file) as f:
-            mark = json.load(f)["seq_high_water"]
+            mark = json.load(f)["peers"][b_hashname]["used"]
         self.assertEqual(os.stat(mark_file).st_mode & 0o777, 0o600)
         sent = a.peer("b")["seq_sent"]
         self.assertGreaterEqual(mark, sent)

@@ -15,6 +15,8 @@ from harness import DaemonTestCase, connected_pair, wait_until
 
 MESSAGES = 1000
 MIN_KILLS = 20
+# How long the sender waits, in all, for the killer to catch up (see below).
+CATCH_UP_LIMIT_S = 300
 
 
 class Crash(DaemonTestCase):
@@ -55,7 +57,16 @@ class Crash(DaemonTestCase):
         thread.start()
         accepted = 0
         retries = 0
-        for message_id, body in bodies.items():
+        catch_up_deadline = time.monotonic() + CATCH_UP_LIMIT_S
+        for index, (message_id, body) in enumerate(bodies.items()):
+            # The kills must fall inside the burst of sends however fast or slow this machine
+            # is (a restart under AddressSanitizer on a loaded machine takes seconds): before
+            # message i the sender waits until a proportional share of MIN_KILLS has happened,
+            # bounded by a generous limit, instead of assuming how fast anything runs.
+            wanted = -(-(index + 1) * MIN_KILLS // MESSAGES)  # ceil
+            while len(kills_while_sending) < wanted and time.monotonic() < catch_up_deadline \
+                    and not killer_error:
+                time.sleep(0.05)
             while True:
                 try:
                     reply = a.request("send", timeout=5, peer="b", id=message_id,

@@ -27,7 +27,9 @@ class Speedtest(DaemonTestCase):
         self.assertAlmostEqual(result["loss_percent"],
                                100.0 * result["lost"] / result["sent"], places=6)
         self.assertGreaterEqual(result["duration_s"], 2.0)
-        self.assertLess(result["duration_s"], 3.0)
+        # It stops when asked (2 s), not much later; the margin is for a loaded machine (a
+        # sanitizer build on 2 busy cores), whose timers fire late.
+        self.assertLess(result["duration_s"], 5.0)
         self.assertGreater(result["packets_per_s"], 0)
         self.assertAlmostEqual(result["mbit_per_s"],
                                result["packets_per_s"] * 1000 * 8 / 1e6, places=3)

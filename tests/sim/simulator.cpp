@@ -94,7 +94,7 @@ NatId Simulator::add_nat(Duration idle_timeout, bool refresh_on_inbound) {
 }
 
 void Simulator::make_endpoint(Host& host, std::uint32_t seq_floor, std::size_t pending_limit,
-                              AcceptPolicy accept) {
+                              AcceptPolicy accept, std::map<Hashname, PeerSeqMarks> seq_marks) {
   host.random_ =
       std::make_unique<SeededRandom>(derive_seed(seed_, 1000 + host.id_ * 1000 + host.generation_));
   Endpoint::Config config;
@@ -103,6 +103,14 @@ void Simulator::make_endpoint(Host& host, std::uint32_t seq_floor, std::size_t p
   config.seq_floor = seq_floor;
   config.pending_limit = pending_limit;
   config.accept = std::move(accept);
+  if (!seq_marks.empty()) {
+    config.seq_marks_of =
+        [marks = std::move(seq_marks)](const Hashname& peer) -> std::optional<PeerSeqMarks> {
+      auto found = marks.find(peer);
+      if (found == marks.end()) return std::nullopt;
+      return found->second;
+    };
+  }
   host.endpoint_ = std::make_unique<Endpoint>(std::move(config));
   host.endpoint_->set_unix_time(now_, unix_time(host));
 }
@@ -115,8 +123,18 @@ Host& Simulator::restart(Host& host, RestartOptions options) {
   host.paths_.clear();
   host.addresses_.clear();
   make_endpoint(host, options.seq_floor, options.pending_limit.value_or(pending_limits_[host.id_]),
-                accept_[host.id_]);
+                accept_[host.id_], std::move(options.seq_marks));
   return host;
+}
+
+std::map<Hashname, PeerSeqMarks> seq_marks_of(const Host& host) {
+  std::map<Hashname, PeerSeqMarks> marks;
+  for (const Hashname& peer : host.endpoint().peers()) {
+    if (auto status = host.endpoint().peer_status(peer)) {
+      marks[peer] = PeerSeqMarks{status->seq_used, status->seq_seen};
+    }
+  }
+  return marks;
 }
 
 std::int64_t Simulator::unix_time(const Host& host) const {
@@ -349,6 +367,8 @@ std::string describe(const Event& event) {
           out << "ChannelEnded{c=" << e.channel << "}";
         } else if constexpr (std::is_same_v<T, event::ChannelErrored>) {
           out << "ChannelErrored{c=" << e.channel << ", " << e.reason << "}";
+        } else if constexpr (std::is_same_v<T, event::SeqExhausted>) {
+          out << "SeqExhausted{}";
         } else {
           out << "MessageReceived{type=" << e.type << ", id=" << e.id << "}";
         }

@@ -52,6 +52,8 @@ struct RestartOptions {
   std::uint32_t seq_floor = 0;  // usually the old endpoint's highest_seq_used()
   std::int64_t unix_step = 0;   // added to the host's wall clock (negative: stepped back)
   std::optional<std::size_t> pending_limit;
+  // What the daemon would have persisted per peer (PROTOCOL.md 10.4): see seq_marks_of().
+  std::map<Hashname, PeerSeqMarks> seq_marks = {};
 };
 
 struct LoggedEvent {
@@ -223,7 +225,7 @@ class Simulator {
 
  private:
   void make_endpoint(Host& host, std::uint32_t seq_floor, std::size_t pending_limit,
-                     AcceptPolicy accept);
+                     AcceptPolicy accept, std::map<Hashname, PeerSeqMarks> seq_marks = {});
   void advance_to(Instant at);
 
   std::uint64_t seed_;
@@ -240,6 +242,10 @@ class Simulator {
   std::uint64_t steps_at_same_instant_ = 0;
   bool stuck_ = false;
 };
+
+// What a daemon persists for the host at a clean shutdown: each peer's highest SEQ used and
+// seen (PROTOCOL.md 10.4), for RestartOptions::seq_marks.
+std::map<Hashname, PeerSeqMarks> seq_marks_of(const Host& host);
 
 // Helpers for bodies and readable failure messages.
 Bytes bytes_of(std::string_view text);

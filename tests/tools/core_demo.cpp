@@ -101,7 +101,9 @@ int main() {
   pump(now, a, b);
 
   std::printf("\n2. alice sends an application message\n");
-  (void)a.endpoint->send_message(now, bob, "msg", "m1", {}, as_bytes("hello, bob"));
+  // Both clocks read Unix time 0 in this demo: the message expires an hour later.
+  (void)a.endpoint->send_message(now, bob, "msg", "m1", boost::json::object{{"expires", 3600}},
+                                 as_bytes("hello, bob"));
   pump(now, a, b);
 
   std::printf("\n3. bob opens a reliable channel and streams three packets\n");

@@ -1,0 +1,423 @@
+#include "daemon/control/ctl_format.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <optional>
+#include <vector>
+
+#include <boost/json/serialize.hpp>
+
+#include "daemon/support/encoding.hpp"
+#include "daemon/support/text_escape.hpp"
+
+namespace e3x::control {
+
+namespace {
+
+namespace json = boost::json;
+
+// Every string shown to a person is escaped: many carry what a peer chose (message types
+// and ids, reported paths, channel types), which must not reach the terminal raw
+// (PROTOCOL.md 10.10). Text the daemon made itself is unchanged by it.
+constexpr std::size_t kShownTextLimit = 4096;
+
+std::optional<std::string> get_string(const json::object& object, std::string_view key) {
+  const json::value* value = object.if_contains(key);
+  if (value == nullptr || !value->is_string()) return std::nullopt;
+  return daemon::escape_text(value->get_string(), kShownTextLimit);
+}
+
+std::optional<std::int64_t> get_int(const json::object& object, std::string_view key) {
+  const json::value* value = object.if_contains(key);
+  if (value == nullptr) return std::nullopt;
+  if (value->is_int64()) return value->get_int64();
+  if (value->is_uint64()) {
+    const std::uint64_t u = value->get_uint64();
+    return u > static_cast<std::uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(u);
+  }
+  if (value->is_double() && std::isfinite(value->get_double())) {
+    return static_cast<std::int64_t>(value->get_double());
+  }
+  return std::nullopt;
+}
+
+std::optional<double> get_number(const json::object& object, std::string_view key) {
+  const json::value* value = object.if_contains(key);
+  if (value == nullptr) return std::nullopt;
+  if (value->is_double()) return value->get_double();
+  if (value->is_int64()) return static_cast<double>(value->get_int64());
+  if (value->is_uint64()) return static_cast<double>(value->get_uint64());
+  return std::nullopt;
+}
+
+std::optional<bool> get_bool(const json::object& object, std::string_view key) {
+  const json::value* value = object.if_contains(key);
+  if (value == nullptr || !value->is_bool()) return std::nullopt;
+  return value->get_bool();
+}
+
+// The strings of an array member (non-strings are skipped).
+std::vector<std::string> get_strings(const json::object& object, std::string_view key) {
+  std::vector<std::string> out;
+  const json::value* value = object.if_contains(key);
+  if (value == nullptr || !value->is_array()) return out;
+  for (const json::value& item : value->get_array()) {
+    if (item.is_string()) out.emplace_back(daemon::escape_text(item.get_string(), kShownTextLimit));
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view separator = ", ") {
+  std::string out;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += separator;
+    out += items[i];
+  }
+  return out;
+}
+
+std::string int_or_unknown(const std::optional<std::int64_t>& value) {
+  return value ? std::to_string(*value) : "?";
+}
+
+std::string count_bytes(const json::object& object, std::string_view key) {
+  const auto value = get_int(object, key);
+  if (!value || *value < 0) return "?";
+  return format_bytes(static_cast<std::uint64_t>(*value));
+}
+
+// "alpha" for a named peer, its hashname otherwise.
+std::string peer_label(const json::object& object) {
+  if (auto name = get_string(object, "peer")) return *name;
+  if (auto hashname = get_string(object, "hashname")) return *hashname;
+  return "?";
+}
+
+// A printable preview of a message body: up to 60 characters of printable ASCII, quoted;
+// empty when the body is not text.
+std::string body_preview(const json::object& event) {
+  const json::value* value = event.if_contains("body_base64");
+  if (value == nullptr || !value->is_string()) return "";
+  const std::optional<std::string> encoded = std::string(value->get_string());
+  const auto body = daemon::from_base64(*encoded);
+  if (!body || body->empty()) return "";
+  constexpr std::size_t kPreview = 60;
+  std::string text;
+  for (std::uint8_t byte : *body) {
+    if (byte == '\n' || byte == '\t') byte = ' ';
+    if (byte < 0x20 || byte > 0x7e) return "";
+    if (text.size() < kPreview) text.push_back(static_cast<char>(byte));
+  }
+  if (body->size() > kPreview) text += "...";
+  return " \"" + text + "\"";
+}
+
+// The reload summary as parts ("added alpha, beta"); empty when nothing changed.
+std::vector<std::string> reload_parts(const json::object& result) {
+  std::vector<std::string> parts;
+  for (const char* key : {"added", "removed", "changed"}) {
+    const auto names = get_strings(result, key);
+    if (!names.empty()) parts.push_back(std::string(key) + " " + join(names));
+  }
+  const auto restart = get_strings(result, "restart_required");
+  if (!restart.empty()) parts.push_back("restart required for " + join(restart));
+  return parts;
+}
+
+}  // namespace
+
+std::string format_duration(std::int64_t seconds) {
+  if (seconds < 0) seconds = 0;
+  const auto unit = [](std::int64_t value, const char* name) {
+    return std::to_string(value) + " " + name;
+  };
+  const auto two = [&](std::int64_t big, const char* big_name, std::int64_t small,
+                       const char* small_name) {
+    return small == 0 ? unit(big, big_name) : unit(big, big_name) + ", " + unit(small, small_name);
+  };
+  if (seconds < 60) return unit(seconds, "s");
+  if (seconds < 3600) return two(seconds / 60, "min", seconds % 60, "s");
+  if (seconds < 86400) return two(seconds / 3600, "h", seconds % 3600 / 60, "min");
+  return two(seconds / 86400, "d", seconds % 86400 / 3600, "h");
+}
+
+std::string format_age(std::int64_t seconds) {
+  return format_duration(seconds) + " ago";
+}
+
+std::string format_bytes(std::uint64_t bytes) {
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  static constexpr std::array<const char*, 3> kUnits{"KiB", "MiB", "GiB"};
+  double value = static_cast<double>(bytes) / 1024.0;
+  std::size_t unit = 0;
+  // Move up while the value would print as 1024.00 or more.
+  while (unit + 1 < kUnits.size() && value >= 1024.0 - 0.005) {
+    value /= 1024.0;
+    ++unit;
+  }
+  char text[64];
+  std::snprintf(text, sizeof(text), "%.2f %s", value, kUnits[unit]);
+  return text;
+}
+
+std::string format_rtt(double milliseconds) {
+  if (!std::isfinite(milliseconds) || milliseconds < 0) return "?";
+  char text[64];
+  std::snprintf(text, sizeof(text), "%.1f ms", milliseconds);
+  return text;
+}
+
+std::string format_clock(std::int64_t unix_seconds, std::int64_t utc_offset_s) {
+  const std::time_t shifted = static_cast<std::time_t>(unix_seconds + utc_offset_s);
+  std::tm tm{};
+  if (::gmtime_r(&shifted, &tm) == nullptr) return "?";
+  char text[64];
+  std::snprintf(text, sizeof(text), "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return text;
+}
+
+std::string format_path_object(const json::object& path) {
+  const std::string type = get_string(path, "type").value_or("?");
+  std::string ip = get_string(path, "ip").value_or("?");
+  if (ip.find(':') != std::string::npos) ip = "[" + ip + "]";
+  return type + " " + ip + ":" + int_or_unknown(get_int(path, "port"));
+}
+
+std::string format_status(const json::object& status) {
+  std::string out = "e3xd: " + get_string(status, "hashname").value_or("?") + "\n";
+  out += "  key: " + get_string(status, "key").value_or("?") + "\n";
+  out += "  version: " + get_string(status, "version").value_or("?") + "\n";
+  const auto listen = get_strings(status, "listen");
+  out += "  listening: " + (listen.empty() ? std::string("nothing") : join(listen)) + "\n";
+  const auto public_paths = get_strings(status, "public_paths");
+  out +=
+      "  public paths: " + (public_paths.empty() ? std::string("none known") : join(public_paths)) +
+      "\n";
+  const auto uptime = get_int(status, "uptime_s");
+  out += "  uptime: " + (uptime ? format_duration(*uptime) : std::string("?")) + "\n";
+  out += "  peers: " + int_or_unknown(get_int(status, "peers_up")) + " up, " +
+         int_or_unknown(get_int(status, "peers_total")) + " total\n";
+  if (const json::value* messages = status.if_contains("messages");
+      messages != nullptr && messages->is_object()) {
+    const json::object& m = messages->get_object();
+    out += "  outbox: " + int_or_unknown(get_int(m, "outbox")) + " to deliver";
+    if (auto expired = get_int(m, "outbox_expired"); expired && *expired > 0) {
+      out += ", " + std::to_string(*expired) + " expired";
+    }
+    out += " (" + count_bytes(m, "outbox_bytes") + ")\n";
+    out += "  inbox: " + int_or_unknown(get_int(m, "inbox")) + " unacknowledged (" +
+           count_bytes(m, "inbox_bytes") + ")\n";
+    if (auto corrupt = get_int(m, "corrupt_files"); corrupt && *corrupt > 0) {
+      out += "  damaged message files set aside: " + std::to_string(*corrupt) + "\n";
+    }
+  }
+  // Every silent drop is counted (PROTOCOL.md 4 and 10); the non-zero ones are listed.
+  if (const json::value* dropped = status.if_contains("dropped");
+      dropped != nullptr && dropped->is_object()) {
+    std::vector<std::string> counts;
+    for (const auto& [reason, count] : dropped->get_object()) {
+      if (count.is_int64() && count.get_int64() > 0) {
+        counts.push_back(std::to_string(count.get_int64()) + " " + std::string(reason));
+      } else if (count.is_uint64() && count.get_uint64() > 0) {
+        counts.push_back(std::to_string(count.get_uint64()) + " " + std::string(reason));
+      }
+    }
+    out += "  dropped: " + (counts.empty() ? std::string("nothing") : join(counts)) + "\n";
+  }
+  return out;
+}
+
+std::string format_peer(const json::object& peer, std::int64_t now) {
+  const auto name = get_string(peer, "name");
+  const std::string hashname = get_string(peer, "hashname").value_or("?");
+  std::string out = "peer: " + (name ? *name + " (" + hashname + ")" : hashname) + "\n";
+
+  std::string state = get_string(peer, "state").value_or("?");
+  if (auto reason = get_string(peer, "reason")) state += " (" + *reason + ")";
+  out += "  state: " + state + "\n";
+
+  const auto path = get_string(peer, "path");
+  const auto endpoints = get_strings(peer, "endpoints");
+  if (path) {
+    out += "  endpoint: " + *path + "\n";
+    std::vector<std::string> others;
+    for (const std::string& other : get_strings(peer, "paths")) {
+      if (other != *path) others.push_back(other);
+    }
+    if (!others.empty()) out += "  other paths: " + join(others) + "\n";
+  } else if (!endpoints.empty()) {
+    out += "  configured endpoints: " + join(endpoints) + "\n";
+  } else {
+    out += "  endpoint: none\n";
+  }
+
+  const auto handshake = get_int(peer, "last_handshake");
+  out += "  latest handshake: " + (handshake ? format_age(now - *handshake) : "never") + "\n";
+  out += "  transfer: " + count_bytes(peer, "rx_bytes") + " received, " +
+         count_bytes(peer, "tx_bytes") + " sent\n";
+  out += "  packets: " + int_or_unknown(get_int(peer, "rx_packets")) + " received, " +
+         int_or_unknown(get_int(peer, "tx_packets")) + " sent\n";
+  if (auto rtt = get_number(peer, "rtt_ms")) out += "  rtt: " + format_rtt(*rtt) + "\n";
+  if (auto keepalive = get_int(peer, "keepalive")) {
+    out += "  keepalive: " +
+           (*keepalive <= 0 ? std::string("off") : "every " + std::to_string(*keepalive) + " s") +
+           "\n";
+  }
+  out += "  channels: " + int_or_unknown(get_int(peer, "channels")) + "\n";
+  if (const json::value* exhausted = peer.if_contains("seq_exhausted");
+      exhausted && exhausted->is_bool() && exhausted->get_bool()) {
+    out += "  error: no SEQ value is left toward this peer; nothing more can be sent to it\n";
+  }
+  return out;
+}
+
+std::string format_peers(const json::array& peers, std::int64_t now) {
+  std::string out;
+  for (const json::value& peer : peers) {
+    if (!peer.is_object()) continue;
+    if (!out.empty()) out += "\n";
+    out += format_peer(peer.get_object(), now);
+  }
+  return out.empty() ? "no peers\n" : out;
+}
+
+std::string format_reload(const json::object& result) {
+  std::string out;
+  for (const char* key : {"added", "removed", "changed"}) {
+    const auto names = get_strings(result, key);
+    if (!names.empty()) out += "peers " + std::string(key) + ": " + join(names) + "\n";
+  }
+  const auto unchanged = get_strings(result, "unchanged");
+  if (out.empty()) {
+    out = "peers: no changes";
+    if (!unchanged.empty()) out += " (" + std::to_string(unchanged.size()) + " unchanged)";
+    out += "\n";
+  } else if (!unchanged.empty()) {
+    out += "peers unchanged: " + join(unchanged) + "\n";
+  }
+  const auto restart = get_strings(result, "restart_required");
+  if (!restart.empty()) {
+    out += "restart e3xd to apply:\n";
+    for (const std::string& item : restart) out += "  " + item + "\n";
+  }
+  return out;
+}
+
+std::string format_send(const json::object& result, std::string_view peer) {
+  const bool duplicate = get_bool(result, "duplicate").value_or(false);
+  return std::string(duplicate ? "already accepted" : "accepted") + " message " +
+         get_string(result, "id").value_or("?") + " for " + std::string(peer) + " (" +
+         int_or_unknown(get_int(result, "bytes")) + " bytes); it is stored and will be delivered\n";
+}
+
+std::string format_outbox(const json::array& messages, std::int64_t now) {
+  if (messages.empty()) return "outbox empty\n";
+  std::string out;
+  for (const json::value& value : messages) {
+    if (!value.is_object()) continue;
+    const json::object& m = value.get_object();
+    out += get_string(m, "id").value_or("?") + "  to " + peer_label(m) + "  " +
+           count_bytes(m, "bytes") + "  " + get_string(m, "state").value_or("?");
+    if (auto created = get_int(m, "created")) out += ", accepted " + format_age(now - *created);
+    if (auto delivered = get_int(m, "delivered"))
+      out += ", delivered " + format_age(now - *delivered);
+    out += ", " + int_or_unknown(get_int(m, "attempts")) + " attempt(s)";
+    if (auto error = get_string(m, "last_error")) out += "; last error: " + *error;
+    out += "\n";
+  }
+  return out;
+}
+
+std::string format_inbox(const json::array& messages, std::int64_t now) {
+  if (messages.empty()) return "inbox empty\n";
+  std::string out;
+  for (const json::value& value : messages) {
+    if (!value.is_object()) continue;
+    const json::object& m = value.get_object();
+    out += get_string(m, "id").value_or("?") + "  from " + peer_label(m) + " (" +
+           get_string(m, "hashname").value_or("?") + ")  " + count_bytes(m, "bytes");
+    if (auto received = get_int(m, "received")) out += ", received " + format_age(now - *received);
+    const auto via = get_string(m, "via");
+    if (via && *via != "network") out += " (" + *via + ")";
+    out += "\n";
+  }
+  return out;
+}
+
+std::string format_ping(const json::object& result, std::string_view peer) {
+  std::string out = std::string(peer) + " sees us at ";
+  const json::value* path = result.if_contains("path");
+  out += path != nullptr && path->is_object() ? format_path_object(path->get_object()) : "?";
+  if (auto rtt = get_number(result, "rtt_ms")) out += " (rtt " + format_rtt(*rtt) + ")";
+  return out + "\n";
+}
+
+std::string format_speedtest(const json::object& result) {
+  auto fixed = [](std::optional<double> value, int decimals) {
+    if (!value) return std::string("?");
+    char text[64];
+    std::snprintf(text, sizeof text, "%.*f", decimals, *value);
+    return std::string(text);
+  };
+  std::string out = "speed test to " + get_string(result, "peer").value_or("?") + ": " +
+                    fixed(get_number(result, "duration_s"), 1) + " s of " +
+                    int_or_unknown(get_int(result, "size")) + "-byte packets\n";
+  out += "  sent: " + int_or_unknown(get_int(result, "sent")) + " packets (" +
+         int_or_unknown(get_int(result, "send_buffer_full")) + " refused by a full send buffer)\n";
+  const auto bytes = get_int(result, "delivered_bytes");
+  out += "  delivered: " + int_or_unknown(get_int(result, "delivered")) + " packets, " +
+         (bytes ? format_bytes(static_cast<std::uint64_t>(std::max<std::int64_t>(*bytes, 0)))
+                : std::string("?")) +
+         " (" + fixed(get_number(result, "loss_percent"), 2) + "% lost)\n";
+  out += "  rate: " + fixed(get_number(result, "packets_per_s"), 0) + " packets/s, " +
+         fixed(get_number(result, "mbit_per_s"), 1) + " Mbit/s\n";
+  out += "  cpu: " + fixed(get_number(result, "cpu_us_per_packet"), 1) +
+         " us per delivered packet here, " +
+         fixed(get_number(result, "receiver_cpu_us_per_packet"), 1) + " us at the peer\n";
+  return out;
+}
+
+std::string format_event(const json::object& event, std::int64_t utc_offset_s) {
+  const auto time = get_int(event, "time");
+  std::string out = (time ? format_clock(*time, utc_offset_s) : std::string("?")) + " ";
+  const std::string name = get_string(event, "event").value_or("?");
+  if (name == "peer_up") {
+    out += peer_label(event) + " up via " + get_string(event, "path").value_or("?");
+    if (get_bool(event, "new_session").value_or(false)) out += " (new session)";
+  } else if (name == "peer_down") {
+    out += peer_label(event) + " down";
+    if (auto reason = get_string(event, "reason")) out += " (" + *reason + ")";
+  } else if (name == "path_changed") {
+    out += peer_label(event) + " moved to " + get_string(event, "path").value_or("?");
+  } else if (name == "message") {
+    out += "message from " + peer_label(event) + ": " + get_string(event, "type").value_or("?") +
+           ", " + int_or_unknown(get_int(event, "bytes")) + " bytes, id " +
+           get_string(event, "id").value_or("?") + body_preview(event);
+  } else if (name == "delivered") {
+    out += "message " + get_string(event, "id").value_or("?") + " delivered to " +
+           peer_label(event) + " (" + int_or_unknown(get_int(event, "attempts")) + " attempt(s))";
+  } else if (name == "expired") {
+    out += "message " + get_string(event, "id").value_or("?") + " to " + peer_label(event) +
+           " expired undelivered (" + int_or_unknown(get_int(event, "attempts")) +
+           " attempt(s)); it stays in the outbox until cancelled";
+  } else if (name == "reload") {
+    // The reload result's members sit beside "event" (or, tolerated, under "result").
+    const json::value* nested = event.if_contains("result");
+    const auto parts =
+        reload_parts(nested != nullptr && nested->is_object() ? nested->get_object() : event);
+    out += "reload: " + (parts.empty() ? std::string("no changes") : join(parts, "; "));
+  } else {
+    json::object rest = event;
+    rest.erase("event");
+    rest.erase("time");
+    out += name + " " + json::serialize(rest);
+  }
+  return out + "\n";
+}
+
+}  // namespace e3x::control

@@ -1,0 +1,53 @@
+#include "daemon/host/config_diff.hpp"
+
+#include <map>
+
+namespace e3x::daemon {
+
+ConfigDiff diff_config(const config::Config& running, const config::Config& next) {
+  ConfigDiff diff;
+  // Settings bound at start-up: the identity, files, sockets and what they listen on.
+  auto needs_restart = [&](bool differs, const char* key) {
+    if (differs) diff.restart_required.emplace_back(key);
+  };
+  needs_restart(running.identity != next.identity, "identity");
+  needs_restart(running.state_dir != next.state_dir, "state_dir");
+  needs_restart(running.control_socket != next.control_socket, "control_socket");
+  needs_restart(running.udp.listen != next.udp.listen, "udp.listen");
+  needs_restart(running.udp.cloak != next.udp.cloak, "udp.cloak");
+  needs_restart(running.tcp.listen != next.tcp.listen, "tcp.listen");
+  needs_restart(running.tcp.cloak != next.tcp.cloak, "tcp.cloak");
+  needs_restart(running.tcp.unauthenticated_limit != next.tcp.unauthenticated_limit,
+                "tcp.unauthenticated_limit");
+  needs_restart(running.messages.max_expiry_s != next.messages.max_expiry_s, "messages.max_expiry");
+  diff.log_level_changed = running.log_level != next.log_level;
+  diff.accept_changed = running.accept != next.accept;
+
+  // Transport keepalives apply to every peer without an override of its own.
+  const bool keepalive_defaults_changed = running.udp.keepalive_s != next.udp.keepalive_s ||
+                                          running.tcp.keepalive_s != next.tcp.keepalive_s;
+
+  std::map<std::string, const config::PeerConfig*> old_by_name;
+  for (const auto& peer : running.peers) old_by_name[peer.name] = &peer;
+  for (const auto& peer : next.peers) {
+    auto found = old_by_name.find(peer.name);
+    if (found == old_by_name.end()) {
+      diff.added.push_back(peer.name);
+      continue;
+    }
+    const config::PeerConfig& old = *found->second;
+    old_by_name.erase(found);
+    if (old.hashname != peer.hashname || old.key != peer.key) {
+      diff.rekeyed.push_back(peer.name);
+    } else if (old.endpoints != peer.endpoints || old.keepalive_s != peer.keepalive_s ||
+               (keepalive_defaults_changed && !peer.keepalive_s)) {
+      diff.changed.push_back(peer.name);
+    } else {
+      diff.unchanged.push_back(peer.name);
+    }
+  }
+  for (const auto& [name, peer] : old_by_name) diff.removed.push_back(name);
+  return diff;
+}
+
+}  // namespace e3x::daemon

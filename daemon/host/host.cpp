@@ -1,0 +1,360 @@
+// The host's lifecycle and the driver loop (host.hpp). Event handling is in host_events.cpp,
+// peers in host_peers.cpp, control commands and reload in host_control.cpp.
+#include "daemon/host/host.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <boost/asio/ip/address.hpp>
+#include <csignal>
+
+#include "config/identity_file.hpp"
+#include "daemon/host/handshake_limiter.hpp"
+#include "daemon/modules/modules.hpp"
+#include "daemon/support/build_info.hpp"
+#include "daemon/support/logging.hpp"
+#include "daemon/support/systemd_notify.hpp"
+
+namespace e3x::daemon {
+
+namespace asio = boost::asio;
+
+namespace {
+
+std::chrono::steady_clock::time_point to_steady(Instant at) {
+  return std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(at.time_since_epoch()));
+}
+
+int exit_code_for(config::IdentityError::Kind kind) {
+  switch (kind) {
+    case config::IdentityError::Kind::kInsecure:
+      return kExitNoPerm;
+    case config::IdentityError::Kind::kMalformed:
+      return kExitDataErr;
+    case config::IdentityError::Kind::kWriteFailed:
+      return kExitCantCreat;
+    case config::IdentityError::Kind::kMissing:
+    case config::IdentityError::Kind::kUnreadable:
+      return kExitNoInput;
+  }
+  return kExitRuntime;
+}
+
+// Creates a directory (and parents) with `mode`: 0700 for state holding a secret, 0750 for
+// the control socket's (group members may use e3xctl). An existing directory is left as is.
+std::string make_directory(const std::filesystem::path& dir, unsigned mode) {
+  if (dir.empty()) return {};
+  std::error_code error;
+  if (std::filesystem::is_directory(dir, error)) return {};
+  std::filesystem::create_directories(dir, error);
+  if (error) return "cannot create directory " + dir.string() + ": " + error.message();
+  ::chmod(dir.c_str(), mode);
+  return {};
+}
+
+}  // namespace
+
+Host::Host(asio::io_context& io, config::Config config, std::filesystem::path config_file)
+    : io_(io),
+      config_(std::move(config)),
+      config_file_(std::move(config_file)),
+      started_at_(std::chrono::steady_clock::now()),
+      accept_any_(config_.accept == config::Accept::kAny),
+      core_timer_(io),
+      housekeeping_timer_(io),
+      watchdog_timer_(io),
+      signals_(io),
+      resolver_(io) {
+  serve_builtin_commands();
+  modules_ = make_modules(*this);
+}
+
+Host::~Host() = default;
+
+std::optional<StartError> Module::start() {
+  return std::nullopt;
+}
+
+Instant Host::now() {
+  const auto steady = std::chrono::steady_clock::now();
+  const Instant at(std::chrono::duration_cast<Duration>(steady.time_since_epoch()));
+  if (endpoint_) {
+    // SEQs follow Unix time; re-anchor on every input so a stepped clock is noticed at once.
+    const auto unix_now = std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    endpoint_->set_unix_time(at, unix_now.count());
+  }
+  return at;
+}
+
+std::optional<StartError> Host::start() {
+  if (auto error = make_directory(config_.state_dir, 0700); !error.empty()) {
+    return StartError{kExitCantCreat, error};
+  }
+  bool created = false;
+  auto identity = config::load_or_create_identity(config_.identity, random_, &created);
+  if (!identity) return StartError{exit_code_for(identity.error().kind), identity.error().message};
+  if (created) spdlog::info("created a new identity in {}", config_.identity.string());
+
+  seq_store_ = std::make_unique<SeqStore>(config_.state_dir / "seq.json");
+  auto floor = seq_store_->load();
+  if (!floor) return StartError{kExitDataErr, floor.error()};
+  if (seq_store_->migrated()) {
+    spdlog::info(
+        "{}: one SEQ mark for all peers (version 1); it becomes the floor for every "
+        "peer and the file is rewritten with one mark per peer",
+        seq_store_->file().string());
+  }
+
+  identity_ = *identity;
+  Endpoint::Config endpoint_config;
+  endpoint_config.identity = std::move(*identity);
+  endpoint_config.random = &random_;
+  endpoint_config.seq_floor = *floor;
+  endpoint_config.seq_marks_of = [this](const Hashname& peer) {
+    return seq_store_->marks_of(peer);
+  };
+  endpoint_config.max_message_ahead = config_.messages.max_expiry_s;
+  endpoint_config.accept = [this](const Hashname&) { return accept_any_; };
+  // X25519 for KEYs the core does not know is rate-limited per source IP (port ignored) and
+  // globally (daemon/handshake_limiter.hpp, docs/daemon-decisions.md).
+  auto limiter = std::make_shared<HandshakeLimiter>();
+  endpoint_config.admit_expensive = [this, limiter](PathId path) {
+    const Instant at(
+        std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now().time_since_epoch()));
+    const net::PathAddress* address = network_->address_of(path);
+    return address ? limiter->admit(at, address->ip) : limiter->admit_global(at);
+  };
+  endpoint_ = std::make_unique<Endpoint>(std::move(endpoint_config));
+  now();  // anchors Unix time
+
+  net::NetworkOptions options;
+  for (const auto& listen : config_.udp.listen) {
+    options.udp_listen.emplace_back(asio::ip::make_address(listen.ip), listen.port);
+  }
+  for (const auto& listen : config_.tcp.listen) {
+    options.tcp_listen.emplace_back(asio::ip::make_address(listen.ip), listen.port);
+  }
+  options.udp_cloak = config_.udp.cloak;
+  options.tcp_cloak = config_.tcp.cloak;
+  options.tcp_unauthenticated_per_address = config_.tcp.unauthenticated_limit;
+  network_ = std::make_unique<net::Network>(
+      io_, random_, options, [this](PathId path, ByteView packet) { on_packet(path, packet); },
+      [this] { drive(); });
+  if (auto error = network_->start(); !error.empty()) {
+    return StartError{kExitRuntime, "cannot listen: " + error};
+  }
+
+  if (auto error = make_directory(config_.control_socket.parent_path(), 0750); !error.empty()) {
+    return StartError{kExitCantCreat, error};
+  }
+  control_ = std::make_unique<control::ControlServer>(
+      io_, config_.control_socket,
+      [this](const control::Request& request, control::ControlServer::Respond respond) {
+        handle_control(request, std::move(respond));
+      });
+  if (auto error = control_->start(); !error.empty()) {
+    return StartError{kExitRuntime, "control socket: " + error};
+  }
+  for (auto& module : modules_) {
+    if (auto error = module->start()) return error;
+  }
+
+  for (const auto& peer : config_.peers) {
+    if (auto error = add_configured_peer(peer)) {
+      return StartError{kExitConfig, config_.source + ":" + std::to_string(peer.line) + ": peer '" +
+                                         peer.name + "': " + *error};
+    }
+  }
+
+  signals_.add(SIGHUP);
+  signals_.add(SIGTERM);
+  signals_.add(SIGINT);
+  wait_for_signal();
+
+  std::string listening;
+  for (const auto& address : network_->local_addresses()) {
+    listening += (listening.empty() ? "" : ", ") + net::to_string(address);
+  }
+  spdlog::info("e3xd {} running as {}", e3xd_version(), endpoint_->hashname().to_string());
+  spdlog::info("listening on {}; control socket {}; {} peer(s) configured",
+               listening.empty() ? "nothing" : listening, config_.control_socket.string(),
+               config_.peers.size());
+  last_drop_summary_ = now();
+  housekeeping();
+  start_watchdog();
+  notify_ready(std::to_string(config_.peers.size()) + " peers configured");
+  return std::nullopt;
+}
+
+void Host::wait_for_signal() {
+  signals_.async_wait([this](const boost::system::error_code& error, int signal) {
+    if (error || stopping_) return;
+    if (signal == SIGHUP) {
+      spdlog::info("SIGHUP: reloading {}", config_file_.string());
+      auto result = reload();
+      if (!result) spdlog::error("reload failed: {}", result.error().message);
+      wait_for_signal();
+      return;
+    }
+    shutdown(signal == SIGINT ? "SIGINT" : "SIGTERM");
+  });
+}
+
+void Host::start_watchdog() {
+  const auto interval = watchdog_interval();
+  if (!interval) return;
+  watchdog_timer_.expires_after(*interval / 2);
+  watchdog_timer_.async_wait([this](const boost::system::error_code& error) {
+    if (error || stopping_) return;
+    notify_watchdog();
+    start_watchdog();
+  });
+}
+
+void Host::shutdown(const char* why) {
+  if (stopping_) return;
+  stopping_ = true;
+  notify_stopping();
+  spdlog::info("{}: shutting down", why);
+  core_timer_.cancel();
+  housekeeping_timer_.cancel();
+  watchdog_timer_.cancel();
+  signals_.cancel();
+  resolver_.cancel();
+  for (auto& module : modules_) module->stop();
+  if (network_) network_->stop();
+  if (control_) control_->stop();
+  // Every SEQ that left was covered on disk before it left (drive()); what is written now is
+  // the peers' newest SEQs seen, so their older handshakes stay stale after a restart.
+  if (seq_store_ && endpoint_) {
+    if (auto error = seq_store_->flush(seq_lookup(), unix_seconds()); !error.empty()) {
+      spdlog::warn("cannot record the peers' SEQs seen: {}", error);
+    }
+  }
+}
+
+SeqStore::Lookup Host::seq_lookup() const {
+  return [this](const Hashname& peer) -> std::optional<PeerSeqMarks> {
+    const auto status = endpoint_->peer_status(peer);
+    if (!status) return std::nullopt;
+    return PeerSeqMarks{status->seq_used, status->seq_seen};
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// The driver loop
+
+void Host::on_packet(PathId path, ByteView packet) {
+  if (stopping_) return;
+  // An authenticated packet makes its path a peer's: its address survives a flood of new
+  // ones, and an accepted TCP connection on it stays open (PROTOCOL.md 10.9).
+  if (endpoint_->handle_datagram(now(), path, packet)) network_->mark_authenticated(path);
+  // drive() runs once for the whole batch (the network's batch handler).
+}
+
+void Host::drive() {
+  if (stopping_) return;
+  for (;;) {
+    // The SEQ marks on disk must cover every SEQ before a packet carrying it leaves.
+    bool may_send = true;
+    for (auto& used : endpoint_->take_seq_usage()) uncovered_seqs_.push_back(std::move(used));
+    if (!uncovered_seqs_.empty()) {
+      if (auto error = seq_store_->cover(uncovered_seqs_, seq_lookup(), unix_seconds());
+          !error.empty()) {
+        // Sending would risk reusing a SEQ after a restart; hold everything back (the core
+        // resends handshakes) until the state directory is writable again.
+        may_send = false;
+        if (seq_mark_failures_++ % 100 == 0) {
+          spdlog::error("cannot record the SEQ marks, so nothing is sent: {}", error);
+        }
+      } else {
+        uncovered_seqs_.clear();
+      }
+    }
+    bool worked = false;
+    while (auto transmit = endpoint_->poll_transmit()) {
+      worked = true;
+      if (may_send) {
+        network_->send(transmit->path, transmit->packet);
+      } else {
+        held_back_packets_ += 1;
+      }
+    }
+    while (auto event = endpoint_->poll_event()) {
+      worked = true;
+      handle_event(*event);
+    }
+    if (!worked) break;  // event handlers may have produced more; loop until both are empty
+  }
+  arm_core_timer();
+}
+
+void Host::arm_core_timer() {
+  const auto next = endpoint_->next_timeout();
+  if (!next) {
+    core_timer_.cancel();
+    return;
+  }
+  core_timer_.expires_at(to_steady(*next));
+  core_timer_.async_wait([this](const boost::system::error_code& error) {
+    if (!error) on_core_timer();
+  });
+}
+
+void Host::on_core_timer() {
+  if (stopping_) return;
+  endpoint_->handle_timeout(now());
+  drive();
+}
+
+void Host::housekeeping() {
+  if (stopping_) return;
+  connect_due_peers();
+  const Instant at = now();
+  for (auto& module : modules_) module->tick(at);
+  if (at - last_drop_summary_ >= kDropSummaryInterval) summarise_drops();
+  drive();
+  housekeeping_timer_.expires_after(kHousekeepingInterval);
+  housekeeping_timer_.async_wait([this](const boost::system::error_code& error) {
+    if (!error) housekeeping();
+  });
+}
+
+// Drops are counted per packet but logged as one summary line per interval, so a flood of
+// garbage cannot flood the log.
+void Host::summarise_drops() {
+  last_drop_summary_ = now();
+  const EndpointStats& core = endpoint_->stats();
+  const net::NetworkStats& net = network_->stats();
+  std::string summary;
+  auto add = [&summary](std::uint64_t now_count, std::uint64_t before, const char* what) {
+    if (now_count == before) return;
+    summary += (summary.empty() ? "" : ", ") + std::to_string(now_count - before) + " " + what;
+  };
+  const EndpointStats& was = last_endpoint_stats_;
+  add(core.dropped_malformed, was.dropped_malformed, "malformed");
+  add(core.dropped_unauthenticated, was.dropped_unauthenticated, "unauthenticated");
+  add(core.dropped_policy, was.dropped_policy, "from senders not accepted");
+  add(core.dropped_stale, was.dropped_stale, "stale handshakes");
+  add(core.dropped_unknown_token, was.dropped_unknown_token, "for unknown exchanges");
+  add(core.dropped_replay, was.dropped_replay, "replayed");
+  add(core.dropped_channel, was.dropped_channel, "bad channel packets");
+  add(core.dropped_pending, was.dropped_pending, "over the pending limit");
+  add(core.dropped_rate_limited, was.dropped_rate_limited, "handshakes over the rate limit");
+  const net::NetworkStats& net_was = last_network_stats_;
+  add(net.dropped_oversize, net_was.dropped_oversize, "oversized");
+  add(net.dropped_uncloak, net_was.dropped_uncloak, "undecloakable");
+  add(net.dropped_send_error, net_was.dropped_send_error, "unsendable");
+  add(net.dropped_write_queue_full, net_was.dropped_write_queue_full, "over a TCP write queue");
+  if (!summary.empty()) {
+    spdlog::info("dropped in the last {} s: {}",
+                 std::chrono::duration_cast<std::chrono::seconds>(kDropSummaryInterval).count(),
+                 summary);
+  }
+  last_endpoint_stats_ = core;
+  last_network_stats_ = net;
+}
+
+}  // namespace e3x::daemon
