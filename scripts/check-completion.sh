@@ -69,6 +69,7 @@ mapfile -t subcommands < <(e3xctl --help | awk '/^Subcommands:/ {on = 1; next} /
 expect "e3xctl " "${subcommands[@]}"
 expect "e3xctl inbox " read ack import
 expect "e3xctl outbox " cancel
+expect "e3xctl outbox --" --all --socket --json
 expect "e3xctl in" inbox
 expect "e3xctl --" --socket --json --version --help
 expect "e3xctl send --" --text --file --stdin --type --id --socket --json

@@ -9,7 +9,7 @@ Nothing is listed by hand here: each list comes from the programs or their sourc
   that paragraph; the global options are described under OPTIONS, environment variables from
   the help under ENVIRONMENT, and every exit code of the `Exit` enum in daemon/e3xctl_main.cpp
   is a tag under EXIT STATUS.
-- e3xd.8: every option of `e3xd --help` under OPTIONS, every kExit* code of daemon/daemon.hpp
+- e3xd.8: every option of `e3xd --help` under OPTIONS, every kExit* code of daemon/host/host.hpp
   under EXIT STATUS.
 - e3xd.toml.5: every configuration key e3xd accepts is a tag in a section whose heading names
   its table ("TOP-LEVEL KEYS", "... [udp] ...", "... [[peer]] ..."). The keys are found by
@@ -289,7 +289,7 @@ def check_e3xd(e3xd):
         if option not in words_of(options_text):
             problem(f"e3xd.8: the option {option} is not described under OPTIONS")
     status = [i.tag for i in items if i.section == "EXIT STATUS"]
-    for code in exit_codes("daemon/daemon.hpp", r"constexpr int kExit\w+\s*=\s*(\d+);"):
+    for code in exit_codes("daemon/host/host.hpp", r"constexpr int kExit\w+\s*=\s*(\d+);"):
         if str(code) not in status:
             problem(f"e3xd.8: exit status {code} is not under EXIT STATUS")
     print(f"check-man-coverage: e3xd options {', '.join(sorted(options))}")
