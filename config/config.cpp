@@ -444,6 +444,19 @@ void parse_messages(const toml::node& node, MessagesConfig& config) {
   }
 }
 
+// [metrics]: one `listen` address, numeric like the transports' (port 0: the system picks).
+void parse_metrics(const toml::node& node, MetricsConfig& config) {
+  const toml::table& table = get_table(node, "metrics", "a table ([metrics])");
+  check_keys(table, "metrics", {{"listen", ""}}, "keys in [metrics]");
+  if (const toml::node* listen = table.get("listen")) {
+    const Where at = where(*listen, "metrics.listen");
+    const std::string& text =
+        get_string(*listen, at.key, "an address string such as \"127.0.0.1:9425\"");
+    std::string binary;  // parse_listen's duplicate check key; one address cannot repeat
+    config.listen = parse_listen(text, at, &binary);
+  }
+}
+
 bool is_peer_name(std::string_view name) {
   return !name.empty() && name.size() <= kMaxPeerName &&
          std::all_of(name.begin(), name.end(), [](char c) {
@@ -576,6 +589,7 @@ Config parse_root(const toml::table& root, std::string source, const fs::path& b
               {"udp", "[udp]"},
               {"tcp", "[tcp]"},
               {"messages", "[messages]"},
+              {"metrics", "[metrics]"},
               {"peer", "[[peer]]"}},
              "top-level keys");
   Config config;
@@ -632,6 +646,7 @@ Config parse_root(const toml::table& root, std::string source, const fs::path& b
   if (const toml::node* messages = root.get("messages")) {
     parse_messages(*messages, config.messages);
   }
+  if (const toml::node* metrics = root.get("metrics")) parse_metrics(*metrics, config.metrics);
   if (const toml::node* peers = root.get("peer")) config.peers = parse_peers(*peers);
   return config;
 }

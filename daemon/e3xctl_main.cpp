@@ -458,6 +458,8 @@ int main(int argc, char** argv) {
   speedtest->add_option("--seconds", options.seconds, "how long to send (1-300, default 10)");
   speedtest->add_option("--size", options.size,
                         "bytes of each channel packet's INNER (32-1400, default 1400)");
+  auto* metrics =
+      app.add_subcommand("metrics", "print the daemon's counters in the Prometheus text format");
   auto* keygen = app.add_subcommand("keygen", "create a new identity file (mode 0600)");
   keygen->add_option("--out", options.out, "the identity file to create")->required();
   auto* hashname = app.add_subcommand("hashname", "print the hashname of a key or identity");
@@ -529,6 +531,16 @@ int main(int argc, char** argv) {
          {"size", options.size}},
         for_object([](const json::object& result) { return ctl::format_speedtest(result); }),
         std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+  }
+  if (*metrics) {
+    // The text as the HTTP endpoint serves it; --json shows the result object around it.
+    return run_request(options, {{"cmd", "metrics"}},
+                       [](const json::value& result) -> std::optional<std::string> {
+                         const json::value* text =
+                             result.is_object() ? result.get_object().if_contains("text") : nullptr;
+                         if (!text || !text->is_string()) return std::nullopt;
+                         return std::string(text->get_string());
+                       });
   }
   if (*keygen) return cmd_keygen(options);
   if (*hashname) return cmd_hashname(options);

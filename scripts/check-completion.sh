@@ -71,6 +71,7 @@ expect "e3xctl inbox " read ack import
 expect "e3xctl outbox " cancel
 expect "e3xctl outbox --" --all --socket --json
 expect "e3xctl in" inbox
+expect "e3xctl me" metrics
 expect "e3xctl --" --socket --json --version --help
 expect "e3xctl send --" --text --file --stdin --type --id --socket --json
 expect "e3xctl speedtest bob --s" --seconds --size --socket

@@ -10,6 +10,8 @@ packages=(
   # integration tests: real processes driven from Python, NAT in network namespaces,
   # and `systemd-analyze verify` of the unit
   python3 iproute2 nftables procps systemd
+  # the metrics test fetches /metrics with curl and checks it with promtool (prometheus)
+  curl prometheus
   # the man pages are checked with `man --warnings` (man-db, which formats with groff)
   man-db groff-base
   # the Debian package (scripts/package.sh, check-package.sh): dpkg-buildflags, dpkg-shlibdeps,

@@ -97,10 +97,26 @@ json::object Host::status_json() const {
       {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(uptime).count()},
       {"peers_up", up},
       {"peers_total", peers.size()},
+      {"counters", counters_json()},
       {"dropped", drops_json()},
   };
   for (const auto& module : modules_) module->add_status(status);
   return status;
+}
+
+// The core's work since start: what it cost (X25519) and what went through it.
+json::object Host::counters_json() const {
+  const EndpointStats& core = endpoint_->stats();
+  return json::object{
+      {"x25519_operations", core.x25519_operations},
+      {"datagrams_received", core.datagrams_received},
+      {"handshakes_received", core.handshakes_received},
+      {"handshakes_sent", core.handshakes_sent},
+      {"channel_packets_received", core.channel_packets_received},
+      {"channel_packets_sent", core.channel_packets_sent},
+      {"message_packets_received", core.messages_received},
+      {"message_packets_sent", core.messages_sent},
+  };
 }
 
 // Every silently dropped packet, by reason (the core's and the sockets' counters).
