@@ -18,6 +18,7 @@
 #include <initializer_list>
 #include <utility>
 
+#include "config/suggest.hpp"
 #include "core/base32.hpp"
 
 namespace e3x::config {
@@ -139,24 +140,6 @@ std::uint32_t get_keepalive(const toml::node& node, const std::string& key) {
 
 // ---- Keys ----
 
-// Edit distance counting a swap of neighbours as one edit (optimal string alignment), to
-// suggest the key a typo meant.
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
-  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[a.size()][b.size()];
-}
-
 struct AllowedKey {
   std::string_view name;
   std::string_view shown;  // how the list in messages writes it, e.g. "[udp]"
@@ -177,11 +160,10 @@ void check_keys(const toml::table& table, const std::string& path,
   if (first == nullptr) return;
 
   std::string message = "unknown key " + in_quotes(first->str());
-  for (const AllowedKey& a : allowed) {
-    if (first->str().size() > 2 && edit_distance(first->str(), a.name) <= 2) {
-      message += " (did you mean " + in_quotes(a.name) + "?)";
-      break;
-    }
+  std::vector<std::string_view> names;
+  for (const AllowedKey& a : allowed) names.push_back(a.name);
+  if (const auto meant = did_you_mean(first->str(), names)) {
+    message += " (did you mean " + in_quotes(*meant) + "?)";
   }
   message += "; allowed " + std::string(where_text) + ": ";
   bool comma = false;

@@ -50,9 +50,9 @@ def wait_until(condition, timeout, what, interval=0.1):
 
 
 def keygen(path):
-    out = subprocess.run([E3XCTL, "keygen", "--out", path], capture_output=True, text=True,
-                         check=True)
-    return out.stdout.strip()
+    out = subprocess.run([E3XCTL, "--json", "keygen", "--out", path], capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout)["hashname"]
 
 
 def public_key(identity_path):
