@@ -3,12 +3,24 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/ip/address.hpp>
+#include <sstream>
 
 #include "daemon/modules/metrics/metrics_format.hpp"
 
 namespace e3x::daemon {
 
 namespace json = boost::json;
+
+namespace {
+
+// "127.0.0.1:9425", "[::1]:9425": Asio's own form, brackets included.
+std::string text_of(const boost::asio::ip::tcp::endpoint& endpoint) {
+  std::ostringstream text;
+  text << endpoint;
+  return text.str();
+}
+
+}  // namespace
 
 MetricsModule::MetricsModule(Host& host) : host_(host) {
   host_.serve_command("metrics", [this](const control::Request&, Host::Respond respond) {
@@ -26,13 +38,9 @@ std::optional<StartError> MetricsModule::start() {
   server_ = std::make_unique<MetricsHttpServer>(host_.io(), [this] { return render(); });
   const boost::asio::ip::tcp::endpoint at(boost::asio::ip::make_address(listen->ip), listen->port);
   if (auto error = server_->listen(at); !error.empty()) {
-    return StartError{kExitRuntime, "[metrics] cannot listen on " + listen->ip + ":" +
-                                        std::to_string(listen->port) + ": " + error};
+    return StartError{kExitRuntime, "[metrics] cannot listen on " + text_of(at) + ": " + error};
   }
-  const auto bound = server_->local_endpoint();
-  const std::string host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
-                                                   : bound.address().to_string();
-  url_ = "http://" + host + ":" + std::to_string(bound.port()) + "/metrics";
+  url_ = "http://" + text_of(server_->local_endpoint()) + "/metrics";
   spdlog::info("metrics served at {}", url_);
   return std::nullopt;
 }
