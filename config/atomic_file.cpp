@@ -48,7 +48,12 @@ std::string write_atomically(const std::filesystem::path& path, ByteView content
   if (dir.empty()) dir = ".";
 
   // ".<name>.tmp-XXXXXX" in the same directory, so the rename never crosses file systems.
-  std::string temp = (dir / ("." + name.string() + ".tmp-XXXXXX")).string();
+  // Appended, not "." + name.string(): GCC 12 at -O2 and above reports a false -Wrestrict when
+  // a literal is inserted in front of a temporary string.
+  std::string temp_name = ".";
+  temp_name += name.string();
+  temp_name += ".tmp-XXXXXX";
+  std::string temp = (dir / temp_name).string();
   const int fd = ::mkostemp(temp.data(), O_CLOEXEC);
   if (fd < 0) return step_failed(path, "create temporary file", errno, failed_errno);
 

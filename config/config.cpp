@@ -18,6 +18,7 @@
 #include <initializer_list>
 #include <utility>
 
+#include "config/suggest.hpp"
 #include "core/base32.hpp"
 #include "core/stream.hpp"
 
@@ -140,24 +141,6 @@ std::uint32_t get_keepalive(const toml::node& node, const std::string& key) {
 
 // ---- Keys ----
 
-// Edit distance counting a swap of neighbours as one edit (optimal string alignment), to
-// suggest the key a typo meant.
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
-  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[a.size()][b.size()];
-}
-
 struct AllowedKey {
   std::string_view name;
   std::string_view shown;  // how the list in messages writes it, e.g. "[udp]"
@@ -178,11 +161,10 @@ void check_keys(const toml::table& table, const std::string& path,
   if (first == nullptr) return;
 
   std::string message = "unknown key " + in_quotes(first->str());
-  for (const AllowedKey& a : allowed) {
-    if (first->str().size() > 2 && edit_distance(first->str(), a.name) <= 2) {
-      message += " (did you mean " + in_quotes(a.name) + "?)";
-      break;
-    }
+  std::vector<std::string_view> names;
+  for (const AllowedKey& a : allowed) names.push_back(a.name);
+  if (const auto meant = did_you_mean(first->str(), names)) {
+    message += " (did you mean " + in_quotes(*meant) + "?)";
   }
   message += "; allowed " + std::string(where_text) + ": ";
   bool comma = false;
@@ -442,6 +424,19 @@ void parse_messages(const toml::node& node, MessagesConfig& config) {
   if (const toml::node* quota = table.get("peer_quota")) {
     config.peer_quota = static_cast<std::uint64_t>(
         get_integer_in(*quota, "messages.peer_quota", 65536, std::int64_t{1} << 50, "bytes"));
+  }
+}
+
+// [metrics]: one `listen` address, numeric like the transports' (port 0: the system picks).
+void parse_metrics(const toml::node& node, MetricsConfig& config) {
+  const toml::table& table = get_table(node, "metrics", "a table ([metrics])");
+  check_keys(table, "metrics", {{"listen", ""}}, "keys in [metrics]");
+  if (const toml::node* listen = table.get("listen")) {
+    const Where at = where(*listen, "metrics.listen");
+    const std::string& text =
+        get_string(*listen, at.key, "an address string such as \"127.0.0.1:9425\"");
+    std::string binary;  // parse_listen's duplicate check key; one address cannot repeat
+    config.listen = parse_listen(text, at, &binary);
   }
 }
 
@@ -749,6 +744,7 @@ Config parse_root(const toml::table& root, std::string source, const fs::path& b
               {"udp", "[udp]"},
               {"tcp", "[tcp]"},
               {"messages", "[messages]"},
+              {"metrics", "[metrics]"},
               {"peer", "[[peer]]"},
               {"service", "[[service]]"},
               {"forward", "[[forward]]"}},
@@ -807,6 +803,7 @@ Config parse_root(const toml::table& root, std::string source, const fs::path& b
   if (const toml::node* messages = root.get("messages")) {
     parse_messages(*messages, config.messages);
   }
+  if (const toml::node* metrics = root.get("metrics")) parse_metrics(*metrics, config.metrics);
   if (const toml::node* peers = root.get("peer")) config.peers = parse_peers(*peers);
   if (const toml::node* services = root.get("service")) config.services = parse_services(*services);
   if (const toml::node* forwards = root.get("forward")) config.forwards = parse_forwards(*forwards);

@@ -98,6 +98,14 @@ struct ForwardConfig {
   friend bool operator==(const ForwardConfig&, const ForwardConfig&) = default;
 };
 
+// [metrics]: the Prometheus endpoint (docs/config.md). Off unless `listen` is given; the
+// counters it serves need no authentication to read, so it belongs on loopback or a
+// monitoring network.
+struct MetricsConfig {
+  std::optional<ListenAddress> listen;  // HTTP GET /metrics here
+  friend bool operator==(const MetricsConfig&, const MetricsConfig&) = default;
+};
+
 struct PeerConfig {
   std::string name;              // unique; [A-Za-z0-9_-]+
   std::optional<PublicKey> key;  // from `key`
@@ -120,6 +128,7 @@ struct Config {
   TransportConfig udp{{}, true, 25};
   TransportConfig tcp{{}, true, 300};
   MessagesConfig messages;
+  MetricsConfig metrics;
   std::vector<PeerConfig> peers;
   std::vector<ServiceConfig> services;
   std::vector<ForwardConfig> forwards;

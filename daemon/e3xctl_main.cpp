@@ -3,7 +3,8 @@
 //
 // Exit codes: 0 ok; 1 the daemon answered with an error; 2 usage error; 3 the daemon cannot
 // be reached (or the connection broke); 4 a local failure (identity files, input files);
-// 5 `open` refused a sealed file (wrong recipient, wrong sender, or altered).
+// 5 `open` refused a sealed file (wrong recipient, wrong sender, or altered). Under --json an
+// error is a JSON document on stdout too: {"error":{"code":...,"message":...}}.
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -16,6 +17,8 @@
 #include <iterator>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <boost/json/parse.hpp>
@@ -23,12 +26,14 @@
 
 #include "config/atomic_file.hpp"
 #include "config/identity_file.hpp"
+#include "config/suggest.hpp"
 #include "core/base32.hpp"
 #include "core/hashname.hpp"
 #include "core/random.hpp"
 #include "daemon/control/control_client.hpp"
 #include "daemon/control/control_protocol.hpp"
 #include "daemon/control/ctl_format.hpp"
+#include "daemon/control/json_text.hpp"
 #include "daemon/control/stream_relay.hpp"
 #include "daemon/modules/messages/sealed_file.hpp"
 #include "daemon/support/build_info.hpp"
@@ -68,6 +73,7 @@ struct Options {
   std::string out;
   std::optional<std::string> key;
   std::optional<std::string> identity;
+  std::uint32_t count = 1;     // ping
   std::uint32_t seconds = 10;  // speedtest
   std::size_t size = 1400;
   bool all = false;     // outbox: delivered messages too
@@ -81,13 +87,56 @@ std::string socket_path(const Options& options) {
   return kSystemSocket;
 }
 
-int fail(int code, const std::string& message) {
-  std::cerr << "e3xctl: " << message << "\n";
-  return code;
-}
+// --json, known before the command line is parsed, so that usage errors follow it too.
+bool g_json = false;
 
 void print(const std::string& text) {
   std::cout << text << std::flush;
+}
+
+// The --json error code of each exit status; the daemon's errors carry their own code.
+const char* code_of(int exit_code) {
+  switch (exit_code) {
+    case kExitUsage:
+      return "usage";
+    case kExitUnreachable:
+      return "unreachable";
+    case kExitLocal:
+      return "local";
+    case kExitRefused:
+      return "refused";
+    default:
+      return "internal";
+  }
+}
+
+// Reports an error and returns `exit_code`: "e3xctl: [CODE: ]MESSAGE" on stderr, or under
+// --json {"error":{"code":CODE,"message":MESSAGE}} on stdout, where a script reads results.
+int fail(int exit_code, const std::string& message, const std::string& code = {}) {
+  if (g_json) {
+    print(ctl::to_json_text(json::object{
+              {"error",
+               {{"code", code.empty() ? code_of(exit_code) : code}, {"message", message}}}}) +
+          "\n");
+  } else {
+    std::cerr << "e3xctl: " << (code.empty() ? "" : code + ": ") << message << "\n";
+  }
+  return exit_code;
+}
+
+// The code and message of a daemon's error reply ("?" and "(no message)" when missing).
+std::pair<std::string, std::string> error_of(const json::object& reply) {
+  std::string code = "?";
+  std::string message = "(no message)";
+  if (const json::value* error = reply.if_contains("error"); error && error->is_object()) {
+    if (const json::value* c = error->get_object().if_contains("code"); c && c->is_string()) {
+      code = std::string(c->get_string());
+    }
+    if (const json::value* m = error->get_object().if_contains("message"); m && m->is_string()) {
+      message = std::string(m->get_string());
+    }
+  }
+  return {code, message};
 }
 
 std::int64_t unix_now() {
@@ -115,27 +164,18 @@ int run_request(const Options& options, const json::object& request,
   auto reply = client.request(request);
   if (!reply) return fail(kExitUnreachable, reply.error());
   if (!reply->at("ok").get_bool()) {
-    std::string code = "?";
-    std::string message = "(no message)";
-    if (const json::value* error = reply->if_contains("error"); error && error->is_object()) {
-      if (const json::value* c = error->get_object().if_contains("code"); c && c->is_string()) {
-        code = std::string(c->get_string());
-      }
-      if (const json::value* m = error->get_object().if_contains("message"); m && m->is_string()) {
-        message = std::string(m->get_string());
-      }
-    }
-    return fail(kExitDaemonError, code + ": " + message);
+    const auto [code, message] = error_of(*reply);
+    return fail(kExitDaemonError, message, code);
   }
   const json::value* result = reply->if_contains("result");
   const json::value none;
   const json::value& value = result != nullptr ? *result : none;
   if (options.json) {
-    print(json::serialize(value) + "\n");
+    print(ctl::to_json_text(value) + "\n");
     return kExitOk;
   }
   auto text = human(value);
-  print(text ? *text : json::serialize(value) + "\n");
+  print(text ? *text : ctl::to_json_text(value) + "\n");
   return kExitOk;
 }
 
@@ -156,11 +196,12 @@ int cmd_watch(const Options& options) {
   auto reply = client.request(json::object{{"cmd", "watch"}});
   if (!reply) return fail(kExitUnreachable, reply.error());
   if (!reply->at("ok").get_bool()) {
-    return fail(kExitDaemonError, "watch refused: " + json::serialize(*reply));
+    const auto [code, message] = error_of(*reply);
+    return fail(kExitDaemonError, "watch refused: " + message, code);
   }
   // With --json the first line is the acknowledgement ({"watching":true}), so a script knows
   // the subscription is in place before it triggers what it wants to watch.
-  if (options.json) print(json::serialize(reply->at("result")) + "\n");
+  if (options.json) print(ctl::to_json_text(reply->at("result")) + "\n");
   for (;;) {
     auto line = client.read_line();
     if (!line) return fail(kExitUnreachable, line.error());
@@ -176,6 +217,85 @@ int cmd_watch(const Options& options) {
     }
     print(ctl::format_event(event.get_object(), utc_offset(unix_now())));
   }
+}
+
+// ping PEER --count N: N probes a second apart over one connection, as ping(8) does, each
+// printed as it comes back (under --json one result or error document per line), then a
+// summary. Exit 0 if any was answered, else 1 (the daemon's last error).
+int cmd_ping(const Options& options) {
+  ctl::ControlClient client;
+  if (std::string error = client.connect(socket_path(options)); !error.empty()) {
+    return fail(kExitUnreachable, error);
+  }
+  std::vector<double> rtts;
+  std::uint32_t answered = 0;
+  for (std::uint32_t i = 0; i < options.count; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::seconds(1));
+    auto reply = client.request(json::object{{"cmd", "ping"}, {"peer", options.peer}});
+    if (!reply) return fail(kExitUnreachable, reply.error());
+    if (!reply->at("ok").get_bool()) {
+      const auto [code, message] = error_of(*reply);
+      fail(kExitDaemonError, message, code);
+      continue;
+    }
+    ++answered;
+    const json::value& result = reply->at("result");
+    if (const json::value* rtt =
+            result.is_object() ? result.get_object().if_contains("rtt_ms") : nullptr;
+        rtt && rtt->is_number()) {
+      rtts.push_back(rtt->to_number<double>());
+    }
+    if (options.json) {
+      print(ctl::to_json_text(result) + "\n");
+    } else {
+      print(result.is_object() ? ctl::format_ping(result.get_object(), options.peer)
+                               : ctl::to_json_text(result) + "\n");
+    }
+  }
+  if (!options.json) print(ctl::format_ping_summary(options.peer, options.count, answered, rtts));
+  return answered > 0 ? kExitOk : kExitDaemonError;
+}
+
+// When a word stands where a command belongs but names none, the message for it:
+// "unknown command 'stauts' (did you mean 'status'?); commands: status, peers, ...".
+// Empty when the parse error is about something else.
+std::string unknown_command(CLI::App& app, const std::vector<std::string>& args) {
+  CLI::App* at = &app;
+  std::string path;  // the commands before it: "inbox "
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") return {};
+    if (arg.starts_with("-")) {
+      if (arg == "-s" || arg == "--socket") ++i;  // the option's value
+      continue;
+    }
+    // Named subcommands only: CLI11 keeps option groups as unnamed ones.
+    const auto commands =
+        at->get_subcommands([](CLI::App* sub) { return !sub->get_name().empty(); });
+    if (commands.empty()) return {};  // the command's own arguments follow
+    std::vector<std::string_view> names;
+    CLI::App* found = nullptr;
+    for (CLI::App* command : commands) {
+      if (command->get_name() == arg) found = command;
+      names.push_back(command->get_name());
+    }
+    if (found != nullptr) {
+      at = found;
+      path += arg + " ";
+      continue;
+    }
+    std::string message = "unknown command '" + path + arg + "'";
+    if (const auto meant = e3x::config::did_you_mean(arg, names)) {
+      message += " (did you mean '" + path + std::string(*meant) + "'?)";
+    }
+    message +=
+        path.empty() ? "; commands: " : "; commands of '" + path.substr(0, path.size() - 1) + "': ";
+    for (std::size_t n = 0; n < names.size(); ++n) {
+      message += (n == 0 ? "" : ", ") + std::string(names[n]);
+    }
+    return message;
+  }
+  return {};
 }
 
 // Reads a whole file ("-": standard input) as bytes.
@@ -385,12 +505,14 @@ int cmd_keygen(const Options& options) {
   if (!identity) return fail(kExitLocal, identity.error().message);
   const std::string hashname = e3x::hashname_of(identity->public_key).to_string();
   if (options.json) {
-    print(json::serialize(json::object{{"hashname", hashname},
-                                       {"key", e3x::base32_encode(identity->public_key)},
-                                       {"file", options.out}}) +
+    print(ctl::to_json_text(json::object{{"hashname", hashname},
+                                         {"key", e3x::base32_encode(identity->public_key)},
+                                         {"file", options.out}}) +
           "\n");
   } else {
-    print(hashname + "\n");
+    // The key too: it is what the other side configures, and the hashname is not.
+    print("hashname: " + hashname + "\nkey: " + e3x::base32_encode(identity->public_key) +
+          " (what peers put in their [[peer]] key)\n");
   }
   return kExitOk;
 }
@@ -410,8 +532,9 @@ int cmd_hashname(const Options& options) {
   }
   const std::string hashname = e3x::hashname_of(key).to_string();
   if (options.json) {
-    print(json::serialize(json::object{{"hashname", hashname}, {"key", e3x::base32_encode(key)}}) +
-          "\n");
+    print(
+        ctl::to_json_text(json::object{{"hashname", hashname}, {"key", e3x::base32_encode(key)}}) +
+        "\n");
   } else {
     print(hashname + "\n");
   }
@@ -481,6 +604,8 @@ int main(int argc, char** argv) {
   open->add_option("--in", options.in, "the sealed file (- for stdin)")->required();
   auto* ping = app.add_subcommand("ping", "ask a peer which address it sees us at");
   ping->add_option("PEER", options.peer, "peer name or hashname")->required();
+  ping->add_option("--count", options.count, "probes to send, one a second (default 1)")
+      ->check(CLI::Range(1, 3600));
   auto* speedtest = app.add_subcommand(
       "speedtest", "stream channel data to a peer as fast as possible; report what arrived");
   speedtest->add_option("PEER", options.peer, "peer name or hashname")->required();
@@ -495,6 +620,8 @@ int main(int argc, char** argv) {
   auto* forwards =
       app.add_subcommand("forwards", "list forwards: where they listen, connections, bytes");
   auto* streams = app.add_subcommand("streams", "list open streams");
+  auto* metrics =
+      app.add_subcommand("metrics", "print the daemon's counters in the Prometheus text format");
   auto* keygen = app.add_subcommand("keygen", "create a new identity file (mode 0600)");
   keygen->add_option("--out", options.out, "the identity file to create")->required();
   auto* hashname = app.add_subcommand("hashname", "print the hashname of a key or identity");
@@ -503,11 +630,21 @@ int main(int argc, char** argv) {
   source->add_option("--identity", options.identity, "an identity file");
   source->require_option(1);
 
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  for (const std::string& arg : args) {
+    if (arg == "--") break;
+    if (arg == "--json") g_json = true;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? kExitOk : kExitUsage;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    if (const std::string unknown = unknown_command(app, args); !unknown.empty()) {
+      return fail(kExitUsage, unknown);
+    }
+    if (g_json) return fail(kExitUsage, e.what());
+    app.exit(e);
+    return kExitUsage;
   }
 
   const std::int64_t now = unix_now();
@@ -549,6 +686,7 @@ int main(int argc, char** argv) {
   if (*seal) return cmd_seal(options);
   if (*open) return cmd_open(options);
   if (*ping) {
+    if (options.count > 1) return cmd_ping(options);
     const std::string target = options.peer;
     return run_request(options, {{"cmd", "ping"}, {"peer", options.peer}},
                        for_object([target](const json::object& result) {
@@ -578,6 +716,16 @@ int main(int argc, char** argv) {
   if (*services) return list("services", ctl::format_services);
   if (*forwards) return list("forwards", ctl::format_forwards);
   if (*streams) return list("streams", ctl::format_streams);
+  if (*metrics) {
+    // The text as the HTTP endpoint serves it; --json shows the result object around it.
+    return run_request(options, {{"cmd", "metrics"}},
+                       [](const json::value& result) -> std::optional<std::string> {
+                         const json::value* text =
+                             result.is_object() ? result.get_object().if_contains("text") : nullptr;
+                         if (!text || !text->is_string()) return std::nullopt;
+                         return std::string(text->get_string());
+                       });
+  }
   if (*keygen) return cmd_keygen(options);
   if (*hashname) return cmd_hashname(options);
   return kExitUsage;

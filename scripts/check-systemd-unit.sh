@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the build into a scratch root with `cmake --install` and checks what landed:
-# the binaries, the example config, and a unit that `systemd-analyze verify` accepts.
+# the binaries, the example config, the documentation and man pages, and a unit that
+# `systemd-analyze verify` accepts.
 #   scripts/check-systemd-unit.sh BUILD_DIR
 set -euo pipefail
 build_dir=$1
@@ -9,7 +10,10 @@ trap 'rm -rf "$root"' EXIT
 
 DESTDIR="$root" cmake --install "$build_dir" --prefix /usr/local >/dev/null
 for file in usr/local/bin/e3xd usr/local/bin/e3xctl usr/local/lib/systemd/system/e3xd.service \
-  usr/local/lib/sysusers.d/e3xd.conf usr/local/share/doc/e3xd/e3xd.toml.example; do
+  usr/local/lib/sysusers.d/e3xd.conf usr/local/share/doc/e3xd/e3xd.toml.example \
+  usr/local/share/doc/e3xd/config.md usr/local/share/man/man1/e3xctl.1 \
+  usr/local/share/man/man5/e3xd.toml.5 usr/local/share/man/man8/e3xd.8 \
+  usr/local/share/bash-completion/completions/e3xctl; do
   [ -e "$root/$file" ] || { echo "cmake --install did not place /$file" >&2; exit 1; }
 done
 grep -q '^ExecStart=/usr/local/bin/e3xd ' "$root/usr/local/lib/systemd/system/e3xd.service"

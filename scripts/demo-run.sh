@@ -27,8 +27,8 @@ print(*ports)')
 say "fresh identities"
 for name in alice bob; do
   mkdir -p "$work/$name"
-  printf '%s: ' "$name"
-  "$e3xctl" keygen --out "$work/$name/identity.json"
+  echo "$name:"
+  "$e3xctl" keygen --out "$work/$name/identity.json" | sed 's/^/  /'
 done
 key() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["3a"])' "$1"; }
 key_alice=$(key "$work/alice/identity.json")

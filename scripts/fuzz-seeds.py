@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the fuzz targets' seed corpora (docs/robustness.md) into OUT_DIR/<target>/.
 
-Binary seeds come from ../shared/vectors/vectors.json; the text seeds checked in under
+Binary seeds come from tests/vectors/vectors.json (the copy of ../shared/vectors/vectors.json
+in this repository); the text seeds checked in under
 fuzz/seeds/<target>/ are copied beside them. Seeds for fuzz_endpoint are operation scripts in
 the format fuzz/fuzz_endpoint.cpp describes. Python standard library only.
 
@@ -16,7 +17,7 @@ import struct
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-VECTORS = ROOT.parent / "shared" / "vectors" / "vectors.json"
+VECTORS = ROOT / "tests" / "vectors" / "vectors.json"
 
 # fuzz_endpoint operation kinds (fuzz/fuzz_endpoint.cpp); paths are bits 3-4, flag bit 5.
 OP_DATAGRAM, OP_LAST, OP_CHANNEL, OP_MESSAGE, OP_ADVANCE, OP_COMMAND, OP_FORGET = range(7)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (fuzz/) with clang, ASan and UBSan in build-fuzz/, seeds them
-# from ../shared/vectors, and runs each for a bounded time (docs/robustness.md).
+# from tests/vectors (the repository's copy of ../shared/vectors), and runs each for a bounded
+# time (docs/robustness.md).
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]   default 60
 # Environment: FUZZ_TARGETS="fuzz_lob fuzz_cloak" runs only those; FUZZ_PARALLEL (default 2)
 # targets run at a time; FUZZ_JOBS (default 2) build jobs; FUZZ_KEEP_GOING=1 fuzzes in
@@ -19,14 +20,9 @@ all_targets=(fuzz_lob fuzz_message_open fuzz_channel_open fuzz_endpoint fuzz_chu
   fuzz_config fuzz_control)
 read -r -a targets <<<"${FUZZ_TARGETS:-${all_targets[*]}}"
 
-if [ ! -d ../shared/vectors ]; then
-  echo "fuzz.sh: ../shared (protocol vectors) must sit beside this checkout" >&2
-  exit 1
-fi
-
 bash scripts/install-deps.sh
 CC=clang CXX=clang++ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DE3X_FUZZ=ON -DE3X_BUILD_TESTS=OFF >/dev/null
+  -DE3X_FUZZ=ON -DE3X_BUILD_TESTS=OFF -DE3X_WERROR=ON >/dev/null
 cmake --build "$build_dir" --target "${targets[@]}" -j "${FUZZ_JOBS:-2}"
 
 # Seeds are regenerated every run; the corpus each target grows is kept between runs.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: installs dependencies, builds with -Wall -Wextra -Werror, runs every
-# test through ctest.
+# The whole test suite: installs dependencies, builds with -Wall -Wextra -Werror (E3X_WERROR),
+# runs every test through ctest.
 #   scripts/test.sh              normal build in build/
 #   scripts/test.sh --sanitize   AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/
 set -euo pipefail
@@ -13,13 +13,9 @@ if [ "${1:-}" = "--sanitize" ]; then
   build_dir=build-asan
 fi
 
-if [ ! -d ../shared/vectors ]; then
-  echo "test.sh: ../shared (protocol vectors) must sit beside this checkout" >&2
-  exit 1
-fi
-
 bash scripts/install-deps.sh
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DE3X_SANITIZE="$sanitize"
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DE3X_SANITIZE="$sanitize" \
+  -DE3X_WERROR=ON
 cmake --build "$build_dir" -j "$(nproc)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -188,6 +188,15 @@ TEST(ConfigParse, ServicesAndForwards) {
   EXPECT_EQ(config.forwards[1].listen.text, "unix:/run/e3xd/beta-ssh.sock");
 }
 
+TEST(ConfigParse, MetricsAreOffUnlessAListenAddressIsGiven) {
+  EXPECT_FALSE(parse_ok("").metrics.listen);
+  EXPECT_FALSE(parse_ok("[metrics]\n").metrics.listen);
+  EXPECT_EQ(parse_ok("[metrics]\nlisten = \"127.0.0.1:9425\"\n").metrics.listen,
+            (ListenAddress{"127.0.0.1", 9425}));
+  EXPECT_EQ(parse_ok("[metrics]\nlisten = \"[::1]:0\"\n").metrics.listen,
+            (ListenAddress{"::1", 0}));
+}
+
 TEST(ConfigParse, PartialTablesKeepOtherDefaults) {
   const Config config = parse_ok("[udp]\ncloak = false\n[tcp]\nkeepalive = 60\n");
   EXPECT_EQ(config.udp, (TransportConfig{{{"0.0.0.0", 42424}}, false, 25}));
@@ -345,13 +354,14 @@ const std::string kKey2 = key_text(2);
 INSTANTIATE_TEST_SUITE_P(
     All, ConfigSchemaError,
     testing::Values(
-        ErrorCase{"UnknownTopLevel",
-                  "log_level = \"info\"\nlog_levle = \"debug\"\n",
-                  2,
-                  "log_levle",
-                  {"unknown key 'log_levle'", "did you mean 'log_level'?",
-                   "allowed top-level keys: identity, state_dir, control_socket, log_level, "
-                   "accept, [udp], [tcp], [messages], [[peer]], [[service]], [[forward]]"}},
+        ErrorCase{
+            "UnknownTopLevel",
+            "log_level = \"info\"\nlog_levle = \"debug\"\n",
+            2,
+            "log_levle",
+            {"unknown key 'log_levle'", "did you mean 'log_level'?",
+             "allowed top-level keys: identity, state_dir, control_socket, log_level, "
+             "accept, [udp], [tcp], [messages], [metrics], [[peer]], [[service]], [[forward]]"}},
         // [[service]] and [[forward]] (PROTOCOL.md 11, issue 11).
         ErrorCase{"ServiceWithoutAllow",
                   "[[service]]\nname = \"ssh\"\ntarget = \"tcp://127.0.0.1:22\"\n",
@@ -483,6 +493,26 @@ INSTANTIATE_TEST_SUITE_P(
                   2,
                   "udp.listen[0]",
                   {"expected an address string", "found an integer"}},
+        ErrorCase{"UnknownInMetrics",
+                  "[metrics]\nlisen = \"127.0.0.1:9425\"\n",
+                  2,
+                  "metrics.lisen",
+                  {"did you mean 'listen'?", "allowed keys in [metrics]: listen"}},
+        ErrorCase{"MetricsListenNotAString",
+                  "[metrics]\nlisten = [\"127.0.0.1:9425\"]\n",
+                  2,
+                  "metrics.listen",
+                  {"expected an address string such as \"127.0.0.1:9425\"", "found an array"}},
+        ErrorCase{"MetricsListenHostName",
+                  "[metrics]\nlisten = \"localhost:9425\"\n",
+                  2,
+                  "metrics.listen",
+                  {"'localhost' is not a numeric IPv4 address"}},
+        ErrorCase{"MetricsNotATable",
+                  "metrics = \"127.0.0.1:9425\"\n",
+                  1,
+                  "metrics",
+                  {"expected a table ([metrics]), found a string"}},
         ErrorCase{
             "EndpointBadScheme",
             peer("name = \"a\"\nkey = \"" + kKey1 + "\"\nendpoints = [\"http://192.0.2.7:80\"]\n"),
@@ -657,7 +687,7 @@ TEST(ConfigParse, DocumentedMessages) {
       {"logg_level = \"debug\"\n",
        "e3xd.toml:1: logg_level: unknown key 'logg_level' (did you mean 'log_level'?); allowed "
        "top-level keys: identity, state_dir, control_socket, log_level, accept, [udp], [tcp], "
-       "[messages], [[peer]], [[service]], [[forward]]"},
+       "[messages], [metrics], [[peer]], [[service]], [[forward]]"},
       {"[udp]\nkeepalve = 25\n",
        "e3xd.toml:2: udp.keepalve: unknown key 'keepalve' (did you mean 'keepalive'?); allowed "
        "keys in [udp]: listen, cloak, keepalive"},

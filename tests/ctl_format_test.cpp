@@ -57,16 +57,24 @@ TEST(CtlFormat, RttClockAndPaths) {
             "udp6 [2001:db8::7]:9");
 }
 
+TEST(CtlFormat, PingSummary) {
+  EXPECT_EQ(format_ping_summary("beta", 3, 2, {0.2, 0.45}),
+            "--- beta: 3 sent, 2 answered, 33% lost\n"
+            "rtt min/avg/max 0.2/0.3/0.5 ms\n");
+  EXPECT_EQ(format_ping_summary("beta", 4, 0, {}), "--- beta: 4 sent, 0 answered, 100% lost\n");
+}
+
 TEST(CtlFormat, Status) {
   const auto status = object_of(R"({
     "hashname": "b5jnzq3q7mgxv6mmy5ro4zvd2aa6g7hxkvunl7nsacpjwbjcmr4a",
     "key": "kkey", "version": "0.1.0",
     "listen": ["udp4 127.0.0.1:42424", "tcp4 127.0.0.1:42424"],
     "public_paths": [], "uptime_s": 7540, "peers_up": 1, "peers_total": 3})");
-  EXPECT_EQ(format_status(status), std::string("e3xd: ") + kHashname +
-                                       "\n"
-                                       "  key: kkey\n"
-                                       "  version: 0.1.0\n"
+  EXPECT_EQ(format_status(status), std::string("e3xd 0.1.0\n"
+                                               "  hashname: ") +
+                                       kHashname +
+                                       " (our name; not what peers configure)\n"
+                                       "  key: kkey (what peers put in their [[peer]] key)\n"
                                        "  listening: udp4 127.0.0.1:42424, tcp4 127.0.0.1:42424\n"
                                        "  public paths: none known\n"
                                        "  uptime: 2 h, 5 min\n"

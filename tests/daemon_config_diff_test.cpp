@@ -78,6 +78,10 @@ TEST(ConfigDiff, StartupBoundSettingsNeedARestartAndLiveOnesDoNot) {
   limits.messages.max_expiry_s = 3600;
   EXPECT_EQ(diff_config(running, limits).restart_required,
             (Names{"tcp.unauthenticated_limit", "messages.max_expiry"}));
+  // The metrics server binds at start-up too.
+  config::Config metrics = running;
+  metrics.metrics.listen = config::ListenAddress{"127.0.0.1", 9425};
+  EXPECT_EQ(diff_config(running, metrics).restart_required, (Names{"metrics.listen"}));
 }
 
 }  // namespace

@@ -33,7 +33,10 @@ std::vector<HandshakeRecord> originated_by(const Simulator& sim, const Host& hos
 
 TEST(SimReplay, StaleHandshakeGetsNoReply) {
   Synced s(resolve_seed(301));
-  auto& [sim, a, b] = s;
+  // References, not a structured binding: clang before 16 cannot capture a binding in a lambda.
+  Simulator& sim = s.sim;
+  Host& a = s.a;
+  Host& b = s.b;
   ASSERT_TRUE(sim.connect(b, a).has_value());
   ASSERT_TRUE(sim.run_until_in_sync(a, b, seconds(5)));
   sim.run_for(seconds(3));
@@ -61,7 +64,10 @@ TEST(SimReplay, StaleHandshakeGetsNoReply) {
 
 TEST(SimReplay, ReplayedChannelPacketIsDroppedWithoutReply) {
   Synced s(resolve_seed(302));
-  auto& [sim, a, b] = s;
+  // References, not a structured binding: clang before 16 cannot capture a binding in a lambda.
+  Simulator& sim = s.sim;
+  Host& a = s.a;
+  Host& b = s.b;
   ASSERT_TRUE(sim.connect(a, b).has_value());
   ASSERT_TRUE(sim.run_until_in_sync(a, b, seconds(5)));
   const std::uint32_t channel = sim.open_channel(b, a, "replay", false, bytes_of("open"));
@@ -90,7 +96,10 @@ TEST(SimReplay, ReplayedChannelPacketIsDroppedWithoutReply) {
 
 TEST(SimReplay, ResentHandshakeGetsStoredReplyAtMostOncePerSecond) {
   Synced s(resolve_seed(303));
-  auto& [sim, a, b] = s;
+  // References, not a structured binding: clang before 16 cannot capture a binding in a lambda.
+  Simulator& sim = s.sim;
+  Host& a = s.a;
+  Host& b = s.b;
   ASSERT_TRUE(sim.connect(b, a).has_value());
   ASSERT_TRUE(sim.run_until_in_sync(a, b, seconds(5)));
   const auto originated = originated_by(sim, b, a);

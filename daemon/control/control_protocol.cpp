@@ -6,7 +6,8 @@
 #include <system_error>
 
 #include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
+
+#include "daemon/control/json_text.hpp"
 
 namespace e3x::control {
 
@@ -56,28 +57,20 @@ Result<Request, ControlError> parse_request(std::string_view line) {
   }
 }
 
+// Numbers in plain decimal (json_text.hpp); the result is written in place, not copied.
 std::string ok_line(const boost::json::value& result) {
-  boost::json::object reply;
-  reply["ok"] = true;
-  reply["result"] = result;
-  std::string line = boost::json::serialize(reply);
-  line.push_back('\n');
-  return line;
+  return "{\"ok\":true,\"result\":" + to_json_text(result) + "}\n";
 }
 
 std::string error_line(const ControlError& error) {
-  boost::json::object reply;
-  reply["ok"] = false;
-  reply["error"] = boost::json::object{{"code", error.code}, {"message", error.message}};
-  std::string line = boost::json::serialize(reply);
-  line.push_back('\n');
-  return line;
+  const boost::json::object reply{
+      {"ok", false},
+      {"error", boost::json::object{{"code", error.code}, {"message", error.message}}}};
+  return to_json_text(reply) + "\n";
 }
 
 std::string event_line(const boost::json::object& event) {
-  std::string line = boost::json::serialize(event);
-  line.push_back('\n');
-  return line;
+  return to_json_text(event) + "\n";
 }
 
 }  // namespace e3x::control

@@ -189,9 +189,13 @@ std::string format_path_object(const json::object& path) {
 }
 
 std::string format_status(const json::object& status) {
-  std::string out = "e3xd: " + get_string(status, "hashname").value_or("?") + "\n";
-  out += "  key: " + get_string(status, "key").value_or("?") + "\n";
-  out += "  version: " + get_string(status, "version").value_or("?") + "\n";
+  // Both are 52 base32 characters; people pasted the hashname as a peer's key, so each line
+  // says what it is for.
+  std::string out = "e3xd " + get_string(status, "version").value_or("?") + "\n";
+  out += "  hashname: " + get_string(status, "hashname").value_or("?") +
+         " (our name; not what peers configure)\n";
+  out += "  key: " + get_string(status, "key").value_or("?") +
+         " (what peers put in their [[peer]] key)\n";
   const auto listen = get_strings(status, "listen");
   out += "  listening: " + (listen.empty() ? std::string("nothing") : join(listen)) + "\n";
   const auto public_paths = get_strings(status, "public_paths");
@@ -371,6 +375,22 @@ std::string format_ping(const json::object& result, std::string_view peer) {
   out += path != nullptr && path->is_object() ? format_path_object(path->get_object()) : "?";
   if (auto rtt = get_number(result, "rtt_ms")) out += " (rtt " + format_rtt(*rtt) + ")";
   return out + "\n";
+}
+
+std::string format_ping_summary(std::string_view peer, std::uint64_t sent, std::uint64_t answered,
+                                const std::vector<double>& rtts_ms) {
+  const std::uint64_t lost = sent > answered ? sent - answered : 0;
+  const std::uint64_t percent = sent == 0 ? 0 : (lost * 100 + sent / 2) / sent;
+  std::string out = "--- " + std::string(peer) + ": " + std::to_string(sent) + " sent, " +
+                    std::to_string(answered) + " answered, " + std::to_string(percent) + "% lost\n";
+  if (rtts_ms.empty()) return out;
+  double sum = 0;
+  for (const double rtt : rtts_ms) sum += rtt;
+  const auto [min, max] = std::minmax_element(rtts_ms.begin(), rtts_ms.end());
+  char text[96];
+  std::snprintf(text, sizeof text, "rtt min/avg/max %.1f/%.1f/%.1f ms\n", *min,
+                sum / static_cast<double>(rtts_ms.size()), *max);
+  return out + text;
 }
 
 std::string format_speedtest(const json::object& result) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -31,9 +32,9 @@ std::string format_path_object(const boost::json::object& path);
 // Every function below returns whole lines, each ending in '\n'.
 
 // The "status" result:
-//   e3xd: <hashname>
-//     key: ...
-//     version: ...
+//   e3xd 0.1.0
+//     hashname: <hashname> (our name; not what peers configure)
+//     key: <key> (what peers put in their [[peer]] key)
 //     listening: udp4 127.0.0.1:42424, ...
 //     public paths: ... | none known
 //     uptime: 2 h, 5 min
@@ -61,6 +62,12 @@ std::string format_inbox(const boost::json::array& messages, std::int64_t now);
 
 // The "ping" result: "<peer> sees us at udp4 203.0.113.5:42424 (rtt 0.4 ms)".
 std::string format_ping(const boost::json::object& result, std::string_view peer);
+// After `ping --count N`, as ping(8) ends:
+//   --- beta: 3 sent, 2 answered, 33% lost
+//   rtt min/avg/max 0.2/0.3/0.4 ms
+// (the second line only when a round trip was measured).
+std::string format_ping_summary(std::string_view peer, std::uint64_t sent, std::uint64_t answered,
+                                const std::vector<double>& rtts_ms);
 
 // The "speedtest" result:
 //   speed test to beta: 10.0 s of 1400-byte packets

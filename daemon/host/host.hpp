@@ -126,6 +126,10 @@ class Host {
   boost::json::object path_object(PathId path) const;  // {"type","ip","port"}
   std::string endpoint_url(PathId path) const;         // "tcp://127.0.0.1:4000"
 
+  // The `status` and `peers` results (docs/control-protocol.md), modules' parts included.
+  boost::json::object status_json() const;
+  boost::json::array peers_json() const;
+
   // Tells every `watch` client; `peer` adds its name and hashname.
   void broadcast(boost::json::object event, std::optional<Hashname> peer = std::nullopt);
 
@@ -165,10 +169,9 @@ class Host {
   // ---- control (host_control.cpp) ----
   void handle_control(const control::Request& request, Respond respond);
   void serve_builtin_commands();
-  boost::json::object status_json() const;
+  boost::json::object counters_json() const;
   boost::json::object drops_json() const;
   boost::json::object peer_json(const Hashname& hashname) const;
-  boost::json::array peers_json() const;
 
   boost::asio::io_context& io_;
   config::Config config_;

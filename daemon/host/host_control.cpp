@@ -97,10 +97,26 @@ json::object Host::status_json() const {
       {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(uptime).count()},
       {"peers_up", up},
       {"peers_total", peers.size()},
+      {"counters", counters_json()},
       {"dropped", drops_json()},
   };
   for (const auto& module : modules_) module->add_status(status);
   return status;
+}
+
+// The core's work since start: what it cost (X25519) and what went through it.
+json::object Host::counters_json() const {
+  const EndpointStats& core = endpoint_->stats();
+  return json::object{
+      {"x25519_operations", core.x25519_operations},
+      {"datagrams_received", core.datagrams_received},
+      {"handshakes_received", core.handshakes_received},
+      {"handshakes_sent", core.handshakes_sent},
+      {"channel_packets_received", core.channel_packets_received},
+      {"channel_packets_sent", core.channel_packets_sent},
+      {"message_packets_received", core.messages_received},
+      {"message_packets_sent", core.messages_sent},
+  };
 }
 
 // Every silently dropped packet, by reason (the core's and the sockets' counters).
@@ -174,9 +190,13 @@ json::object Host::peer_json(const Hashname& hashname) const {
         std::chrono::duration_cast<std::chrono::seconds>(when.time_since_epoch()).count();
   }
   out["last_handshake"] = last_handshake;
-  const std::optional<Duration> rtt = status ? status->handshake_rtt : std::nullopt;
-  out["rtt_ms"] =
-      rtt ? json::value(std::chrono::duration<double, std::milli>(*rtt).count()) : json::value();
+  // The handshake's round trip; null when unknown. (Read from the optional directly: through
+  // a local std::optional, GCC 12 at -Os reports a false -Wmaybe-uninitialized.)
+  json::value rtt_ms;
+  if (status && status->handshake_rtt) {
+    rtt_ms = std::chrono::duration<double, std::milli>(*status->handshake_rtt).count();
+  }
+  out["rtt_ms"] = rtt_ms;
   out["rx_packets"] = status ? status->rx_packets : 0;
   out["tx_packets"] = status ? status->tx_packets : 0;
   out["rx_bytes"] = status ? status->rx_bytes : 0;

@@ -50,9 +50,9 @@ def wait_until(condition, timeout, what, interval=0.1):
 
 
 def keygen(path):
-    out = subprocess.run([E3XCTL, "keygen", "--out", path], capture_output=True, text=True,
-                         check=True)
-    return out.stdout.strip()
+    out = subprocess.run([E3XCTL, "--json", "keygen", "--out", path], capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout)["hashname"]
 
 
 def public_key(identity_path):
@@ -155,7 +155,9 @@ class Daemon:
         out = subprocess.run([E3XCTL, "-s", self.socket, "--json", *args], capture_output=True,
                              text=True, timeout=15)
         if check and out.returncode != 0:
-            raise RuntimeError(f"e3xctl {' '.join(args)} exited {out.returncode}: {out.stderr}")
+            # Under --json the error is on stdout ({"error":{...}}).
+            raise RuntimeError(f"e3xctl {' '.join(args)} exited {out.returncode}: "
+                               f"{out.stdout.strip()} {out.stderr.strip()}")
         return json.loads(out.stdout) if out.stdout.strip() else None
 
     def peer(self, name):

@@ -7,6 +7,7 @@ knows only A's key, so B can reach A only through the mapping A's packets keep o
 keepalive 3 s, B still reaches A after 30 s without application traffic; with keepalive 0 on
 both the mapping expires and B cannot. Without root or namespaces the test exits 77, which
 ctest reports as skipped."""
+import json
 import os
 import subprocess
 import sys
@@ -96,7 +97,8 @@ class NatKeepalive(DaemonTestCase):
     def test_without_keepalive_the_mapping_expires(self):
         out = self.run_case(0, "nk")
         self.assertNotEqual(out.returncode, 0, "B reached A although the mapping should be gone")
-        self.assertIn("no_reply", out.stderr)
+        # Under --json the error is a JSON document on stdout.
+        self.assertEqual(json.loads(out.stdout)["error"]["code"], "no_reply", out.stdout)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Reload (e3xctl reload and SIGHUP) adds, removes and changes peers; a peer whose config did
 not change keeps its exchange (same token); settings bound at start are reported."""
+import json
 import signal
 import subprocess
 import unittest
@@ -49,7 +50,7 @@ class Reload(DaemonTestCase):
         out = subprocess.run([E3XCTL, "-s", a.socket, "--json", "peer", "c"],
                              capture_output=True, text=True)
         self.assertEqual(out.returncode, 1)
-        self.assertIn("unknown_peer", out.stderr)
+        self.assertEqual(json.loads(out.stdout)["error"]["code"], "unknown_peer", out.stdout)
         pe = a.peer("e")
         self.assertEqual(pe["keepalive"], 7)
         self.assertEqual(pe["token"], token_e, "a changed keepalive must not reset the exchange")

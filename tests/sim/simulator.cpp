@@ -57,7 +57,10 @@ Host& Simulator::add_host(HostOptions options) {
   auto host = std::unique_ptr<Host>(new Host());
   const HostId id = hosts_.size();
   host->id_ = id;
-  host->name_ = options.name.empty() ? "h" + std::to_string(id) : options.name;
+  // Appended, not "h" + std::to_string(id): GCC 12 at -O3 reports a false -Wrestrict when a
+  // literal is inserted in front of a temporary string.
+  host->name_ = options.name;
+  if (host->name_.empty()) host->name_.append("h").append(std::to_string(id));
   host->identity_ = generate_keypair(key_random_);
   host->unix_offset_ = options.unix_offset;
   const auto octet = static_cast<std::uint8_t>(id + 1);
