@@ -14,11 +14,11 @@ namespace json = boost::json;
 SpeedtestModule::SpeedtestModule(Host& host) : host_(host) {
   host_.serve_channel(speedtest::kChannelType, *this);
   host_.serve_command("speedtest", [this](const control::Request& request, Host::Respond respond) {
-    start(request, std::move(respond));
+    start_test(request, std::move(respond));
   });
 }
 
-void SpeedtestModule::start(const control::Request& request, Host::Respond respond) {
+void SpeedtestModule::start_test(const control::Request& request, Host::Respond respond) {
   const json::value* name = request.args.if_contains("peer");
   if (!name || !name->is_string()) {
     respond(control::error_reply("bad_argument", "\"peer\" must be a peer name or hashname"));
@@ -85,7 +85,7 @@ void SpeedtestModule::wait(const ChannelKey& key, Duration delay,
   });
 }
 
-void SpeedtestModule::pump(const ChannelKey& key) {
+void SpeedtestModule::send_more(const ChannelKey& key) {
   if (host_.stopping()) return;
   auto found = sends_.find(key);
   if (found == sends_.end()) return;
@@ -121,9 +121,9 @@ void SpeedtestModule::pump(const ChannelKey& key) {
   test.summary.sent += batch - std::min(refused, batch);
   test.summary.send_buffer_full += std::min(refused, batch);
   if (refused > 0) {
-    wait(key, speedtest::kSendBufferBackoff, [this](const ChannelKey& k) { pump(k); });
+    wait(key, speedtest::kSendBufferBackoff, [this](const ChannelKey& k) { send_more(k); });
   } else {
-    asio::post(host_.io(), [this, key] { pump(key); });
+    asio::post(host_.io(), [this, key] { send_more(key); });
   }
 }
 
@@ -242,7 +242,7 @@ void SpeedtestModule::channel_data(event::ChannelData& data) {
     test.started_at = host_.now();
     test.cpu_at_start = speedtest::process_cpu_seconds();
     test.timer->cancel();
-    asio::post(host_.io(), [this, key] { pump(key); });
+    asio::post(host_.io(), [this, key] { send_more(key); });
     return;
   }
   if (test.phase != SpeedtestSend::Phase::kWaitingReport) return;

@@ -29,10 +29,10 @@ class SpeedtestModule final : public Module {
   void channel_closed(const ChannelKey& key, const std::string& why) override;
 
  private:
-  void start(const control::Request& request, Host::Respond respond);
+  void start_test(const control::Request& request, Host::Respond respond);
   // Arms the session's one timer (replacing whatever it waited for).
   void wait(const ChannelKey& key, Duration delay, std::function<void(const ChannelKey&)> then);
-  void pump(const ChannelKey& key);
+  void send_more(const ChannelKey& key);
   void ask_report(const ChannelKey& key);
   void fail(const ChannelKey& key, std::string code, std::string message);
   void watch_idle(const ChannelKey& key);
