@@ -68,8 +68,11 @@ class Reader {
 };
 
 std::uint64_t drops(const EndpointStats& s) {
+  // Every reason a datagram may be dropped for (core/endpoint_stats.hpp), those of PROTOCOL.md
+  // section 10 included: a SEQ over a day ahead, a message without a valid "expires".
   return s.dropped_malformed + s.dropped_unauthenticated + s.dropped_policy + s.dropped_stale +
-         s.dropped_unknown_token + s.dropped_replay + s.dropped_channel;
+         s.dropped_seq_too_far + s.dropped_unknown_token + s.dropped_replay + s.dropped_channel +
+         s.dropped_rate_limited + s.dropped_expired;
 }
 
 std::uint64_t accepted(const EndpointStats& s) {
