@@ -318,6 +318,7 @@ TEST(SimReliableSpeed, TheAdvertisedWindowIsNeverExceeded) {
   Instant next_read = start;
   std::uint64_t delivered_at_pause = 0;
   std::uint64_t max_unconsumed = 0;
+  std::uint32_t largest_window = 0;  // auto-tuning moves it; the test bounds by the largest
   std::size_t in_flight = 0;
   const Instant deadline = start + seconds(600);
   while (!bulk.done && sim.now() < deadline && !::testing::Test::HasFatalFailure()) {
@@ -338,6 +339,9 @@ TEST(SimReliableSpeed, TheAdvertisedWindowIsNeverExceeded) {
       next_read += milliseconds(10);
     }
     max_unconsumed = std::max(max_unconsumed, bulk.unconsumed);
+    if (const auto rx = pair.b->endpoint().channel_flow(pair.a->hashname(), bulk.channel)) {
+      largest_window = std::max(largest_window, rx->receive_window);
+    }
     check_flow(pair, bulk.channel, bulk.unconsumed, in_flight);
   }
   ASSERT_TRUE(bulk.done.has_value()) << bulk.delivered << " delivered";
@@ -348,14 +352,20 @@ TEST(SimReliableSpeed, TheAdvertisedWindowIsNeverExceeded) {
   const double elapsed = seconds_of(*bulk.done - start) - 60;  // less the pause
   std::printf(
       "[ sim ] consumer-paced: %llu packets in %.1f s of reading (%.0f per second), at "
-      "most %llu unread, window %u\n",
+      "most %llu unread, window %u (largest %u)\n",
       static_cast<unsigned long long>(bulk.delivered), elapsed,
       static_cast<double>(bulk.delivered) / elapsed,
-      static_cast<unsigned long long>(max_unconsumed), rx->receive_window);
+      static_cast<unsigned long long>(max_unconsumed), rx->receive_window, largest_window);
   // The sender went at the reader's pace (100 a second), not the path's.
   EXPECT_LE(static_cast<double>(bulk.delivered) / elapsed, 110.0);
-  // During the pause at most a window more arrived.
-  EXPECT_LE(max_unconsumed, std::uint64_t{rx->receive_window} + 1);
+  // During the pause at most a window more arrived: the window in force then, which is not
+  // necessarily the one at the end (auto-tuning may have grown it on an overstated receive
+  // RTT and shrunk it back since), so bounded by the largest it ever was.
+  EXPECT_LE(max_unconsumed, std::uint64_t{largest_window} + 1);
+  // A reader of 100 packets a second on a 40 ms path needs no more than the initial window
+  // (1.5 times its product is 6 packets); one doubling on an overstated RTT sample is the
+  // most the tuning may make of it.
+  EXPECT_LE(largest_window, 2 * kReliableWindow);
 }
 
 // (d) Two streams on one path (two channels of one exchange) through a 20 Mbit/s bottleneck
