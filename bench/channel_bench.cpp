@@ -7,6 +7,7 @@
 
 #include "bench/names.hpp"
 #include "core/cs3a.hpp"
+#include "core/keystream_random.hpp"
 #include "core/random.hpp"
 
 namespace e3x::bench {
@@ -25,7 +26,7 @@ struct ChannelFixture {
 
 void channel_seal(benchmark::State& state) {
   const ChannelFixture fixture(state.range(0));
-  SodiumRandom random;  // what the daemon injects: the nonce is drawn per packet
+  KeystreamRandom random;  // what the daemon injects: the nonce is drawn per packet
   ChannelNonce nonce{};
   for (auto _ : state) {
     random.fill(nonce);

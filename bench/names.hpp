@@ -35,6 +35,8 @@ inline constexpr const char* kRawSha256 = "raw_sha256_68";
 inline constexpr const char* kRawOnetimeauth = "raw_onetimeauth_86";
 // The per-packet channel nonce (a getrandom(2) call in libsodium 1.0.18).
 inline constexpr const char* kRawRandom24 = "raw_randombytes_24";
+// The same 24 bytes from the daemon's user-space keystream (core/keystream_random.hpp).
+inline constexpr const char* kKeystreamRandom24 = "keystream_random_24";
 
 // The counter a handshake benchmark reports: X25519 operations per handshake, read from
 // EndpointStats::x25519_operations.

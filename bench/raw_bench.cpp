@@ -5,6 +5,7 @@
 #include <sodium.h>
 
 #include "bench/names.hpp"
+#include "core/keystream_random.hpp"
 
 namespace e3x::bench {
 namespace {
@@ -81,12 +82,23 @@ void raw_randombytes_24(benchmark::State& state) {
   }
 }
 
+// What the daemon draws nonces from since issue 13, beside the system call it replaced.
+void keystream_random_24(benchmark::State& state) {
+  KeystreamRandom random;
+  unsigned char nonce[crypto_secretbox_NONCEBYTES];
+  for (auto _ : state) {
+    random.fill(nonce);
+    benchmark::DoNotOptimize(nonce);
+  }
+}
+
 BENCHMARK(raw_x25519_box_beforenm)->Name(kRawX25519)->Unit(benchmark::kMicrosecond);
 BENCHMARK(raw_x25519_scalarmult)->Name(kRawScalarmult)->Unit(benchmark::kMicrosecond);
 BENCHMARK(raw_x25519_scalarmult_base)->Name(kRawScalarmultBase)->Unit(benchmark::kMicrosecond);
 BENCHMARK(raw_sha256_68)->Name(kRawSha256);
 BENCHMARK(raw_onetimeauth_86)->Name(kRawOnetimeauth);
 BENCHMARK(raw_randombytes_24)->Name(kRawRandom24);
+BENCHMARK(keystream_random_24)->Name(kKeystreamRandom24);
 
 }  // namespace
 }  // namespace e3x::bench

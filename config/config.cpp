@@ -18,6 +18,7 @@
 #include <initializer_list>
 #include <utility>
 
+#include "config/byte_size.hpp"
 #include "config/suggest.hpp"
 #include "core/base32.hpp"
 #include "core/stream.hpp"
@@ -333,6 +334,15 @@ PeerEndpoint parse_endpoint(std::string_view text, const Where& at) {
 std::int64_t get_integer_in(const toml::node& node, const std::string& key, std::int64_t min,
                             std::int64_t max, std::string_view unit);
 
+// A kernel socket buffer size: bytes as an integer or a string with a unit ("4 MiB"); 0 leaves
+// the system's default.
+std::uint64_t get_size(const toml::node& node, const std::string& key, std::uint64_t min,
+                       std::uint64_t max);
+
+std::uint32_t get_socket_buffer(const toml::node& node, const std::string& key) {
+  return static_cast<std::uint32_t>(get_size(node, key, 0, std::uint64_t{1} << 30));
+}
+
 // [udp] or [tcp]; `config` arrives holding the defaults.
 void parse_transport(const toml::node& node, const std::string& name, TransportConfig& config) {
   const toml::table& table = get_table(node, name, "a table ([" + name + "])");
@@ -341,7 +351,12 @@ void parse_transport(const toml::node& node, const std::string& name, TransportC
                {{"listen", ""}, {"cloak", ""}, {"keepalive", ""}, {"unauthenticated_limit", ""}},
                "keys in [" + name + "]");
   } else {
-    check_keys(table, name, {{"listen", ""}, {"cloak", ""}, {"keepalive", ""}},
+    check_keys(table, name,
+               {{"listen", ""},
+                {"cloak", ""},
+                {"keepalive", ""},
+                {"receive_buffer", ""},
+                {"send_buffer", ""}},
                "keys in [" + name + "]");
   }
 
@@ -379,6 +394,12 @@ void parse_transport(const toml::node& node, const std::string& name, TransportC
     config.unauthenticated_limit = static_cast<std::uint32_t>(
         get_integer_in(*limit, join(name, "unauthenticated_limit"), 1, 4096, "connections"));
   }
+  if (const toml::node* size = table.get("receive_buffer")) {
+    config.receive_buffer = get_socket_buffer(*size, join(name, "receive_buffer"));
+  }
+  if (const toml::node* size = table.get("send_buffer")) {
+    config.send_buffer = get_socket_buffer(*size, join(name, "send_buffer"));
+  }
 }
 
 // An integer in [min, max]; `what` describes the unit for messages ("bytes").
@@ -390,6 +411,33 @@ std::int64_t get_integer_in(const toml::node& node, const std::string& key, std:
   const std::int64_t value = node.as_integer()->get();
   if (value < min || value > max) {
     fail(where(node, key), std::to_string(value) + " is out of range; use " + range);
+  }
+  return value;
+}
+
+// A size: an integer (bytes) or a string with a unit (config/byte_size.hpp), in [min, max].
+std::uint64_t get_size(const toml::node& node, const std::string& key, std::uint64_t min,
+                       std::uint64_t max) {
+  const std::string expected = "a size such as \"4 MiB\" or a number of bytes, " +
+                               std::to_string(min) + " to " + std::to_string(max);
+  std::uint64_t value = 0;
+  if (node.is_integer()) {
+    const std::int64_t bytes = node.as_integer()->get();
+    if (bytes < 0) fail(where(node, key), std::to_string(bytes) + " is negative; use " + expected);
+    value = static_cast<std::uint64_t>(bytes);
+  } else if (node.is_string()) {
+    const std::string& text = node.as_string()->get();
+    const auto parsed = parse_byte_size(text);
+    if (!parsed) {
+      fail(where(node, key), in_quotes(text) + " is not a size; use a number and one of " +
+                                 std::string(kByteSizeUnits) + ", such as \"4 MiB\"");
+    }
+    value = *parsed;
+  } else {
+    fail_type(node, key, expected);
+  }
+  if (value < min || value > max) {
+    fail(where(node, key), std::to_string(value) + " bytes is out of range; use " + expected);
   }
   return value;
 }

@@ -41,6 +41,8 @@ struct PeerEndpoint {
   friend bool operator==(const PeerEndpoint&, const PeerEndpoint&) = default;
 };
 
+inline constexpr std::uint32_t kDefaultSocketBuffer = 4 * 1024 * 1024;
+
 struct TransportConfig {
   std::vector<ListenAddress> listen;
   bool cloak = true;
@@ -48,6 +50,10 @@ struct TransportConfig {
   // TCP only: accepted connections from one source address that have not yet delivered an
   // authenticated packet, at most (PROTOCOL.md 10.9).
   std::uint32_t unauthenticated_limit = 16;
+  // UDP only: kernel buffer sizes in bytes (0: the system's default). 4 MiB holds about 3,000
+  // full-size datagrams, a window of a fast stream; Linux's default holds 150.
+  std::uint32_t receive_buffer = kDefaultSocketBuffer;
+  std::uint32_t send_buffer = kDefaultSocketBuffer;
   friend bool operator==(const TransportConfig&, const TransportConfig&) = default;
 };
 

@@ -161,6 +161,19 @@ TEST(ConfigParse, MessagesDefaultsAndValues) {
   EXPECT_EQ(partial.messages, (MessagesConfig{61440, 3600, 268435456}));
 }
 
+// [udp] socket buffers: 4 MiB unless set, as bytes or with a unit; 0 keeps the OS default.
+TEST(ConfigParse, UdpSocketBuffers) {
+  const Config defaults = parse_ok("");
+  EXPECT_EQ(defaults.udp.receive_buffer, 4u * 1024 * 1024);
+  EXPECT_EQ(defaults.udp.send_buffer, 4u * 1024 * 1024);
+  const Config set = parse_ok("[udp]\nreceive_buffer = \"16 MiB\"\nsend_buffer = 65536\n");
+  EXPECT_EQ(set.udp.receive_buffer, 16u * 1024 * 1024);
+  EXPECT_EQ(set.udp.send_buffer, 65536u);
+  const Config system = parse_ok("[udp]\nreceive_buffer = 0\nsend_buffer = \"0 B\"\n");
+  EXPECT_EQ(system.udp.receive_buffer, 0u);
+  EXPECT_EQ(system.udp.send_buffer, 0u);
+}
+
 // [[service]] and [[forward]] land in their structs (PROTOCOL.md 11).
 TEST(ConfigParse, ServicesAndForwards) {
   const Config config = parse_ok(
@@ -429,7 +442,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "[udp]\nkeepalve = 25\n",
                   2,
                   "udp.keepalve",
-                  {"unknown key 'keepalve'", "allowed keys in [udp]: listen, cloak, keepalive"}},
+                  {"unknown key 'keepalve'",
+                   "allowed keys in [udp]: listen, cloak, keepalive, receive_buffer, send_buffer"}},
         ErrorCase{"UnknownInPeer",
                   peer("name = \"a\"\nkey = \"" + kKey1 + "\"\naddress = \"x\"\n"),
                   4,
@@ -627,6 +641,31 @@ INSTANTIATE_TEST_SUITE_P(
                   2,
                   "messages.expiry",
                   {"2592001 is out of range; use 60 to 2592000 seconds"}},
+        ErrorCase{"TcpHasNoSocketBuffers",
+                  "[tcp]\nreceive_buffer = \"4 MiB\"\n",
+                  2,
+                  "tcp.receive_buffer",
+                  {"unknown key 'receive_buffer'"}},
+        ErrorCase{"SocketBufferWithoutAUnitWeKnow",
+                  "[udp]\nreceive_buffer = \"4 megabytes\"\n",
+                  2,
+                  "udp.receive_buffer",
+                  {"'4 megabytes' is not a size", "B, kB, KiB, MB, MiB, GB, GiB"}},
+        ErrorCase{"SocketBufferOverAGibibyte",
+                  "[udp]\nsend_buffer = \"2 GiB\"\n",
+                  2,
+                  "udp.send_buffer",
+                  {"2147483648 bytes is out of range", "0 to 1073741824"}},
+        ErrorCase{"SocketBufferNegative",
+                  "[udp]\nsend_buffer = -1\n",
+                  2,
+                  "udp.send_buffer",
+                  {"-1 is negative"}},
+        ErrorCase{"SocketBufferWrongType",
+                  "[udp]\nsend_buffer = true\n",
+                  2,
+                  "udp.send_buffer",
+                  {"expected a size such as \"4 MiB\""}},
         ErrorCase{"UdpHasNoUnauthenticatedLimit",
                   "[udp]\nunauthenticated_limit = 4\n",
                   2,
@@ -690,7 +729,7 @@ TEST(ConfigParse, DocumentedMessages) {
        "[messages], [metrics], [[peer]], [[service]], [[forward]]"},
       {"[udp]\nkeepalve = 25\n",
        "e3xd.toml:2: udp.keepalve: unknown key 'keepalve' (did you mean 'keepalive'?); allowed "
-       "keys in [udp]: listen, cloak, keepalive"},
+       "keys in [udp]: listen, cloak, keepalive, receive_buffer, send_buffer"},
       {"[[peer]]\nname = \"alpha\"\nkey = \"KEY_A\"\nendpiont = [\"udp://192.0.2.7:42424\"]\n",
        "e3xd.toml:4: peer[0].endpiont: unknown key 'endpiont' (did you mean 'endpoints'?); allowed "
        "keys in [[peer]]: name, key, hashname, endpoints, keepalive"},

@@ -46,6 +46,11 @@ class Network::Impl final : public UdpSocket::Events,
   const PathAddress* address_of(PathId path) const;
   bool send(PathId path, ByteView packet);
   std::vector<PathAddress> local_addresses() const;
+  std::vector<UdpSocket::Buffers> udp_buffers() const {
+    std::vector<UdpSocket::Buffers> buffers;
+    for (const auto& socket : udp_sockets_) buffers.push_back(socket->effective_buffers());
+    return buffers;
+  }
   const NetworkStats& stats() const { return stats_; }
   std::size_t path_count() const { return paths_.size(); }
   std::size_t tcp_connection_count() const { return tcp_links_.size(); }
@@ -113,7 +118,7 @@ std::string Network::Impl::start() {
     auto socket =
         std::make_shared<UdpSocket>(io_, options_.max_packet + 1, options_.receive_budget, *this);
     udp_sockets_.push_back(socket);  // pushed first so stop() closes it on error too
-    if (auto error = socket->open(listen)) {
+    if (auto error = socket->open(listen, options_.udp_buffers)) {
       stop();
       return "udp " + endpoint_string(listen.address(), listen.port()) + ": " + error.message();
     }
@@ -395,6 +400,9 @@ bool Network::send(PathId path, ByteView packet) {
 }
 std::vector<PathAddress> Network::local_addresses() const {
   return impl_->local_addresses();
+}
+std::vector<UdpSocket::Buffers> Network::udp_buffers() const {
+  return impl_->udp_buffers();
 }
 const NetworkStats& Network::stats() const {
   return impl_->stats();

@@ -22,6 +22,7 @@
 #include "core/events.hpp"
 #include "core/random.hpp"
 #include "transports/path_address.hpp"
+#include "transports/udp_socket.hpp"
 
 namespace e3x::net {
 
@@ -31,6 +32,7 @@ struct NetworkOptions {
   std::vector<boost::asio::ip::tcp::endpoint> tcp_listen;
   bool tcp_cloak = true;
   std::size_t receive_budget = 64;  // packets handled per socket per wake-up, then yield
+  UdpSocket::Buffers udp_buffers;   // kernel buffer sizes asked for each UDP socket
   std::size_t max_packet = 65535;   // larger UDP datagrams / TCP frames are dropped and counted
   std::size_t path_limit = 65536;   // path ids remembered (LRU; evicted ids are never reused;
                                     // path_for() paths are never evicted)
@@ -117,6 +119,8 @@ class Network {
 
   // The actual bound addresses (port 0 resolved), UDP then TCP, in configuration order.
   std::vector<PathAddress> local_addresses() const;
+  // The kernel buffers each UDP socket got, in the order of local_addresses().
+  std::vector<UdpSocket::Buffers> udp_buffers() const;
   const NetworkStats& stats() const;
   // Paths remembered, and TCP connections open or connecting.
   std::size_t path_count() const;

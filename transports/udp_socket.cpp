@@ -1,6 +1,9 @@
 #include "transports/udp_socket.hpp"
 
 #include <algorithm>
+#include <climits>
+
+#include <sys/socket.h>
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/ip/v6_only.hpp>
@@ -17,16 +20,42 @@ UdpSocket::UdpSocket(asio::io_context& io, std::size_t buffer_size, std::size_t 
       budget_(std::max<std::size_t>(budget, 1)),
       events_(&events) {}
 
-error_code UdpSocket::open(const asio::ip::udp::endpoint& listen) {
+namespace {
+
+// Asks for `bytes` with the privileged option first (SO_RCVBUFFORCE / SO_SNDBUFFORCE ignore
+// net.core.rmem_max / wmem_max; they need CAP_NET_ADMIN), then the ordinary one, which the
+// kernel silently caps at the sysctl.
+void size_buffer(int fd, int forced_option, int option, std::size_t bytes) {
+  if (bytes == 0) return;
+  const int value = static_cast<int>(std::min<std::size_t>(bytes, INT_MAX / 2));
+  if (::setsockopt(fd, SOL_SOCKET, forced_option, &value, sizeof value) == 0) return;
+  ::setsockopt(fd, SOL_SOCKET, option, &value, sizeof value);
+}
+
+}  // namespace
+
+error_code UdpSocket::open(const asio::ip::udp::endpoint& listen, Buffers buffers) {
   error_code error;
   if (socket_.open(listen.protocol(), error)) return error;
   if (listen.address().is_v6() && socket_.set_option(asio::ip::v6_only(true), error)) {
     return error;
   }
+  size_buffer(socket_.native_handle(), SO_RCVBUFFORCE, SO_RCVBUF, buffers.receive);
+  size_buffer(socket_.native_handle(), SO_SNDBUFFORCE, SO_SNDBUF, buffers.send);
   if (socket_.bind(listen, error)) return error;
   if (socket_.non_blocking(true, error)) return error;
   local_ = socket_.local_endpoint(error);
   return error;
+}
+
+UdpSocket::Buffers UdpSocket::effective_buffers() const {
+  error_code ignored;
+  asio::socket_base::receive_buffer_size receive;
+  asio::socket_base::send_buffer_size send;
+  socket_.get_option(receive, ignored);
+  socket_.get_option(send, ignored);
+  return Buffers{static_cast<std::size_t>(std::max(receive.value(), 0)),
+                 static_cast<std::size_t>(std::max(send.value(), 0))};
 }
 
 void UdpSocket::start() {

@@ -14,6 +14,14 @@
 
 namespace e3x::net {
 
+// Kernel buffer sizes to ask for, in bytes; 0 leaves the system default. A burst of datagrams
+// larger than the receive buffer is dropped by the kernel before we see it, and Linux's default
+// (212 KiB) holds about 150 full-size packets: less than one window of a fast stream.
+struct UdpSocketBuffers {
+  std::size_t receive = 0;
+  std::size_t send = 0;
+};
+
 class UdpSocket : public std::enable_shared_from_this<UdpSocket> {
  public:
   // What the socket reports; never called after close().
@@ -33,9 +41,15 @@ class UdpSocket : public std::enable_shared_from_this<UdpSocket> {
   UdpSocket(boost::asio::io_context& io, std::size_t buffer_size, std::size_t budget,
             Events& events);
 
-  // Opens and binds (v6_only for IPv6, so v4 and v6 wildcards can both be bound) and makes the
-  // socket non-blocking. Does not receive yet.
-  boost::system::error_code open(const boost::asio::ip::udp::endpoint& listen);
+  using Buffers = UdpSocketBuffers;
+  // Opens and binds (v6_only for IPv6, so v4 and v6 wildcards can both be bound), sizes the
+  // kernel buffers and makes the socket non-blocking. Does not receive yet. A buffer the
+  // system will not make as large as asked is no error: effective_buffers() says what it got.
+  boost::system::error_code open(const boost::asio::ip::udp::endpoint& listen,
+                                 Buffers buffers = {});
+  // The buffers the socket got, as usable bytes (Linux reports twice that for SO_RCVBUF /
+  // SO_SNDBUF, counting its bookkeeping; Asio's option halves it back).
+  Buffers effective_buffers() const;
   // Starts the receive loop; the socket keeps itself alive while an operation is outstanding.
   void start();
   // Closes the socket; Events are never called again.

@@ -139,12 +139,14 @@ std::optional<StartError> Host::start() {
   options.udp_cloak = config_.udp.cloak;
   options.tcp_cloak = config_.tcp.cloak;
   options.tcp_unauthenticated_per_address = config_.tcp.unauthenticated_limit;
+  options.udp_buffers = {config_.udp.receive_buffer, config_.udp.send_buffer};
   network_ = std::make_unique<net::Network>(
       io_, random_, options, [this](PathId path, ByteView packet) { on_packet(path, packet); },
       [this] { drive(); });
   if (auto error = network_->start(); !error.empty()) {
     return StartError{kExitRuntime, "cannot listen: " + error};
   }
+  warn_of_small_socket_buffers();
 
   if (auto error = make_directory(config_.control_socket.parent_path(), 0750); !error.empty()) {
     return StartError{kExitCantCreat, error};
@@ -371,6 +373,26 @@ void Host::summarise_drops() {
   }
   last_endpoint_stats_ = core;
   last_network_stats_ = net;
+}
+
+// Linux caps SO_RCVBUF/SO_SNDBUF at net.core.rmem_max/wmem_max (212 KiB by default) unless
+// the process may force them (CAP_NET_ADMIN), which a service running as its own user may
+// not: say so once, with the remedy, rather than drop bursts silently.
+void Host::warn_of_small_socket_buffers() const {
+  const std::vector<net::PathAddress> addresses = network_->local_addresses();
+  const std::vector<net::UdpSocket::Buffers> buffers = network_->udp_buffers();
+  for (std::size_t i = 0; i < buffers.size() && i < addresses.size(); ++i) {
+    const std::size_t receive = buffers[i].receive;
+    const std::size_t send = buffers[i].send;
+    if (receive < config_.udp.receive_buffer || send < config_.udp.send_buffer) {
+      spdlog::warn(
+          "udp {}: the kernel gave a receive buffer of {} KiB and a send buffer of {} KiB for "
+          "the {} KiB and {} KiB configured; raise net.core.rmem_max and net.core.wmem_max "
+          "(sysctl) or run with CAP_NET_ADMIN, or fast streams will lose packets in bursts",
+          net::to_string(addresses[i]), receive / 1024, send / 1024,
+          config_.udp.receive_buffer / 1024, config_.udp.send_buffer / 1024);
+    }
+  }
 }
 
 }  // namespace e3x::daemon

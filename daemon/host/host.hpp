@@ -29,6 +29,7 @@
 
 #include "config/config.hpp"
 #include "core/endpoint.hpp"
+#include "core/keystream_random.hpp"
 #include "core/random.hpp"
 #include "daemon/control/control_server.hpp"
 #include "daemon/host/config_diff.hpp"
@@ -142,6 +143,7 @@ class Host {
   void on_core_timer();
   void housekeeping();
   void summarise_drops();
+  void warn_of_small_socket_buffers() const;
   SeqStore::Lookup seq_lookup() const;
 
   // ---- core events (host_events.cpp) ----
@@ -176,7 +178,9 @@ class Host {
   boost::asio::io_context& io_;
   config::Config config_;
   std::filesystem::path config_file_;
-  SodiumRandom random_;
+  // Nonces for every sealed and cloaked packet: a user-space keystream keyed from the OS,
+  // not a getrandom call per packet (core/keystream_random.hpp).
+  KeystreamRandom random_;
   std::chrono::steady_clock::time_point started_at_;
   bool accept_any_ = false;
   bool driving_ = false;  // inside drive(): a nested call returns at once

@@ -1,0 +1,46 @@
+// Sizes written with units in the configuration ("4 MiB"), config/byte_size.hpp.
+#include "config/byte_size.hpp"
+
+#include <gtest/gtest.h>
+
+namespace e3x {
+namespace {
+
+TEST(ByteSize, UnitsAreBinaryOrDecimalAsWritten) {
+  EXPECT_EQ(parse_byte_size("4 MiB"), 4u * 1024 * 1024);
+  EXPECT_EQ(parse_byte_size("4MiB"), 4u * 1024 * 1024);
+  EXPECT_EQ(parse_byte_size("2 MB"), 2'000'000u);
+  EXPECT_EQ(parse_byte_size("512 KiB"), 512u * 1024);
+  EXPECT_EQ(parse_byte_size("64 kB"), 64'000u);
+  EXPECT_EQ(parse_byte_size("1 GiB"), 1024ull * 1024 * 1024);
+  EXPECT_EQ(parse_byte_size("3 GB"), 3'000'000'000ull);
+  EXPECT_EQ(parse_byte_size("100 B"), 100u);
+  EXPECT_EQ(parse_byte_size("100"), 100u);
+  EXPECT_EQ(parse_byte_size(" 7 KiB "), 7u * 1024);
+}
+
+TEST(ByteSize, FractionsNeedAUnitAndRoundDown) {
+  EXPECT_EQ(parse_byte_size("1.5 MiB"), 1572864u);
+  EXPECT_EQ(parse_byte_size("0.001 KiB"), 1u);
+  EXPECT_EQ(parse_byte_size("1.5"), std::nullopt);
+  EXPECT_EQ(parse_byte_size("1.5 B"), std::nullopt);
+  EXPECT_EQ(parse_byte_size("1.2.3 MiB"), std::nullopt);
+}
+
+TEST(ByteSize, AnythingElseIsRefused) {
+  for (const char* text : {"", "MiB", "4 mib", "4 Mb", "4 MiBs", "-4 MiB", "4 M", "four MiB",
+                           ". MiB", "4. MiB", ".5 MiB", "4 MiB 2", "0x10"}) {
+    EXPECT_EQ(parse_byte_size(text), std::nullopt) << text;
+  }
+}
+
+TEST(ByteSize, SixtyFourBitsAtMost) {
+  EXPECT_EQ(parse_byte_size("18446744073709551615"), UINT64_MAX);
+  EXPECT_EQ(parse_byte_size("18446744073709551616"), std::nullopt);
+  EXPECT_EQ(parse_byte_size("17179869184 GiB"), std::nullopt);  // 2^64 bytes
+  EXPECT_EQ(parse_byte_size("17179869183 GiB"), 17179869183ull * 1024 * 1024 * 1024);
+  EXPECT_EQ(parse_byte_size("99999999999999999999.5 GiB"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace e3x
