@@ -46,12 +46,21 @@ class Network::Impl final : public UdpSocket::Events,
   const PathAddress* address_of(PathId path) const;
   bool send(PathId path, ByteView packet);
   std::vector<PathAddress> local_addresses() const;
+  void hold_udp() { holding_ = true; }
+  void flush_udp() {
+    send_held_run();
+    holding_ = false;
+  }
   std::vector<UdpSocket::Buffers> udp_buffers() const {
     std::vector<UdpSocket::Buffers> buffers;
     for (const auto& socket : udp_sockets_) buffers.push_back(socket->effective_buffers());
     return buffers;
   }
-  const NetworkStats& stats() const { return stats_; }
+  const NetworkStats& stats() const {
+    stats_.udp_gro_buffers = gro_buffers_of_closed_;
+    for (const auto& socket : udp_sockets_) stats_.udp_gro_buffers += socket->coalesced_receives();
+    return stats_;
+  }
   std::size_t path_count() const { return paths_.size(); }
   std::size_t tcp_connection_count() const { return tcp_links_.size(); }
   void mark_authenticated(PathId path);
@@ -98,7 +107,7 @@ class Network::Impl final : public UdpSocket::Events,
   BatchHandler on_batch_;
   State state_ = State::kIdle;
   PathTable paths_;
-  NetworkStats stats_{};
+  mutable NetworkStats stats_{};  // mutable: stats() gathers the sockets' GRO counts
   std::size_t delivered_since_batch_ = 0;
 
   std::vector<std::shared_ptr<UdpSocket>> udp_sockets_;
@@ -110,6 +119,21 @@ class Network::Impl final : public UdpSocket::Events,
   std::unordered_map<PathAddress, std::string, PathAddressHash> connect_errors_;
   asio::steady_timer sweep_timer_;
   bool sweep_armed_ = false;
+
+  // The UDP run being held (hold_udp): datagrams laid end to end, for one socket and address.
+  struct HeldRun {
+    std::shared_ptr<UdpSocket> socket;
+    asio::ip::udp::endpoint to;
+    Bytes data;
+    std::size_t segment = 0;  // the size of each datagram but the last
+    std::size_t count = 0;
+    bool ended = false;  // a shorter datagram came: it must be the last
+  };
+  bool hold_udp_datagram(const PathEntry& path, ByteView wire);
+  void send_held_run();
+  bool holding_ = false;
+  HeldRun held_;
+  std::uint64_t gro_buffers_of_closed_ = 0;
 };
 
 std::string Network::Impl::start() {
@@ -138,6 +162,9 @@ std::string Network::Impl::start() {
 }
 
 void Network::Impl::stop() {
+  send_held_run();  // what the driver handed over before the stop still leaves
+  holding_ = false;
+  for (const auto& socket : udp_sockets_) gro_buffers_of_closed_ += socket->coalesced_receives();
   state_ = State::kStopped;
   sweep_timer_.cancel();
   delivered_since_batch_ = 0;
@@ -171,6 +198,7 @@ bool Network::Impl::send(PathId path, ByteView packet) {
   const bool udp = entry.address.kind == PathKind::kUdp;
   const bool cloaked = entry.peer_cloaks || (udp ? options_.udp_cloak : options_.tcp_cloak);
   const Bytes wire = cloaked ? cloak(packet, random_) : Bytes(packet.begin(), packet.end());
+  if (udp && holding_) return hold_udp_datagram(entry, wire);  // counted when the run leaves
   const bool sent = udp ? send_udp(entry, wire) : send_tcp(entry, wire);
   if (sent) {
     ++stats_.tx_packets;
@@ -187,6 +215,48 @@ bool Network::Impl::send_udp(const PathEntry& path, ByteView wire) {
     return true;
   }
   return drop(stats_.dropped_send_error);
+}
+
+bool Network::Impl::hold_udp_datagram(const PathEntry& path, ByteView wire) {
+  const bool v6 = path.address.ip.is_v6();
+  std::shared_ptr<UdpSocket> socket;
+  for (auto& candidate : udp_sockets_) {
+    if (candidate->is_v6() == v6) {
+      socket = candidate;
+      break;
+    }
+  }
+  if (!socket) return drop(stats_.dropped_send_error);
+  const asio::ip::udp::endpoint to = udp_endpoint(path.address);
+  const bool joins = held_.count > 0 && held_.socket == socket && held_.to == to && !held_.ended &&
+                     wire.size() <= held_.segment && held_.count < UdpSocket::kMaxRunSegments &&
+                     held_.data.size() + wire.size() <= UdpSocket::kMaxRunBytes;
+  if (!joins) {
+    send_held_run();
+    held_.socket = socket;
+    held_.to = to;
+    held_.segment = wire.size();
+  }
+  held_.data.insert(held_.data.end(), wire.begin(), wire.end());
+  ++held_.count;
+  if (wire.size() < held_.segment) held_.ended = true;
+  return true;
+}
+
+void Network::Impl::send_held_run() {
+  if (held_.count == 0) return;
+  const UdpSocket::RunSent sent = held_.socket->send_run(held_.data, held_.segment, held_.to);
+  stats_.tx_packets += sent.datagrams;
+  stats_.tx_bytes += std::min(held_.data.size(), sent.datagrams * held_.segment);
+  stats_.dropped_send_error += held_.count - sent.datagrams;
+  if (sent.segmented) {
+    ++stats_.udp_gso_runs;
+    stats_.udp_gso_datagrams += sent.datagrams;
+  }
+  held_.socket.reset();
+  held_.data.clear();
+  held_.count = 0;
+  held_.ended = false;
 }
 
 bool Network::Impl::send_tcp(const PathEntry& path, ByteView wire) {
@@ -400,6 +470,12 @@ bool Network::send(PathId path, ByteView packet) {
 }
 std::vector<PathAddress> Network::local_addresses() const {
   return impl_->local_addresses();
+}
+void Network::hold_udp() {
+  impl_->hold_udp();
+}
+void Network::flush_udp() {
+  impl_->flush_udp();
 }
 std::vector<UdpSocket::Buffers> Network::udp_buffers() const {
   return impl_->udp_buffers();

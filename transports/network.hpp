@@ -52,6 +52,11 @@ struct NetworkStats {
   std::uint64_t rx_bytes = 0;
   std::uint64_t tx_packets = 0;  // UDP: sent; TCP: queued on a connection
   std::uint64_t tx_bytes = 0;
+  // UDP offloads: runs of datagrams sent with one system call (GSO), and received buffers
+  // that held several (GRO).
+  std::uint64_t udp_gso_runs = 0;
+  std::uint64_t udp_gso_datagrams = 0;
+  std::uint64_t udp_gro_buffers = 0;
   std::uint64_t dropped_oversize = 0;  // UDP datagrams over max_packet
   std::uint64_t dropped_uncloak = 0;   // 8 layers still cloaked, empty, or short
   // send(): no socket of that family, socket error, not running, not a plain packet, a TCP
@@ -109,6 +114,13 @@ class Network {
   // for a dialable path (queued, bounded, until connected). Never blocks; false when dropped
   // (and counted in stats()).
   bool send(PathId path, ByteView packet);
+  // From hold_udp() to flush_udp(), UDP datagrams that follow each other to one destination
+  // with one size (the last may be shorter) are held and leave as one run
+  // (UdpSocket::send_run); send() then returns true for a held datagram, and what the run
+  // could not send is counted in dropped_send_error when it leaves. The daemon holds around
+  // each turn of its driver, whose packets come in runs to one peer.
+  void hold_udp();
+  void flush_udp();
 
   // The core authenticated a packet from `path`: keep its address when the path table is
   // full, and keep an accepted TCP connection on it open.

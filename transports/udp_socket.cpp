@@ -1,9 +1,14 @@
 #include "transports/udp_socket.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
+#include <cstring>
 
+#include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/ip/v6_only.hpp>
@@ -43,6 +48,10 @@ error_code UdpSocket::open(const asio::ip::udp::endpoint& listen, Buffers buffer
   size_buffer(socket_.native_handle(), SO_RCVBUFFORCE, SO_RCVBUF, buffers.receive);
   size_buffer(socket_.native_handle(), SO_SNDBUFFORCE, SO_SNDBUF, buffers.send);
   if (socket_.bind(listen, error)) return error;
+  // Receive coalesced runs where the kernel offers it (Linux 5.0+); without it, one datagram
+  // per recvmsg as before.
+  const int on = 1;
+  gro_ = ::setsockopt(socket_.native_handle(), SOL_UDP, UDP_GRO, &on, sizeof on) == 0;
   if (socket_.non_blocking(true, error)) return error;
   local_ = socket_.local_endpoint(error);
   return error;
@@ -75,36 +84,124 @@ bool UdpSocket::send_to(ByteView datagram, const asio::ip::udp::endpoint& to) {
   return !error;
 }
 
+std::size_t UdpSocket::send_each(ByteView run, std::size_t segment,
+                                 const asio::ip::udp::endpoint& to) {
+  std::size_t sent = 0;
+  for (std::size_t at = 0; at < run.size(); at += segment) {
+    if (!send_to(run.subspan(at, std::min(segment, run.size() - at)), to)) break;
+    ++sent;
+  }
+  return sent;
+}
+
+UdpSocket::RunSent UdpSocket::send_run(ByteView run, std::size_t segment,
+                                       const asio::ip::udp::endpoint& to) {
+  if (events_ == nullptr || run.empty() || segment == 0) return {};
+  const std::size_t count = (run.size() + segment - 1) / segment;
+  if (count == 1 || !gso_ || count > kMaxRunSegments || run.size() > kMaxRunBytes) {
+    return {send_each(run, segment, to), false};
+  }
+  iovec iov{const_cast<std::uint8_t*>(run.data()), run.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(std::uint16_t))] = {};
+  msghdr message{};
+  message.msg_name = const_cast<sockaddr*>(to.data());
+  message.msg_namelen = static_cast<socklen_t>(to.size());
+  message.msg_iov = &iov;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  cmsghdr* header = CMSG_FIRSTHDR(&message);
+  header->cmsg_level = SOL_UDP;
+  header->cmsg_type = UDP_SEGMENT;
+  header->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+  const auto size = static_cast<std::uint16_t>(segment);
+  std::memcpy(CMSG_DATA(header), &size, sizeof size);
+  const ssize_t written = ::sendmsg(socket_.native_handle(), &message, 0);
+  if (written == static_cast<ssize_t>(run.size())) return {count, true};
+  if (written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) return {};
+  // EIO (a device without checksum offload), EINVAL (an old kernel) and the like: this path
+  // cannot segment, so stop trying and send this run the plain way.
+  gso_ = false;
+  return {send_each(run, segment, to), false};
+}
+
 asio::ip::udp::endpoint UdpSocket::local_endpoint() const {
   return local_;
 }
 
+// Waits for readability rather than receiving through Asio: a GRO buffer must be read with
+// recvmsg to learn its segment size, and Asio's receive does not return control messages.
 void UdpSocket::arm_receive() {
-  socket_.async_receive_from(
-      asio::buffer(buffer_), sender_,
-      [self = shared_from_this()](const error_code& error, std::size_t size) {
-        self->on_receive(error, size);
-      });
+  socket_.async_wait(
+      asio::socket_base::wait_read,
+      [self = shared_from_this()](const error_code& error) { self->on_readable(error); });
 }
 
-void UdpSocket::on_receive(const error_code& error, std::size_t size) {
-  if (events_ == nullptr) return;  // closed while the receive was outstanding
+void UdpSocket::on_readable(const error_code& error) {
+  if (events_ == nullptr) return;  // closed while the wait was outstanding
   if (error) {
     if (error == asio::error::operation_aborted || error == asio::error::bad_descriptor) return;
-    arm_receive();  // a transient error (e.g. an ICMP report); keep listening
+    arm_receive();
     return;
   }
-  events_->on_datagram(sender_, ByteView(buffer_.data(), size));
-  // Drain what is already queued, up to the budget, without waiting.
-  for (std::size_t handled = 1; handled < budget_ && events_ != nullptr; ++handled) {
-    error_code drain_error;
-    size = socket_.receive_from(asio::buffer(buffer_), sender_, 0, drain_error);
-    if (drain_error) break;  // would_block: the queue is empty
-    events_->on_datagram(sender_, ByteView(buffer_.data(), size));
+  // Drain what is queued, up to the budget (a coalesced buffer counts as its datagrams).
+  for (std::size_t handled = 0; handled < budget_ && events_ != nullptr;) {
+    const std::size_t delivered = receive_one();
+    if (delivered == 0) break;  // would_block: the queue is empty (or a transient error)
+    handled += delivered;
   }
   if (events_ == nullptr) return;  // a handler closed us
   arm_receive();
   events_->on_udp_batch_end();
+}
+
+std::size_t UdpSocket::receive_one() {
+  iovec iov{buffer_.data(), buffer_.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  sockaddr_storage from{};
+  msghdr message{};
+  message.msg_name = &from;
+  message.msg_namelen = sizeof from;
+  message.msg_iov = &iov;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  // An error other than EAGAIN (an ICMP report pending on the socket) is consumed by the
+  // call that returns it, and datagrams may still be queued behind it: try again, a few times.
+  ssize_t received = -1;
+  for (int attempt = 0; attempt < 4 && received < 0; ++attempt) {
+    message.msg_namelen = sizeof from;
+    message.msg_controllen = sizeof control;
+    received = ::recvmsg(socket_.native_handle(), &message, 0);
+    if (received < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+  }
+  if (received < 0) return 0;
+  sender_.resize(message.msg_namelen);
+  std::memcpy(sender_.data(), &from, std::min<std::size_t>(message.msg_namelen, sizeof from));
+  std::size_t size = static_cast<std::size_t>(received);
+  // A datagram longer than the buffer is reported as one byte longer than the largest packet
+  // allowed, so the caller drops it as oversized.
+  if ((message.msg_flags & MSG_TRUNC) != 0) size = buffer_.size();
+  std::size_t segment = 0;
+  for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
+       header = CMSG_NXTHDR(&message, header)) {
+    if (header->cmsg_level == SOL_UDP && header->cmsg_type == UDP_GRO) {
+      int value = 0;
+      std::memcpy(&value, CMSG_DATA(header), sizeof value);
+      if (value > 0) segment = static_cast<std::size_t>(value);
+    }
+  }
+  if (segment == 0 || segment >= size) {
+    events_->on_datagram(sender_, ByteView(buffer_.data(), size));
+    return 1;
+  }
+  ++coalesced_receives_;
+  std::size_t delivered = 0;
+  for (std::size_t at = 0; at < size && events_ != nullptr; at += segment) {
+    events_->on_datagram(sender_, ByteView(buffer_.data() + at, std::min(segment, size - at)));
+    ++delivered;
+  }
+  return delivered;
 }
 
 }  // namespace e3x::net

@@ -57,13 +57,36 @@ class UdpSocket : public std::enable_shared_from_this<UdpSocket> {
 
   // Sends one datagram without blocking; false on any error (a full send buffer included).
   bool send_to(ByteView datagram, const boost::asio::ip::udp::endpoint& to);
+  // Sends the datagrams laid end to end in `run`, each `segment` bytes but the last (which may
+  // be shorter), to one destination with one system call: UDP generic segmentation offload
+  // (UDP_SEGMENT), so the kernel walks its stack once for the run instead of once per
+  // datagram. Where the kernel or the route refuses it, GSO is turned off for this socket and
+  // the datagrams go one sendto each. Returns how many were sent.
+  struct RunSent {
+    std::size_t datagrams = 0;  // sent
+    bool segmented = false;     // in one system call (GSO)
+  };
+  RunSent send_run(ByteView run, std::size_t segment, const boost::asio::ip::udp::endpoint& to);
+  // The most datagrams and bytes one send_run may carry (the kernel's UDP_MAX_SEGMENTS and
+  // the largest UDP payload).
+  static constexpr std::size_t kMaxRunSegments = 64;
+  static constexpr std::size_t kMaxRunBytes = 65507;
+  bool gso_enabled() const { return gso_; }
+  bool gro_enabled() const { return gro_; }
+  // Received buffers that held a coalesced run of several datagrams (GRO).
+  std::uint64_t coalesced_receives() const { return coalesced_receives_; }
 
   boost::asio::ip::udp::endpoint local_endpoint() const;
   bool is_v6() const { return local_.address().is_v6(); }
 
  private:
   void arm_receive();
-  void on_receive(const boost::system::error_code& error, std::size_t size);
+  void on_readable(const boost::system::error_code& error);
+  // One recvmsg: delivers the datagram, or each datagram of a coalesced (GRO) buffer. Returns
+  // how many were delivered, 0 when nothing was waiting.
+  std::size_t receive_one();
+  std::size_t send_each(ByteView run, std::size_t segment,
+                        const boost::asio::ip::udp::endpoint& to);
 
   boost::asio::ip::udp::socket socket_;
   Bytes buffer_;
@@ -71,6 +94,9 @@ class UdpSocket : public std::enable_shared_from_this<UdpSocket> {
   Events* events_;  // nullptr once closed
   boost::asio::ip::udp::endpoint local_;
   boost::asio::ip::udp::endpoint sender_;
+  bool gso_ = true;   // until the kernel refuses a segmented send
+  bool gro_ = false;  // the kernel agreed to coalesce received runs (UDP_GRO)
+  std::uint64_t coalesced_receives_ = 0;
 };
 
 }  // namespace e3x::net

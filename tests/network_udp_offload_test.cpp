@@ -1,0 +1,115 @@
+// UDP offloads (issue 13): datagrams the daemon sends in a row to one peer leave as one run
+// with one system call (GSO), a receiver takes a run in one buffer (GRO) and hands on each
+// datagram, and a held run keeps the order, the sizes and the counts of datagrams sent one
+// by one.
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "network_harness.hpp"
+#include "transports/network.hpp"
+
+namespace e3x::net {
+namespace {
+
+namespace asio = boost::asio;
+using namespace test_harness;
+
+NetworkOptions udp_options(bool cloak) {
+  NetworkOptions options;
+  options.udp_listen.push_back({loopback(false), 0});
+  options.udp_cloak = cloak;
+  return options;
+}
+
+// A plain packet (0x00 first) of `size` bytes whose content says which one it is.
+Bytes numbered(std::size_t index, std::size_t size) {
+  Bytes bytes(size, static_cast<std::uint8_t>(index));
+  bytes[0] = 0x00;
+  bytes[1] = static_cast<std::uint8_t>(index);
+  return bytes;
+}
+
+class NetworkUdpOffload : public ::testing::TestWithParam<bool> {
+ protected:
+  asio::io_context io;
+};
+
+TEST_P(NetworkUdpOffload, AHeldRunArrivesWholeInOrderAndCounted) {
+  Node sender(io, udp_options(GetParam()), 1);
+  Node receiver(io, udp_options(GetParam()), 2);
+  ASSERT_EQ(sender.network.start(), "");
+  ASSERT_EQ(receiver.network.start(), "");
+  const PathId to = sender.network.path_for(receiver.address());
+
+  // 40 full-size packets and a short one close the first run; then 30 more: two runs.
+  std::vector<Bytes> sent;
+  for (std::size_t i = 0; i < 40; ++i) sent.push_back(numbered(i, 1400));
+  sent.push_back(numbered(40, 300));
+  for (std::size_t i = 41; i < 71; ++i) sent.push_back(numbered(i, 1400));
+  sender.network.hold_udp();
+  for (const Bytes& packet : sent) ASSERT_TRUE(sender.network.send(to, packet));
+  // The first run left when the second began; the second waits for the flush.
+  EXPECT_EQ(sender.network.stats().tx_packets, 41u);
+  sender.network.flush_udp();
+
+  ASSERT_TRUE(run_until(io, [&] { return receiver.received.size() == sent.size(); }))
+      << receiver.received.size() << " of " << sent.size();
+  for (std::size_t i = 0; i < sent.size(); ++i) {
+    EXPECT_EQ(receiver.received[i].packet, sent[i]) << "datagram " << i;
+  }
+  const NetworkStats& tx = sender.network.stats();
+  EXPECT_EQ(tx.tx_packets, sent.size());
+  EXPECT_EQ(tx.dropped_send_error, 0u);
+  // Loopback takes segmented sends: 41 datagrams, then 30, each run one system call.
+  EXPECT_EQ(tx.udp_gso_runs, 2u);
+  EXPECT_EQ(tx.udp_gso_datagrams, sent.size());
+  const NetworkStats& rx = receiver.network.stats();
+  EXPECT_EQ(rx.rx_packets, sent.size());
+  // On loopback a segmented send reaches a GRO socket as one buffer (the kernel does not
+  // split what it would only coalesce again).
+  EXPECT_GE(rx.udp_gro_buffers, 1u);
+}
+
+// Without hold_udp every send leaves at once, as before: nothing waits for a flush.
+TEST_P(NetworkUdpOffload, UnheldSendsLeaveAtOnce) {
+  Node sender(io, udp_options(GetParam()), 1);
+  Node receiver(io, udp_options(GetParam()), 2);
+  ASSERT_EQ(sender.network.start(), "");
+  ASSERT_EQ(receiver.network.start(), "");
+  const PathId to = sender.network.path_for(receiver.address());
+  for (std::size_t i = 0; i < 5; ++i) ASSERT_TRUE(sender.network.send(to, numbered(i, 1400)));
+  EXPECT_EQ(sender.network.stats().tx_packets, 5u);
+  ASSERT_TRUE(run_until(io, [&] { return receiver.received.size() == 5; }));
+  EXPECT_EQ(sender.network.stats().udp_gso_runs, 0u);
+}
+
+// A run ends where the destination changes: each peer gets exactly its own datagrams.
+TEST_P(NetworkUdpOffload, RunsEndWhereTheDestinationChanges) {
+  Node sender(io, udp_options(GetParam()), 1);
+  Node first(io, udp_options(GetParam()), 2);
+  Node second(io, udp_options(GetParam()), 3);
+  for (Node* node : {&sender, &first, &second}) ASSERT_EQ(node->network.start(), "");
+  const PathId to_first = sender.network.path_for(first.address());
+  const PathId to_second = sender.network.path_for(second.address());
+  sender.network.hold_udp();
+  for (std::size_t i = 0; i < 12; ++i) {
+    ASSERT_TRUE(sender.network.send(i % 4 < 2 ? to_first : to_second, numbered(i, 1000)));
+  }
+  sender.network.flush_udp();
+  ASSERT_TRUE(
+      run_until(io, [&] { return first.received.size() == 6 && second.received.size() == 6; }));
+  for (std::size_t k = 0; k < 6; ++k) {
+    const std::size_t to_first_index = (k / 2) * 4 + k % 2;
+    EXPECT_EQ(first.received[k].packet, numbered(to_first_index, 1000));
+    EXPECT_EQ(second.received[k].packet, numbered(to_first_index + 2, 1000));
+  }
+  EXPECT_EQ(sender.network.stats().udp_gso_runs, 6u);  // six runs of two
+}
+
+INSTANTIATE_TEST_SUITE_P(Cloaked, NetworkUdpOffload, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "cloaked" : "plain"; });
+
+}  // namespace
+}  // namespace e3x::net
