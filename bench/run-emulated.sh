@@ -102,8 +102,6 @@ wg_start "$NA" a wem$$a 10.98.3.1/24 b 10.98.1.2:51820 10.98.3.0/24 1420
 wg_start "$NB" b wem$$b 10.98.3.2/24 a 10.98.2.2:51820 10.98.3.0/24 1420
 ip netns exec "$NB" iperf3 -s -B 0.0.0.0 -p 5201 >/dev/null 2>&1 &
 PIDS+=($!)
-ip netns exec "$NB" "$BLAST" pingpong-server --bind 10.98.2.1:5002 >/dev/null &
-PIDS+=($!)
 sleep 0.5
 # The bring-up relay is not measured: each link setting gets a fresh emulator and its counts.
 kill -TERM "$EMULATOR_PID"
@@ -165,6 +163,17 @@ blast() {  # udp_blast A -> B through the emulator at full rate: {"rx":..,"tx":.
   printf '{"rx":%s,"tx":%s}' "$(tail -n 1 "$out")" "$tx"
 }
 
+pingpong() {  # a UDP ping-pong through the emulator: the path's bare round trip
+  ip netns exec "$NB" "$BLAST" pingpong-server --bind 10.98.2.1:5002 >/dev/null &
+  local server=$!
+  PIDS+=("$server")
+  sleep 0.2
+  ip netns exec "$NA" "$BLAST" pingpong --to 10.98.1.2:5002 --count 20
+  # The client's end marker stops the server, unless the link lost it.
+  kill "$server" 2>/dev/null || true
+  wait "$server" 2>/dev/null || true
+}
+
 pings() {  # count spacing: e3xctl ping b, one rtt_ms a line
   local _
   for _ in $(seq "$1"); do
@@ -185,8 +194,7 @@ for round in $(seq "$ROUNDS"); do
     ip netns exec "$NA" iperf3 -c 127.0.0.1 -p 5202 -t 1 >/dev/null 2>&1 || true
 
     measured "$setting" "$round" blast blast
-    measured "$setting" "$round" pingpong \
-      ip netns exec "$NA" "$BLAST" pingpong --to 10.98.1.2:5002 --count 20
+    measured "$setting" "$round" pingpong pingpong
     measured "$setting" "$round" e3xd iperf 127.0.0.1 5202
     measured "$setting" "$round" wireguard iperf 10.98.3.2 5201
     measured "$setting" "$round" e3xd_two iperf 127.0.0.1 5202 -P 2
