@@ -1,0 +1,223 @@
+"""The table, the emulator's counts and the verdicts of bench/run-emulated.sh.
+
+usage: emulated_table.py RESULTS.jsonl SECONDS RATE DELAY_MS LOSS
+
+RESULTS holds one JSON line per measurement: {"setting", "round", "what", "result"} (or
+"counts" for the emulator's own report). Figures are medians over rounds; every ratio and
+verdict is computed here from the measured figures, against issue 13's targets.
+"""
+import json
+import statistics
+import sys
+
+rows = [json.loads(line) for line in open(sys.argv[1])]
+seconds, rate_text, delay_ms, loss = sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
+SCALE = {"k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9}
+bottleneck = float(rate_text[:-1]) * SCALE[rate_text[-1]] if rate_text[-1] in SCALE else float(rate_text)
+settings = []
+for r in rows:
+    if r["setting"] not in settings:
+        settings.append(r["setting"])
+rounds = len({r["round"] for r in rows})
+
+
+def results(setting, what):
+    return [r["result"] for r in rows if r["setting"] == setting and r["what"] == what and "result" in r]
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def iperf_bps(doc):
+    try:
+        return doc["end"]["sum_received"]["bits_per_second"]
+    except (KeyError, TypeError):
+        return None
+
+
+def iperf_retransmits(doc):
+    try:
+        return doc["end"]["sum_sent"].get("retransmits")
+    except (KeyError, TypeError):
+        return None
+
+
+def stream_bps(doc):
+    try:
+        return sorted(s["receiver"]["bits_per_second"] for s in doc["end"]["streams"])
+    except (KeyError, TypeError):
+        return None
+
+
+def figure(setting, what, pick):
+    return median([pick(doc) for doc in results(setting, what)])
+
+
+def blast_mbps(doc):
+    try:
+        return doc["rx"]["mbit_per_s"]
+    except (KeyError, TypeError):
+        return None
+
+
+def p50(values):
+    return statistics.median(values) if isinstance(values, list) and values else None
+
+
+def two_streams(setting):
+    """Median over rounds of (total, smaller, larger) of the two streams at once."""
+    runs = [stream_bps(doc) for doc in results(setting, "e3xd_two")]
+    runs = [s for s in runs if s and len(s) == 2]
+    if not runs:
+        return None
+    return tuple(statistics.median(s[i] for s in runs) for i in range(2))
+
+
+NAMES = {
+    "none": "none (no impairment)",
+    "wan": f"wan ({2 * delay_ms:g} ms RTT, {rate_text}bit/s)",
+    "lossy": f"lossy (wan + {100 * loss:g}% loss)",
+}
+
+
+NA = "n/a"  # a figure that has no meaning for this link (no bottleneck to compare with)
+
+
+def cell(value, fmt="{:.1f}"):
+    if value is NA:
+        return "-"
+    return fmt.format(value) if value is not None else "failed"
+
+
+print(f"== Streams over the link emulator: iperf3 -t {seconds}, median of {rounds} round(s) ==")
+print("links: " + "; ".join(NAMES.get(s, s) for s in settings))
+print("(wan/lossy: one-way delay each direction, the rate counts IP packets (payload + 28 B), "
+      "drop-tail queue of one BDP)")
+header = f"{'measurement':<46}" + "".join(f"{s:>12}" for s in settings)
+print(header)
+
+table = {}
+
+
+def line(label, values, fmt="{:.1f}"):
+    print(f"{label:<46}" + "".join(f"{cell(v, fmt):>12}" for v in values))
+
+
+for s in settings:
+    e3xd = figure(s, "e3xd", iperf_bps)
+    wg = figure(s, "wireguard", iperf_bps)
+    two = two_streams(s)
+    table[s] = {
+        "blast": figure(s, "blast", blast_mbps),
+        "rtt": figure(s, "pingpong", lambda d: d.get("p50_ms") if isinstance(d, dict) and d.get("count") else None),
+        "e3xd": e3xd,
+        "wg": wg,
+        "e3xd_retx": figure(s, "e3xd", iperf_retransmits),
+        "wg_retx": figure(s, "wireguard", iperf_retransmits),
+        "two": two,
+        "ping_idle": figure(s, "ping_idle", p50),
+        "ping_loaded": figure(s, "ping_loaded", p50),
+        "bulk": figure(s, "e3xd_bulk", iperf_bps),
+    }
+
+T = table
+mb = lambda v: v / 1e6 if v is not None else None
+ratio = lambda a, b: a / b if a is not None and b else None
+line("emulator limit: udp_blast 1400 B, Mbit/s", [T[s]["blast"] for s in settings])
+line("path RTT: UDP ping-pong p50, ms", [T[s]["rtt"] for s in settings], "{:.2f}")
+line("e3xd forward, one stream, Mbit/s", [mb(T[s]["e3xd"]) for s in settings])
+line("wireguard-go, one stream, Mbit/s", [mb(T[s]["wg"]) for s in settings])
+line("  e3xd / bottleneck", [ratio(T[s]["e3xd"], bottleneck) if s != "none" else NA for s in settings],
+     "{:.0%}")
+line("  e3xd / wireguard-go", [ratio(T[s]["e3xd"], T[s]["wg"]) for s in settings], "{:.2f}x")
+line("  e3xd / emulator limit", [ratio(mb(T[s]["e3xd"]), T[s]["blast"]) for s in settings], "{:.0%}")
+line("  TCP retransmits: e3xd forward (A's socket)", [T[s]["e3xd_retx"] for s in settings], "{:.0f}")
+line("  TCP retransmits: inside wireguard-go", [T[s]["wg_retx"] for s in settings], "{:.0f}")
+line("e3xd, two streams at once: total, Mbit/s", [mb(sum(T[s]["two"])) if T[s]["two"] else None for s in settings])
+line("  the slower stream / half the total",
+     [T[s]["two"][0] / (sum(T[s]["two"]) / 2) if T[s]["two"] else None for s in settings], "{:.0%}")
+line("  the faster stream / half the total",
+     [T[s]["two"][1] / (sum(T[s]["two"]) / 2) if T[s]["two"] else None for s in settings], "{:.0%}")
+line("e3xctl ping p50 idle, ms", [T[s]["ping_idle"] for s in settings], "{:.2f}")
+line("e3xctl ping p50 under a bulk stream, ms", [T[s]["ping_loaded"] for s in settings], "{:.2f}")
+line("  loaded / idle", [ratio(T[s]["ping_loaded"], T[s]["ping_idle"]) for s in settings], "{:.2f}x")
+line("  the bulk stream meanwhile, Mbit/s", [mb(T[s]["bulk"]) for s in settings])
+
+print()
+print("== The emulator's counts (every datagram it read; the last round of each link) ==")
+print(f"{'link':<8}{'direction':<8}{'received':>10}{'forwarded':>10}{'loss':>8}{'queue':>8}"
+      f"{'no peer':>8}{'send err':>9}{'queued':>7}{'socket':>8}{'max queue B':>12}  conserved")
+for s in settings:
+    reports = [r["counts"] for r in rows if r["setting"] == s and r["what"] == "emulator"]
+    if not reports:
+        print(f"{s:<8}(no report)")
+        continue
+    c = reports[-1]
+    for d in ("a_to_b", "b_to_a"):
+        x = c[d]
+        print(f"{s:<8}{d:<8}{x['received']:>10}{x['forwarded']:>10}{x['dropped_loss']:>8}"
+              f"{x['dropped_queue']:>8}{x['dropped_no_peer']:>8}{x['send_errors']:>9}{x['queued']:>7}"
+              f"{x['dropped_socket']:>8}{x['max_queue_bytes']:>12}  {x['conserved']}")
+print("(loss, queue: dropped by the emulation; socket: dropped by the kernel at the emulator's "
+      "own receive buffer before it read them, not in 'received')")
+
+print()
+print("== What the emulator counted during each measurement (A to B / B to A datagrams) ==")
+print(f"{'link':<8}{'measurement':<12}{'forwarded':>19}{'lost (random)':>17}{'queue drops':>15}"
+      f"{'socket drops':>15}")
+for s in settings:
+    for what in ("blast", "pingpong", "e3xd", "wireguard", "e3xd_two"):
+        deltas = [r["delta"] for r in rows if r["setting"] == s and r["what"] == what + "@emulator"]
+        if not deltas:
+            continue
+        d = deltas[-1]
+        pair = lambda key: f"{d['a_to_b'].get(key, 0)} / {d['b_to_a'].get(key, 0)}"
+        print(f"{s:<8}{what:<12}{pair('forwarded'):>19}{pair('dropped_loss'):>17}"
+              f"{pair('dropped_queue'):>15}{pair('dropped_socket'):>15}")
+print("(the last round; socket drops during a TCP measurement would mean the emulator, not the "
+      "emulated link, was a bottleneck)")
+
+print()
+print("== Targets (issue 13, emulated path) ==")
+
+
+def verdict(ok, text, detail):
+    state = "MET" if ok else ("NOT MET" if ok is not None else "NOT MEASURED")
+    print(f"{state}: {text} -- {detail}")
+
+
+def fmt_mb(v):
+    return f"{v / 1e6:.1f} Mbit/s" if v is not None else "failed"
+
+
+if "none" in T:
+    limit = T["none"]["blast"]
+    ok = None if limit is None else limit >= 2 * bottleneck / 1e6
+    verdict(ok, f"the emulator unimpaired forwards well over the {rate_text}bit/s bottleneck (>= 2x)",
+            f"udp_blast delivered {cell(limit)} Mbit/s through it")
+if "wan" in T:
+    w = T["wan"]
+    r = ratio(w["e3xd"], bottleneck)
+    verdict(None if r is None else r >= 0.9, "one stream >= 90% of the bottleneck (40 ms RTT, no loss)",
+            f"{fmt_mb(w['e3xd'])} of {rate_text}bit/s: {cell(r, '{:.0%}')}")
+    r = ratio(w["e3xd"], w["wg"])
+    verdict(None if r is None else r >= 1.0, "one stream >= TCP through wireguard-go (40 ms RTT, no loss)",
+            f"{fmt_mb(w['e3xd'])} vs {fmt_mb(w['wg'])}: {cell(r, '{:.2f}x')}")
+    two = w["two"]
+    if two:
+        half = sum(two) / 2
+        worst = max(abs(v - half) / half for v in two)
+        verdict(worst <= 0.2, "two streams at once each within 20% of half the total",
+                f"{two[0] / 1e6:.1f} and {two[1] / 1e6:.1f} Mbit/s, up to {worst:.0%} from half")
+    else:
+        verdict(None, "two streams at once each within 20% of half the total", "failed")
+    r = ratio(w["ping_loaded"], w["ping_idle"])
+    verdict(None if r is None else r <= 2.0, "e3xctl ping p50 under a bulk stream <= 2x idle",
+            f"{cell(w['ping_loaded'], '{:.2f}')} vs {cell(w['ping_idle'], '{:.2f}')} ms: {cell(r, '{:.2f}x')}")
+if "lossy" in T:
+    l = T["lossy"]
+    r = ratio(l["e3xd"], l["wg"])
+    verdict(None if r is None else r >= 1.5, f"one stream >= 1.5x wireguard-go at {100 * loss:g}% loss",
+            f"{fmt_mb(l['e3xd'])} vs {fmt_mb(l['wg'])}: {cell(r, '{:.2f}x')}")

@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# Streams over an emulated long, narrow, lossy path (issue 13; docs/benchmarks.md "Streams over
+# an emulated path"). Run as root. This kernel has no netem, so three namespaces:
+#
+#   A 10.98.1.1 --veth-- 10.98.1.2 M 10.98.2.2 --veth-- 10.98.2.1 B
+#
+# with bench/link_emulator.cpp in M, a UDP relay each peer is configured to reach the other
+# through (A's peers are at 10.98.1.2, B's at 10.98.2.2; no routing across M). e3xd
+# (A's [[forward]] on 127.0.0.1:5202 to B's [[service]] "iperf"), wireguard-go (tunnel
+# 10.98.3.0/24) and udp_blast all cross the same emulator, which shares one bottleneck per
+# direction between them. For each link setting:
+#   none   no impairment: the emulator's own limit;
+#   wan    20 ms each way (40 ms RTT), 100 Mbit/s, queue one BDP (500 kB);
+#   lossy  the same with 1% random loss each way;
+# it measures, each for SECONDS: udp_blast's 1400-byte datagrams at full rate (what the
+# emulator forwards) and a UDP ping-pong (the path's bare RTT); iperf3 one TCP stream A to B
+# through e3xd and through wireguard-go; two streams at once through e3xd (iperf3 -P 2, each
+# its own forward connection and channel); `e3xctl ping b` round trips idle and under a bulk
+# stream through e3xd. Each is repeated ROUNDS times, interleaved; medians are reported, and
+# bench/emulated_table.py prints the table, the emulator's counts and the verdicts.
+#
+#   bench/run-emulated.sh [SECONDS]        default 10
+#   ROUNDS=3 E3X_BUILD_DIR=build-bench SETTINGS="wan lossy" bench/run-emulated.sh 20
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+DURATION=${1:-10}
+ROUNDS=${ROUNDS:-1}
+BUILD=${E3X_BUILD_DIR:-build-bench}
+SETTINGS=${SETTINGS:-none wan lossy}
+PINGS=${PINGS:-10}
+RATE=100M
+DELAY_MS=20
+LOSS=0.01
+
+# shellcheck source=bench/lib/netns.sh
+source bench/lib/netns.sh
+netns_prepare run-emulated.sh "$BUILD" e3xd e3xctl udp_blast e3x_link_emulator
+EMULATOR=$ROOT/$BUILD/bench/e3x_link_emulator
+BLAST=$ROOT/$BUILD/bench/udp_blast
+
+NA=e3xem$$a
+NM=e3xem$$m
+NB=e3xem$$b
+netns_init e3x-emulated
+netns_add "$NA" "$NM" "$NB"
+netns_veth "$NA" vem$$a 10.98.1.1/24 "$NM" vem$$ma 10.98.1.2/24
+netns_veth "$NM" vem$$mb 10.98.2.2/24 "$NB" vem$$b 10.98.2.1/24
+
+# ---- the emulator: one relay pair per port, A side and B side fixed ----
+# e3xd 42424, wireguard-go 51820, udp_blast 5001, ping-pong 5002.
+EMULATOR_PID=
+start_emulator() {  # setting
+  local args=()
+  case $1 in
+    none) ;;
+    wan) args=(--delay-ms "$DELAY_MS" --rate "$RATE") ;;
+    lossy) args=(--delay-ms "$DELAY_MS" --rate "$RATE" --loss "$LOSS") ;;
+  esac
+  # The daemons listen on fixed ports, so either side may speak first (a keepalive from B
+  # after a restart of the emulator); udp_blast's senders use ephemeral ports, learnt.
+  local pairs=() port
+  for port in 42424 51820; do
+    pairs+=(--pair "10.98.1.2:$port,10.98.2.2:$port,10.98.2.1:$port,10.98.1.1:$port")
+  done
+  for port in 5001 5002; do
+    pairs+=(--pair "10.98.1.2:$port,10.98.2.2:$port,10.98.2.1:$port")
+  done
+  ip netns exec "$NM" "$EMULATOR" "${pairs[@]}" "${args[@]}" --seed "$RANDOM" \
+    --stats-file "$WORK/emulator.stats" >"$WORK/emulator.out" 2>&1 &
+  EMULATOR_PID=$!
+  PIDS+=("$EMULATOR_PID")
+  local _
+  for _ in $(seq 100); do grep -q listening "$WORK/emulator.out" 2>/dev/null && return 0; sleep 0.05; done
+  echo "the emulator did not start:" >&2
+  cat "$WORK/emulator.out" >&2
+  exit 1
+}
+stop_emulator() {  # setting round: appends its counts
+  kill -TERM "$EMULATOR_PID"
+  wait "$EMULATOR_PID" || true
+  tail -n 1 "$WORK/emulator.out" | python3 -c '
+import json,sys
+print(json.dumps({"setting":sys.argv[1],"round":int(sys.argv[2]),"what":"emulator",
+                  "counts":json.load(sys.stdin)}))' "$1" "$2" >>"$RESULTS"
+}
+
+# ---- e3xd pair through the emulator ----
+e3xd_keygen a b
+e3xd_config a 10.98.1.1 b 10.98.1.2 $'[[forward]]\nlisten = "127.0.0.1:5202"\npeer = "b"\nservice = "iperf"'
+e3xd_config b 10.98.2.1 a 10.98.2.2 $'[[service]]\nname = "iperf"\ntarget = "tcp://127.0.0.1:5201"\nallow = ["a"]'
+RESULTS=$WORK/results.jsonl
+start_emulator none
+e3xd_start "$NA" a
+e3xd_start "$NB" b
+e3xd_wait_up a b
+
+# ---- wireguard-go pair through the emulator ----
+wg_keygen a b
+wg_start "$NA" a wem$$a 10.98.3.1/24 b 10.98.1.2:51820 10.98.3.0/24 1420
+wg_start "$NB" b wem$$b 10.98.3.2/24 a 10.98.2.2:51820 10.98.3.0/24 1420
+ip netns exec "$NB" iperf3 -s -B 0.0.0.0 -p 5201 >/dev/null 2>&1 &
+PIDS+=($!)
+sleep 0.5
+# The bring-up relay is not measured: each link setting gets a fresh emulator and its counts.
+kill -TERM "$EMULATOR_PID"
+wait "$EMULATOR_PID" || true
+
+# The emulator's counts so far (SIGUSR1 makes it write them to its stats file).
+emulator_counts() {
+  rm -f "$WORK/emulator.stats"
+  kill -USR1 "$EMULATOR_PID"
+  local _
+  for _ in $(seq 200); do [[ -s $WORK/emulator.stats ]] && break; sleep 0.01; done
+  cat "$WORK/emulator.stats"
+}
+
+# measured SETTING ROUND WHAT COMMAND...: records COMMAND's JSON output as WHAT, and what the
+# emulator counted meanwhile (each counter's increase) as WHAT@emulator.
+measured() {
+  local setting=$1 rnd=$2 what=$3 before after
+  shift 3
+  before=$(emulator_counts)
+  "$@" | record "$setting" "$rnd" "$what"
+  after=$(emulator_counts)
+  python3 -c '
+import json,sys
+b,a=json.loads(sys.argv[4]),json.loads(sys.argv[5])
+delta={d:{k:a[d][k]-b[d][k] for k in a[d] if isinstance(a[d][k],int) and not isinstance(a[d][k],bool)}
+       for d in ("a_to_b","b_to_a")}
+print(json.dumps({"setting":sys.argv[1],"round":int(sys.argv[2]),"what":sys.argv[3]+"@emulator",
+                  "delta":delta}))' "$setting" "$rnd" "$what" "$before" "$after" >>"$RESULTS"
+}
+
+record() {  # setting round what: a JSON document on stdin becomes one line of results
+  python3 -c '
+import json,sys
+setting,rnd,what=sys.argv[1],int(sys.argv[2]),sys.argv[3]
+text=sys.stdin.read()
+try:
+    doc=json.loads(text)
+except Exception as e:
+    doc={"failed":str(e),"text":text[-300:]}
+print(json.dumps({"setting":setting,"round":rnd,"what":what,"result":doc}))' "$@" >>"$RESULTS"
+}
+
+iperf() {  # host port extra...: iperf3 from A for DURATION, its JSON on stdout
+  local host=$1 port=$2
+  shift 2
+  ip netns exec "$NA" iperf3 -c "$host" -p "$port" -t "$DURATION" --json "$@" 2>/dev/null || true
+}
+
+blast() {  # udp_blast A -> B through the emulator at full rate: {"rx":..,"tx":..}
+  local out=$WORK/blast.out _
+  ip netns exec "$NB" "$BLAST" recv --bind 10.98.2.1:5001 --mmsg >"$out" &
+  local rx=$!
+  PIDS+=("$rx")
+  for _ in $(seq 100); do grep -q listening "$out" 2>/dev/null && break; sleep 0.05; done
+  local tx
+  tx=$(ip netns exec "$NA" "$BLAST" send --to 10.98.1.2:5001 --seconds "$DURATION" --size 1400)
+  wait "$rx" || true
+  printf '{"rx":%s,"tx":%s}' "$(tail -n 1 "$out")" "$tx"
+}
+
+pingpong() {  # a UDP ping-pong through the emulator: the path's bare round trip
+  ip netns exec "$NB" "$BLAST" pingpong-server --bind 10.98.2.1:5002 >/dev/null &
+  local server=$!
+  PIDS+=("$server")
+  sleep 0.2
+  ip netns exec "$NA" "$BLAST" pingpong --to 10.98.1.2:5002 --count 20
+  # The client's end marker stops the server, unless the link lost it.
+  kill "$server" 2>/dev/null || true
+  wait "$server" 2>/dev/null || true
+}
+
+pings() {  # count spacing: e3xctl ping b, one rtt_ms a line
+  local _
+  for _ in $(seq "$1"); do
+    "$E3XCTL" -s "$WORK/a/control.sock" --json ping b 2>/dev/null |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["rtt_ms"])' 2>/dev/null || true
+    sleep "$2"
+  done | python3 -c 'import json,sys; print(json.dumps([float(x) for x in sys.stdin.read().split()]))'
+}
+
+for round in $(seq "$ROUNDS"); do
+  for setting in $SETTINGS; do
+    echo "round $round of $ROUNDS, link '$setting': udp_blast, ping-pong, e3xd, wireguard-go, two streams, ping" >&2
+    start_emulator "$setting"
+    # Untimed warm-up: new handshakes if the gap while the emulator restarted needed one, and a
+    # stream each way so neither tunnel starts cold.
+    sleep 1
+    ip netns exec "$NA" iperf3 -c 10.98.3.2 -p 5201 -t 1 >/dev/null 2>&1 || true
+    ip netns exec "$NA" iperf3 -c 127.0.0.1 -p 5202 -t 1 >/dev/null 2>&1 || true
+
+    measured "$setting" "$round" blast blast
+    measured "$setting" "$round" pingpong pingpong
+    measured "$setting" "$round" e3xd iperf 127.0.0.1 5202
+    measured "$setting" "$round" wireguard iperf 10.98.3.2 5201
+    measured "$setting" "$round" e3xd_two iperf 127.0.0.1 5202 -P 2
+    pings "$PINGS" 0.1 | record "$setting" "$round" ping_idle
+    # Under load: the pings start once the bulk stream is past slow start, and end before it.
+    iperf 127.0.0.1 5202 >"$WORK/bulk.json" &
+    bulk=$!
+    sleep 1.5
+    spacing=$(python3 -c "print(max(0.05, ($DURATION - 2.5) / $PINGS))")
+    pings "$PINGS" "$spacing" | record "$setting" "$round" ping_loaded
+    wait "$bulk" || true
+    record "$setting" "$round" e3xd_bulk <"$WORK/bulk.json"
+    stop_emulator "$setting" "$round"
+  done
+done
+
+echo "machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), Linux $(uname -r)"
+echo "load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 "$ROOT/bench/emulated_table.py" "$RESULTS" "$DURATION" "$RATE" "$DELAY_MS" "$LOSS"
+if [[ -n ${KEEP_RESULTS:-} ]]; then cp "$RESULTS" "$KEEP_RESULTS"; fi
