@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <cstring>
 #include <list>
+#include <utility>
+#include <vector>
 
 #include "config/identity_file.hpp"
 #include "daemon/host/host.hpp"
@@ -130,7 +132,10 @@ std::vector<PreflightProblem> check_listen_addresses(const config::Config& confi
     }
     if (error) problems.push_back({kExitRuntime, bind_problem("udp", text_of(listen), error)});
   }
-  for (const auto& listen : config.tcp.listen) {
+  std::vector<std::pair<const char*, config::ListenAddress>> tcp_listen;
+  for (const auto& listen : config.tcp.listen) tcp_listen.emplace_back("tcp", listen);
+  if (config.metrics.listen) tcp_listen.emplace_back("metrics", *config.metrics.listen);
+  for (const auto& [kind, listen] : tcp_listen) {
     boost::system::error_code error;
     const auto ip = asio::ip::make_address(listen.ip, error);
     if (error) continue;
@@ -142,7 +147,7 @@ std::vector<PreflightProblem> check_listen_addresses(const config::Config& confi
         !acceptor.bind(endpoint, error)) {
       acceptor.listen(asio::socket_base::max_listen_connections, error);
     }
-    if (error) problems.push_back({kExitRuntime, bind_problem("tcp", text_of(listen), error)});
+    if (error) problems.push_back({kExitRuntime, bind_problem(kind, text_of(listen), error)});
   }
   return problems;
 }

@@ -30,9 +30,10 @@ bool control_socket_answers(const std::filesystem::path& socket);
 // The control socket path must not be held by a running e3xd, nor be something else.
 std::optional<PreflightProblem> check_control_socket(const std::filesystem::path& socket);
 
-// Binds every UDP and TCP listen address of `config` at once (as e3xd does: IPv6 only on an
-// IPv6 address, address reuse for TCP) and releases them; one problem per address that
-// cannot be bound, e.g. "udp listen 127.0.0.1:42424 is in use: Address already in use".
+// Binds every UDP and TCP listen address of `config`, and [metrics] listen, at once (as e3xd
+// does: IPv6 only on an IPv6 address, address reuse for TCP) and releases them; one problem
+// per address that cannot be bound, e.g. "udp listen 127.0.0.1:42424 is in use (...): Address
+// already in use".
 std::vector<PreflightProblem> check_listen_addresses(const config::Config& config);
 
 }  // namespace e3x::daemon

@@ -133,6 +133,7 @@ class CheckBeforeStart(unittest.TestCase):
         self.identity = os.path.join(self.dir, "identity.json")
         self.socket = os.path.join(self.dir, "control.sock")
         self.udp_port, self.tcp_port = free_port(), free_port(socket.SOCK_STREAM)
+        self.metrics_port = free_port(socket.SOCK_STREAM)
 
     def tearDown(self):
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -143,7 +144,8 @@ class CheckBeforeStart(unittest.TestCase):
             f.write(f'identity = "{self.identity}"\nstate_dir = "{self.dir}"\n'
                     f'control_socket = "{self.socket}"\n'
                     f'[udp]\nlisten = ["127.0.0.1:{self.udp_port}"]\n'
-                    f'[tcp]\nlisten = ["127.0.0.1:{self.tcp_port}"]\n')
+                    f'[tcp]\nlisten = ["127.0.0.1:{self.tcp_port}"]\n'
+                    f'[metrics]\nlisten = "127.0.0.1:{self.metrics_port}"\n')
         return path
 
     def check(self):
@@ -182,16 +184,21 @@ class CheckBeforeStart(unittest.TestCase):
 
     def test_ports_in_use_are_named(self):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, \
-                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as metrics:
             udp.bind(("127.0.0.1", self.udp_port))
             tcp.bind(("127.0.0.1", self.tcp_port))
             tcp.listen()
+            metrics.bind(("127.0.0.1", self.metrics_port))
+            metrics.listen()
             out = self.check()
             self.assertEqual(out.returncode, 1, out.stderr)
             self.assertIn(f"e3xd: udp listen 127.0.0.1:{self.udp_port} is in use (another e3xd, "
                           "or another program, listens there): Address already in use",
                           out.stderr)
             self.assertIn(f"e3xd: tcp listen 127.0.0.1:{self.tcp_port} is in use", out.stderr)
+            self.assertIn(f"e3xd: metrics listen 127.0.0.1:{self.metrics_port} is in use",
+                          out.stderr)
             # e3xd itself fails on the port, and leaves no new identity behind.
             out = subprocess.run([E3XD, "--config", self.config()], capture_output=True,
                                  text=True, timeout=10)
