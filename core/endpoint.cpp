@@ -97,6 +97,7 @@ Endpoint::Endpoint(Config config)
       pending_limit_(config.pending_limit),
       queue_limit_(config.queue_limit),
       accept_(std::move(config.accept)),
+      refused_sender_(std::move(config.refused_sender)),
       admitted_peer_limit_(config.admitted_peer_limit),
       admit_expensive_(std::move(config.admit_expensive)),
       seq_floor_(config.seq_floor),
@@ -616,6 +617,7 @@ bool Endpoint::handle_message_packet(Instant now, PathId path, ByteView packet) 
   if (!peer) {
     if (!accept_ || admitted_peers_ >= admitted_peer_limit_ || !accept_(sender)) {
       stats_.dropped_policy += 1;
+      if (refused_sender_) refused_sender_(path, sender, sender_key);
       return false;
     }
     // Admitted by policy but not configured: it has to authenticate before any state is

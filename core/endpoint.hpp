@@ -129,6 +129,12 @@ class Endpoint {
     // Application messages whose "expires" is further ahead than this are dropped (10.7).
     std::int64_t max_message_ahead = kDefaultMaxMessageAhead;
     AcceptPolicy accept{};
+    // Told of a handshake refused because no configured peer has its sender's hashname and
+    // `accept` did not let it in: the path it came on and the hashname and 3a key it claims
+    // (sealed for our key, but not verified: that would cost another X25519 for a packet
+    // that is dropped anyway), so the driver can say who is knocking and how to let it in.
+    // Empty: nobody is told.
+    std::function<void(PathId, const Hashname&, const PublicKey&)> refused_sender{};
     // Peers let in by `accept` (not configured) at most at once; beyond it handshakes from
     // new hashnames are dropped as policy. They are forgotten when their exchange times out.
     std::size_t admitted_peer_limit = 65536;
@@ -286,6 +292,7 @@ class Endpoint {
   std::size_t pending_limit_;
   std::size_t queue_limit_;
   AcceptPolicy accept_;
+  std::function<void(PathId, const Hashname&, const PublicKey&)> refused_sender_;
   std::size_t admitted_peer_limit_;
   std::function<bool(PathId)> admit_expensive_;
   std::size_t admitted_peers_ = 0;

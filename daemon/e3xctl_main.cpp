@@ -66,7 +66,10 @@ struct Options {
   bool stdin_body = false;
   std::optional<std::string> type;
   std::optional<std::string> id;
-  std::string message_id;  // outbox cancel / inbox read / inbox ack
+  std::string message_id;                // outbox cancel / inbox read
+  std::vector<std::string> message_ids;  // inbox ack
+  bool ack_all = false;                  // inbox ack --all
+  bool short_table = false;              // peers --short
   std::optional<std::string> from;
   std::string in;
   std::string out_file;
@@ -369,19 +372,35 @@ int cmd_outbox(const Options& options, bool cancel) {
 }
 
 // inbox read: the payload itself goes to stdout, byte for byte (with --json: the JSON result).
-int cmd_inbox_read(const Options& options, bool ack) {
-  json::object request{{"cmd", ack ? "inbox_ack" : "inbox_read"}, {"id", options.message_id}};
+int cmd_inbox_read(const Options& options) {
+  json::object request{{"cmd", "inbox_read"}, {"id", options.message_id}};
   if (options.from) request["peer"] = *options.from;
-  if (ack) {
-    return run_request(options, request, for_object([](const json::object& result) {
-                         return "acknowledged and deleted message " +
-                                std::string(result.at("id").as_string()) + "\n";
-                       }));
-  }
   return run_request(options, request, for_object([](const json::object& result) -> std::string {
                        const auto body =
                            e3x::daemon::from_base64(result.at("body_base64").as_string());
                        return body ? std::string(body->begin(), body->end()) : std::string();
+                     }));
+}
+
+// inbox ack ID... | --all: the daemon resolves every id (or prefix) before acknowledging any,
+// so one mistyped id acknowledges nothing.
+int cmd_inbox_ack(const Options& options) {
+  if (options.ack_all == !options.message_ids.empty()) {
+    return fail(kExitUsage, "inbox ack: give message ids or --all (not both)");
+  }
+  json::object request{{"cmd", "inbox_ack"}};
+  if (options.from) request["peer"] = *options.from;
+  if (options.ack_all) {
+    request["all"] = true;
+  } else if (options.message_ids.size() == 1) {
+    request["id"] = options.message_ids.front();
+  } else {
+    json::array ids;
+    for (const std::string& id : options.message_ids) ids.emplace_back(id);
+    request["ids"] = std::move(ids);
+  }
+  return run_request(options, request, for_object([](const json::object& result) {
+                       return ctl::format_inbox_ack(result);
                      }));
 }
 
@@ -557,6 +576,8 @@ int main(int argc, char** argv) {
 
   auto* status = app.add_subcommand("status", "show the daemon's identity, addresses, uptime");
   auto* peers = app.add_subcommand("peers", "show every peer");
+  peers->add_flag("--short", options.short_table,
+                  "one line per peer: name, state, endpoint, handshake, transfer, rtt");
   auto* peer = app.add_subcommand("peer", "show one peer");
   peer->add_option("NAME", options.peer, "peer name or hashname")->required();
   auto* watch = app.add_subcommand("watch", "print events (peers up/down, messages) until ^C");
@@ -578,15 +599,19 @@ int main(int argc, char** argv) {
   outbox->add_flag("--all", options.all,
                    "also list delivered messages, whose ids are kept until they expire");
   auto* outbox_cancel = outbox->add_subcommand("cancel", "stop delivering a message");
-  outbox_cancel->add_option("ID", options.message_id, "message id")->required();
+  outbox_cancel->add_option("ID", options.message_id, "message id (or a unique prefix of it)")
+      ->required();
   auto* inbox = app.add_subcommand("inbox", "list received messages not yet acknowledged");
   inbox->require_subcommand(0, 1);
   auto* inbox_read = inbox->add_subcommand("read", "write a message's payload to stdout");
-  inbox_read->add_option("ID", options.message_id, "message id")->required();
+  inbox_read->add_option("ID", options.message_id, "message id (or a unique prefix of it)")
+      ->required();
   inbox_read->add_option("--from", options.from, "the sender, when several sent this id");
-  auto* inbox_ack = inbox->add_subcommand("ack", "acknowledge (delete) a message");
-  inbox_ack->add_option("ID", options.message_id, "message id")->required();
-  inbox_ack->add_option("--from", options.from, "the sender, when several sent this id");
+  auto* inbox_ack = inbox->add_subcommand("ack", "acknowledge (delete) messages");
+  inbox_ack->add_option("ID", options.message_ids, "message ids (or unique prefixes of them)");
+  inbox_ack->add_flag("--all", options.ack_all, "every unacknowledged message (from --from only)");
+  inbox_ack->add_option("--from", options.from,
+                        "the sender, when several sent this id (with --all: only its messages)");
   auto* inbox_import =
       inbox->add_subcommand("import", "hand a sealed file (from e3xctl seal) to the inbox");
   inbox_import->add_option("FILE", options.in, "the sealed file (- for stdin)")->required();
@@ -655,9 +680,11 @@ int main(int argc, char** argv) {
   }
   if (*peers) {
     return run_request(options, {{"cmd", "peers"}},
-                       [now](const json::value& result) -> std::optional<std::string> {
+                       [now, &options](const json::value& result) -> std::optional<std::string> {
                          if (!result.is_array()) return std::nullopt;
-                         return ctl::format_peers(result.get_array(), now);
+                         return options.short_table
+                                    ? ctl::format_peers_table(result.get_array(), now)
+                                    : ctl::format_peers(result.get_array(), now);
                        });
   }
   if (*peer) {
@@ -673,8 +700,8 @@ int main(int argc, char** argv) {
   }
   if (*send) return cmd_send(options);
   if (*outbox) return cmd_outbox(options, outbox_cancel->parsed());
-  if (*inbox_read) return cmd_inbox_read(options, false);
-  if (*inbox_ack) return cmd_inbox_read(options, true);
+  if (*inbox_read) return cmd_inbox_read(options);
+  if (*inbox_ack) return cmd_inbox_ack(options);
   if (*inbox_import) return cmd_inbox_import(options);
   if (*inbox) {
     return run_request(options, {{"cmd", "inbox"}},

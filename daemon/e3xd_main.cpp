@@ -5,9 +5,11 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <iostream>
+#include <vector>
 
 #include "config/config.hpp"
 #include "daemon/host/host.hpp"
+#include "daemon/host/preflight.hpp"
 #include "daemon/support/build_info.hpp"
 #include "daemon/support/logging.hpp"
 
@@ -54,6 +56,26 @@ int main(int argc, char** argv) {
       std::cerr << "e3xd: " << checked.error().to_string() << "\n";
       return exit_code_for(checked.error());
     }
+    // Then what would fail at start although the file is right: every problem is printed,
+    // and the exit code is the first one's (the code e3xd would exit with).
+    std::vector<e3x::daemon::PreflightProblem> problems;
+    if (auto problem = e3x::daemon::check_identity(checked->identity)) problems.push_back(*problem);
+    if (e3x::daemon::control_socket_answers(checked->control_socket)) {
+      // Checking the config of the running daemon before a reload: its socket and ports are
+      // its own, not a conflict.
+      std::cout << "note: an e3xd is running on " << checked->control_socket.string()
+                << "; the control socket and listen addresses are its own and were not "
+                   "checked\n";
+    } else {
+      if (auto problem = e3x::daemon::check_control_socket(checked->control_socket)) {
+        problems.push_back(*problem);
+      }
+      for (auto& problem : e3x::daemon::check_listen_addresses(*checked)) {
+        problems.push_back(std::move(problem));
+      }
+    }
+    for (const auto& problem : problems) std::cerr << "e3xd: " << problem.message << "\n";
+    if (!problems.empty()) return problems.front().exit_code;
     std::cout << check_file << ": ok (" << checked->peers.size() << " peer(s))\n";
     return 0;
   }

@@ -76,6 +76,8 @@ expect "e3xctl --" --socket --json --version --help
 expect "e3xctl send --" --text --file --stdin --type --id --socket --json
 expect "e3xctl speedtest bob --s" --seconds --size --socket
 expect "e3xctl inbox read 3f2a --" --from
+expect "e3xctl inbox ack 3f2a --" --all --from
+expect "e3xctl peers --" --short --socket --json
 touch "$work/payload.bin"
 expect "e3xctl send bob --file $work/pay" "$work/payload.bin"
 expect "e3xctl inbox import $work/pay" "$work/payload.bin"

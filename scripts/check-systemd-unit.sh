@@ -30,6 +30,20 @@ output=$(systemd-analyze verify --man=no "$root/check/e3xd.service" 2>&1) || {
 # verify exits 0 on some warnings; treat any line about our unit as a failure.
 if grep -i 'e3xd.service' <<<"$output"; then exit 1; fi
 
+# The installed example points at the installed documentation, and every page it names is
+# installed (it once named docs/config.md, which was not).
+example=$root/usr/local/share/doc/e3xd/e3xd.toml.example
+# (A file name does not end in a dot: a sentence that names one may.)
+docs=$(grep -oE '/usr/local/share/doc/e3xd/[A-Za-z0-9._-]*[A-Za-z0-9_-]' "$example" | sort -u)
+[ -n "$docs" ] || { echo "the example config names no installed documentation" >&2; exit 1; }
+for doc in $docs; do
+  [ -f "$root$doc" ] || { echo "the example config names $doc, which is not installed" >&2; exit 1; }
+done
+if grep -n 'docs/' "$example"; then
+  echo "the example config names a path in the source tree" >&2
+  exit 1
+fi
+
 # The example config must be one e3xd accepts.
 "$root/usr/local/bin/e3xd" --check-config "$root/usr/local/share/doc/e3xd/e3xd.toml.example"
 echo "check-systemd-unit: install layout and unit verified"

@@ -146,6 +146,38 @@ TEST(CtlFormat, PeersAreBlocksSeparatedByBlankLines) {
   EXPECT_EQ(format_peers(json::array{}, kNow), "no peers\n");
 }
 
+TEST(CtlFormat, PeersTableIsOneLinePerPeer) {
+  auto down = object_of(R"({
+    "name": null, "hashname": "x7kq2m4ztbhvdz6fnlc3brswzx6ifiutmcyfgqzk6c2bvdz2i3ha",
+    "state": "down", "reason": "timeout", "path": null, "paths": [],
+    "endpoints": ["udp://gamma.example:42424"], "last_handshake": null, "rtt_ms": null,
+    "rx_bytes": 0, "tx_bytes": 540})");
+  const json::array peers{up_peer(), down};
+  EXPECT_EQ(format_peers_table(peers, kNow),
+            "NAME   HASHNAME      STATE  ENDPOINT                   HANDSHAKE  RX        TX   "
+            "     RTT\n"
+            "alpha  b5jnzq3q7mgx  up     udp4 127.0.0.1:42425       12 s ago   1.21 KiB  3.40 "
+            "KiB  0.4 ms\n"
+            "-      x7kq2m4ztbhv  down   udp://gamma.example:42424  never      0 B       540 B "
+            "    -  (timeout)\n");
+  EXPECT_EQ(format_peers_table(json::array{}, kNow), "no peers\n");
+}
+
+TEST(CtlFormat, PeerShowsWhyAnEndpointDoesNotResolve) {
+  const auto peer = object_of(R"json({
+    "name": "gamma", "hashname": "x7kq2m4ztbhvdz6fnlc3brswzx6ifiutmcyfgqzk6c2bvdz2i3ha",
+    "state": "down", "reason": "never connected", "path": null, "paths": [],
+    "endpoints": ["udp://gamma.invalid:42424"],
+    "endpoint_errors": {"udp://gamma.invalid:42424": "Host not found (authoritative)"},
+    "last_handshake": null, "rx_bytes": 0, "tx_bytes": 0})json");
+  const std::string text = format_peer(peer, kNow);
+  EXPECT_NE(text.find("  configured endpoints: udp://gamma.invalid:42424\n"
+                      "  cannot resolve udp://gamma.invalid:42424: Host not found "
+                      "(authoritative)\n"),
+            std::string::npos)
+      << text;
+}
+
 // PROTOCOL.md 10.4: a peer whose SEQs ran out says so in its status.
 TEST(CtlFormat, PeerWithNoSeqLeftSaysSo) {
   json::object peer = up_peer();
@@ -204,6 +236,16 @@ TEST(CtlFormat, Reload) {
   const auto nothing = object_of(R"({"added":[],"removed":[],"changed":[],
     "unchanged":["alpha","beta"],"restart_required":[]})");
   EXPECT_EQ(format_reload(nothing), "peers: no changes (2 unchanged)\n");
+  // Settings applied live are reported too, the log level among them.
+  const auto settings = object_of(R"({"added":[],"removed":[],"changed":[],"unchanged":[],
+    "restart_required":["udp.listen"],"applied":["log_level: info -> debug","udp.keepalive: 25 -> 10"]})");
+  EXPECT_EQ(format_reload(settings),
+            "peers: no changes\n"
+            "settings applied:\n"
+            "  log_level: info -> debug\n"
+            "  udp.keepalive: 25 -> 10\n"
+            "restart e3xd to apply:\n"
+            "  udp.listen\n");
 }
 
 TEST(CtlFormat, OutboxAndInbox) {
@@ -230,6 +272,17 @@ TEST(CtlFormat, OutboxAndInbox) {
             "m1  from alpha (b5jn)  5 B, received 10 s ago\n"
             "f  from alpha (b5jn)  1 B, received 0 s ago (import)\n");
   EXPECT_EQ(format_inbox(json::array{}, 0), "inbox empty\n");
+}
+
+TEST(CtlFormat, InboxAckOneOrSeveral) {
+  EXPECT_EQ(format_inbox_ack(object_of(R"({"id":"7f3a01","peer":"alpha","hashname":"b5jn"})")),
+            "acknowledged and deleted message 7f3a01 from alpha\n");
+  EXPECT_EQ(format_inbox_ack(object_of(R"({"acked":[
+    {"id":"m1","peer":"alpha","hashname":"b5jn"},
+    {"id":"m\nx","peer":null,"hashname":"b5jn"}]})")),
+            "acknowledged and deleted message m1 from alpha\n"
+            "acknowledged and deleted message m\\x0ax from b5jn\n");
+  EXPECT_EQ(format_inbox_ack(object_of(R"({"acked":[]})")), "nothing to acknowledge\n");
 }
 
 // PROTOCOL.md 10.10: what a peer chose (a message id with a newline and a terminal escape)

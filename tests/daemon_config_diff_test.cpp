@@ -84,5 +84,31 @@ TEST(ConfigDiff, StartupBoundSettingsNeedARestartAndLiveOnesDoNot) {
   EXPECT_EQ(diff_config(running, metrics).restart_required, (Names{"metrics.listen"}));
 }
 
+TEST(ConfigDiff, EverySettingAppliedLiveIsListedWithItsOldAndNewValue) {
+  config::Config running;
+  EXPECT_TRUE(diff_config(running, running).applied.empty());
+  config::Config next = running;
+  next.log_level = config::LogLevel::kDebug;
+  next.accept = config::Accept::kAny;
+  next.udp.keepalive_s = 10;
+  next.tcp.keepalive_s = 0;
+  next.messages.max_payload = 1000;
+  next.messages.expiry_s = 3600;
+  next.messages.store_quota = 1 << 20;
+  next.messages.peer_quota = 1 << 19;
+  next.services.push_back(config::ServiceConfig{"ssh", {}, {"alpha"}, 3});
+  next.forwards.push_back(config::ForwardConfig{{}, "alpha", "ssh", 9});
+  EXPECT_EQ(
+      diff_config(running, next).applied,
+      (Names{"log_level: info -> debug", "accept: peers -> any", "udp.keepalive: 25 -> 10",
+             "tcp.keepalive: 300 -> 0", "messages.max_payload: 61440 -> 1000",
+             "messages.expiry: 604800 -> 3600", "messages.store_quota: 268435456 -> 1048576",
+             "messages.peer_quota: 67108864 -> 524288", "services: changed", "forwards: changed"}));
+  // Those bound at start-up are not among them: they wait for a restart.
+  config::Config bound = running;
+  bound.udp.listen = {{"127.0.0.1", 1}};
+  EXPECT_TRUE(diff_config(running, bound).applied.empty());
+}
+
 }  // namespace
 }  // namespace e3x::daemon

@@ -276,6 +276,16 @@ std::string format_peer(const json::object& peer, std::int64_t now) {
     out += "  endpoint: none\n";
   }
 
+  // Why a configured endpoint gives no address (DNS): kept until it resolves again.
+  if (const json::value* errors = peer.if_contains("endpoint_errors");
+      errors && errors->is_object()) {
+    for (const auto& [endpoint, error] : errors->get_object()) {
+      if (!error.is_string()) continue;
+      out += "  cannot resolve " + daemon::escape_text(endpoint, kShownTextLimit) + ": " +
+             daemon::escape_text(error.get_string(), kShownTextLimit) + "\n";
+    }
+  }
+
   const auto handshake = get_int(peer, "last_handshake");
   out += "  latest handshake: " + (handshake ? format_age(now - *handshake) : "never") + "\n";
   out += "  transfer: " + count_bytes(peer, "rx_bytes") + " received, " +
@@ -306,6 +316,49 @@ std::string format_peers(const json::array& peers, std::int64_t now) {
   return out.empty() ? "no peers\n" : out;
 }
 
+std::string format_peers_table(const json::array& peers, std::int64_t now) {
+  std::vector<std::vector<std::string>> rows{
+      {"NAME", "HASHNAME", "STATE", "ENDPOINT", "HANDSHAKE", "RX", "TX", "RTT"}};
+  std::vector<std::string> reasons{""};
+  for (const json::value& value : peers) {
+    if (!value.is_object()) continue;
+    const json::object& peer = value.get_object();
+    const std::string hashname = get_string(peer, "hashname").value_or("?");
+    std::string endpoint = get_string(peer, "path").value_or("");
+    if (endpoint.empty()) {
+      const auto endpoints = get_strings(peer, "endpoints");
+      endpoint = endpoints.empty() ? "-" : endpoints.front();
+    }
+    const auto handshake = get_int(peer, "last_handshake");
+    const auto rtt = get_number(peer, "rtt_ms");
+    rows.push_back({get_string(peer, "name").value_or("-"),
+                    // Enough of it to tell peers apart; `peer NAME` shows all of it.
+                    hashname.substr(0, 12), get_string(peer, "state").value_or("?"), endpoint,
+                    handshake ? format_age(now - *handshake) : "never",
+                    count_bytes(peer, "rx_bytes"), count_bytes(peer, "tx_bytes"),
+                    rtt ? format_rtt(*rtt) : "-"});
+    reasons.push_back(get_string(peer, "reason").value_or(""));
+  }
+  if (rows.size() == 1) return "no peers\n";
+  std::vector<std::size_t> widths(rows.front().size(), 0);
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  std::string out;
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    std::string line;
+    for (std::size_t i = 0; i < rows[r].size(); ++i) {
+      line += rows[r][i];
+      if (i + 1 < rows[r].size()) line += std::string(widths[i] - rows[r][i].size() + 2, ' ');
+    }
+    // The reason a peer is down goes last: it is the one cell of any length.
+    if (!reasons[r].empty()) line += "  (" + reasons[r] + ")";
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
 std::string format_reload(const json::object& result) {
   std::string out;
   for (const char* key : {"added", "removed", "changed"}) {
@@ -319,6 +372,11 @@ std::string format_reload(const json::object& result) {
     out += "\n";
   } else if (!unchanged.empty()) {
     out += "peers unchanged: " + join(unchanged) + "\n";
+  }
+  const auto applied = get_strings(result, "applied");
+  if (!applied.empty()) {
+    out += "settings applied:\n";
+    for (const std::string& item : applied) out += "  " + item + "\n";
   }
   const auto restart = get_strings(result, "restart_required");
   if (!restart.empty()) {
@@ -367,6 +425,20 @@ std::string format_inbox(const json::array& messages, std::int64_t now) {
     out += "\n";
   }
   return out;
+}
+
+std::string format_inbox_ack(const json::object& result) {
+  const auto line = [](const json::object& message) {
+    return "acknowledged and deleted message " + get_string(message, "id").value_or("?") +
+           " from " + peer_label(message) + "\n";
+  };
+  const json::value* acked = result.if_contains("acked");
+  if (acked == nullptr || !acked->is_array()) return line(result);
+  std::string out;
+  for (const json::value& one : acked->get_array()) {
+    if (one.is_object()) out += line(one.get_object());
+  }
+  return out.empty() ? "nothing to acknowledge\n" : out;
 }
 
 std::string format_ping(const json::object& result, std::string_view peer) {

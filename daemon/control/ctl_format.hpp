@@ -46,7 +46,16 @@ std::string format_peer(const boost::json::object& peer, std::int64_t now);
 // The "peers" result: blocks separated by blank lines, or "no peers\n".
 std::string format_peers(const boost::json::array& peers, std::int64_t now);
 
-// The "reload" result (or a "reload" event): what changed and what needs a restart.
+// The "peers" result as a table, one line per peer (like `tailscale status`): a header, then
+// name, the first 12 characters of the hashname, state, current path (or first configured
+// endpoint), latest handshake, bytes received and sent, rtt, and why a peer is down:
+//   NAME   HASHNAME      STATE  ENDPOINT              HANDSHAKE  RX        TX        RTT
+//   alpha  b5jnzq3q7mgx  up     udp4 127.0.0.1:42425  12 s ago   1.21 KiB  3.40 KiB  0.4 ms
+// or "no peers".
+std::string format_peers_table(const boost::json::array& peers, std::int64_t now);
+
+// The "reload" result (or a "reload" event): the peers that changed, the settings applied
+// ("settings applied:" then "  log_level: info -> debug", ...) and what needs a restart.
 std::string format_reload(const boost::json::object& result);
 
 // The "send" result: "accepted message <id> for <peer> (<n> bytes); it is stored and will be
@@ -59,6 +68,10 @@ std::string format_outbox(const boost::json::array& messages, std::int64_t now);
 // The "inbox" result, one line per message, or "inbox empty":
 //   7f3a9c  from alpha (b5jn...)  5 B, received 12 s ago
 std::string format_inbox(const boost::json::array& messages, std::int64_t now);
+
+// The "inbox_ack" result, one line per message: "acknowledged and deleted message <id> from
+// alpha"; for {"acked":[]} (--all on an empty inbox) "nothing to acknowledge".
+std::string format_inbox_ack(const boost::json::object& result);
 
 // The "ping" result: "<peer> sees us at udp4 203.0.113.5:42424 (rtt 0.4 ms)".
 std::string format_ping(const boost::json::object& result, std::string_view peer);

@@ -1,8 +1,24 @@
 #include "daemon/host/config_diff.hpp"
 
+#include <cstdint>
 #include <map>
+#include <string>
 
 namespace e3x::daemon {
+
+namespace {
+
+std::string text(config::LogLevel level) {
+  return config::to_string(level);
+}
+std::string text(config::Accept accept) {
+  return accept == config::Accept::kAny ? "any" : "peers";
+}
+std::string text(std::uint64_t number) {
+  return std::to_string(number);
+}
+
+}  // namespace
 
 ConfigDiff diff_config(const config::Config& running, const config::Config& next) {
   ConfigDiff diff;
@@ -23,6 +39,22 @@ ConfigDiff diff_config(const config::Config& running, const config::Config& next
   needs_restart(running.metrics.listen != next.metrics.listen, "metrics.listen");
   diff.log_level_changed = running.log_level != next.log_level;
   diff.accept_changed = running.accept != next.accept;
+
+  // Settings that apply live, in the order of the file's sections.
+  const auto applied = [&](const char* key, const auto& old_value, const auto& new_value) {
+    if (old_value == new_value) return;
+    diff.applied.push_back(std::string(key) + ": " + text(old_value) + " -> " + text(new_value));
+  };
+  applied("log_level", running.log_level, next.log_level);
+  applied("accept", running.accept, next.accept);
+  applied("udp.keepalive", running.udp.keepalive_s, next.udp.keepalive_s);
+  applied("tcp.keepalive", running.tcp.keepalive_s, next.tcp.keepalive_s);
+  applied("messages.max_payload", running.messages.max_payload, next.messages.max_payload);
+  applied("messages.expiry", running.messages.expiry_s, next.messages.expiry_s);
+  applied("messages.store_quota", running.messages.store_quota, next.messages.store_quota);
+  applied("messages.peer_quota", running.messages.peer_quota, next.messages.peer_quota);
+  if (running.services != next.services) diff.applied.emplace_back("services: changed");
+  if (running.forwards != next.forwards) diff.applied.emplace_back("forwards: changed");
 
   // Transport keepalives apply to every peer without an override of its own.
   const bool keepalive_defaults_changed = running.udp.keepalive_s != next.udp.keepalive_s ||

@@ -16,6 +16,10 @@ struct ConfigDiff {
   std::vector<std::string> changed;  // same identity, other endpoints or keepalive
   std::vector<std::string> unchanged;
   std::vector<std::string> restart_required;  // config keys, e.g. "udp.listen"
+  // Every setting a reload applies live that differs, as "key: old -> new" (for example
+  // "log_level: info -> debug", "udp.keepalive: 25 -> 10"; "services: changed"), so the
+  // reload reports all it did, not only the peers.
+  std::vector<std::string> applied;
   bool log_level_changed = false;
   bool accept_changed = false;
 };

@@ -88,47 +88,9 @@ Instant Host::now() {
   return at;
 }
 
-std::optional<StartError> Host::start() {
-  if (auto error = make_directory(config_.state_dir, 0700); !error.empty()) {
-    return StartError{kExitCantCreat, error};
-  }
-  bool created = false;
-  auto identity = config::load_or_create_identity(config_.identity, random_, &created);
-  if (!identity) return StartError{exit_code_for(identity.error().kind), identity.error().message};
-  if (created) spdlog::info("created a new identity in {}", config_.identity.string());
-
-  seq_store_ = std::make_unique<SeqStore>(config_.state_dir / "seq.json");
-  auto floor = seq_store_->load();
-  if (!floor) return StartError{kExitDataErr, floor.error()};
-  if (seq_store_->migrated()) {
-    spdlog::info(
-        "{}: one SEQ mark for all peers (version 1); it becomes the floor for every "
-        "peer and the file is rewritten with one mark per peer",
-        seq_store_->file().string());
-  }
-
-  identity_ = *identity;
-  Endpoint::Config endpoint_config;
-  endpoint_config.identity = std::move(*identity);
-  endpoint_config.random = &random_;
-  endpoint_config.seq_floor = *floor;
-  endpoint_config.seq_marks_of = [this](const Hashname& peer) {
-    return seq_store_->marks_of(peer);
-  };
-  endpoint_config.max_message_ahead = config_.messages.max_expiry_s;
-  endpoint_config.accept = [this](const Hashname&) { return accept_any_; };
-  // X25519 for KEYs the core does not know is rate-limited per source IP (port ignored) and
-  // globally (daemon/handshake_limiter.hpp, docs/daemon-decisions.md).
-  auto limiter = std::make_shared<HandshakeLimiter>();
-  endpoint_config.admit_expensive = [this, limiter](PathId path) {
-    const Instant at(
-        std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now().time_since_epoch()));
-    const net::PathAddress* address = network_->address_of(path);
-    return address ? limiter->admit(at, address->ip) : limiter->admit_global(at);
-  };
-  endpoint_ = std::make_unique<Endpoint>(std::move(endpoint_config));
-  now();  // anchors Unix time
-
+// Binds the UDP and TCP listen addresses and the control socket. Nothing is read from them
+// until the io_context runs, after start() has set up the endpoint they feed.
+std::optional<StartError> Host::start_sockets() {
   net::NetworkOptions options;
   for (const auto& listen : config_.udp.listen) {
     options.udp_listen.emplace_back(asio::ip::make_address(listen.ip), listen.port);
@@ -159,6 +121,57 @@ std::optional<StartError> Host::start() {
   if (auto error = control_->start(); !error.empty()) {
     return StartError{kExitRuntime, "control socket: " + error};
   }
+  return std::nullopt;
+}
+
+std::optional<StartError> Host::start() {
+  if (auto error = make_directory(config_.state_dir, 0700); !error.empty()) {
+    return StartError{kExitCantCreat, error};
+  }
+  // The sockets first: a start that fails on a port or the control socket in use must not
+  // leave a new identity (a new hashname nobody asked for) behind.
+  if (auto error = start_sockets()) return error;
+  bool created = false;
+  auto identity = config::load_or_create_identity(config_.identity, random_, &created);
+  if (!identity) return StartError{exit_code_for(identity.error().kind), identity.error().message};
+  if (created) spdlog::info("created a new identity in {}", config_.identity.string());
+
+  seq_store_ = std::make_unique<SeqStore>(config_.state_dir / "seq.json");
+  auto floor = seq_store_->load();
+  if (!floor) return StartError{kExitDataErr, floor.error()};
+  if (seq_store_->migrated()) {
+    spdlog::info(
+        "{}: one SEQ mark for all peers (version 1); it becomes the floor for every "
+        "peer and the file is rewritten with one mark per peer",
+        seq_store_->file().string());
+  }
+
+  identity_ = *identity;
+  Endpoint::Config endpoint_config;
+  endpoint_config.identity = std::move(*identity);
+  endpoint_config.random = &random_;
+  endpoint_config.seq_floor = *floor;
+  endpoint_config.seq_marks_of = [this](const Hashname& peer) {
+    return seq_store_->marks_of(peer);
+  };
+  endpoint_config.max_message_ahead = config_.messages.max_expiry_s;
+  endpoint_config.accept = [this](const Hashname&) { return accept_any_; };
+  endpoint_config.refused_sender = [this](PathId path, const Hashname& sender,
+                                          const PublicKey& key) {
+    on_refused_sender(path, sender, key);
+  };
+  // X25519 for KEYs the core does not know is rate-limited per source IP (port ignored) and
+  // globally (daemon/handshake_limiter.hpp, docs/daemon-decisions.md).
+  auto limiter = std::make_shared<HandshakeLimiter>();
+  endpoint_config.admit_expensive = [this, limiter](PathId path) {
+    const Instant at(
+        std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now().time_since_epoch()));
+    const net::PathAddress* address = network_->address_of(path);
+    return address ? limiter->admit(at, address->ip) : limiter->admit_global(at);
+  };
+  endpoint_ = std::make_unique<Endpoint>(std::move(endpoint_config));
+  now();  // anchors Unix time
+
   for (auto& module : modules_) {
     if (auto error = module->start()) return error;
   }
@@ -252,7 +265,15 @@ void Host::on_packet(PathId path, ByteView packet) {
   if (stopping_) return;
   // An authenticated packet makes its path a peer's: its address survives a flood of new
   // ones, and an accepted TCP connection on it stays open (PROTOCOL.md 10.9).
+  const std::uint64_t unauthenticated = endpoint_->stats().dropped_unauthenticated;
   if (endpoint_->handle_datagram(now(), path, packet)) network_->mark_authenticated(path);
+  // A message packet (LENGTH 1: a handshake or an application message) that did not open or
+  // authenticate: its sender has the wrong key for us, or is no one we know. Channel packets
+  // that fail are left to the counters: a stale exchange sends those after every restart.
+  const bool message_packet = packet.size() >= 2 && packet[0] == 0 && packet[1] == 1;
+  if (message_packet && endpoint_->stats().dropped_unauthenticated != unauthenticated) {
+    on_unauthenticated(path);
+  }
   // drive() runs once for the whole batch (the network's batch handler).
 }
 

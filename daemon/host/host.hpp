@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -35,6 +36,7 @@
 #include "daemon/host/config_diff.hpp"
 #include "daemon/host/module.hpp"
 #include "daemon/host/peer_runtime.hpp"
+#include "daemon/host/refusal_log.hpp"
 #include "daemon/host/seq_store.hpp"
 #include "transports/network.hpp"
 
@@ -136,6 +138,7 @@ class Host {
 
  private:
   // ---- the driver (host.cpp) ----
+  std::optional<StartError> start_sockets();
   void wait_for_signal();
   void start_watchdog();
   void on_packet(PathId path, ByteView packet);
@@ -167,6 +170,11 @@ class Host {
   void apply_keepalive(const Hashname& hashname);
   Duration keepalive_for(const PeerRuntime* peer, PathId path) const;
   PeerRuntime* runtime_of(const Hashname& hashname);  // find_runtime, for changing it
+
+  // ---- refused senders (host_refusals.cpp) ----
+  void on_refused_sender(PathId path, const Hashname& sender, const PublicKey& key);
+  void on_unauthenticated(PathId path);
+  std::string refusal_source(PathId path) const;
 
   // ---- control (host_control.cpp) ----
   void handle_control(const control::Request& request, Respond respond);
@@ -210,6 +218,9 @@ class Host {
   std::uint64_t held_back_packets_ = 0;  // not sent because the SEQ marks could not be written
   // SEQs the endpoint used that are not yet covered on disk (a write failed).
   std::vector<std::pair<Hashname, std::uint32_t>> uncovered_seqs_;
+  RefusalLog refusal_log_;
+  // Peers whose configured key was found to be a sender's hashname: said once each.
+  std::set<std::string> key_is_hashname_told_;
   Instant last_drop_summary_{};
   EndpointStats last_endpoint_stats_{};
   net::NetworkStats last_network_stats_{};

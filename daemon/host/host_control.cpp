@@ -158,7 +158,9 @@ json::object Host::peer_json(const Hashname& hashname) const {
   std::string reason;
   if (state == ExchangeState::kNone && runtime) {
     reason = runtime->down_reason;
-    if (!runtime->resolve_error.empty()) reason += "; " + runtime->resolve_error;
+    for (const auto& [endpoint, error] : runtime->resolve_errors) {
+      reason += "; cannot resolve " + endpoint + ": " + error;
+    }
   }
   out["reason"] = reason.empty() ? json::value() : json::value(reason);
   const PathId path = status ? status->path : kNoPath;
@@ -173,6 +175,11 @@ json::object Host::peer_json(const Hashname& hashname) const {
     for (const auto& endpoint : runtime->config.endpoints) endpoints.emplace_back(endpoint.text);
   }
   out["endpoints"] = std::move(endpoints);
+  json::object endpoint_errors;
+  if (runtime) {
+    for (const auto& [endpoint, error] : runtime->resolve_errors) endpoint_errors[endpoint] = error;
+  }
+  out["endpoint_errors"] = std::move(endpoint_errors);
   out["seq_sent"] = status ? status->seq_sent : 0;
   out["seq_recv"] = status ? status->seq_recv : 0;
   // PROTOCOL.md 10.4: no SEQ left toward this peer; nothing more can be sent to it.
@@ -227,14 +234,15 @@ Reply Host::reload() {
   auto next = config::load_config(config_file_);
   if (!next) {
     notify_ready("reload failed");
-    return control::error_reply("bad_config", next.error().to_string());
+    // Nothing of the file was applied: say so, so nobody wonders which half is running.
+    return control::error_reply("bad_config",
+                                next.error().to_string() + "; the running configuration is kept");
   }
   const ConfigDiff diff = diff_config(config_, *next);
   for (const auto& name : diff.removed) remove_configured_peer(name);
   for (const auto& name : diff.rekeyed) remove_configured_peer(name);
   config::Config& running = config_;
   // Settings that apply live.
-  if (diff.log_level_changed) set_log_level(next->log_level);
   accept_any_ = next->accept == config::Accept::kAny;
   running.log_level = next->log_level;
   running.accept = next->accept;
@@ -283,15 +291,28 @@ Reply Host::reload() {
                       {"removed", string_array(diff.removed)},
                       {"changed", std::move(changed)},
                       {"unchanged", string_array(diff.unchanged)},
-                      {"restart_required", string_array(diff.restart_required)}};
+                      {"restart_required", string_array(diff.restart_required)},
+                      {"applied", string_array(diff.applied)}};
   if (!failed.empty()) result["failed"] = string_array(failed);
   spdlog::info("reloaded {}: {} added, {} removed, {} changed, {} unchanged{}",
                config_file_.string(), diff.added.size(), diff.removed.size(),
                diff.changed.size() + diff.rekeyed.size(), diff.unchanged.size(),
                diff.restart_required.empty() ? "" : "; restart needed for some settings");
+  for (const auto& change : diff.applied) spdlog::info("reload: {}", change);
+  for (const auto& name : diff.added) spdlog::info("reload: peer {} added", name);
+  for (const auto& name : diff.removed) spdlog::info("reload: peer {} removed", name);
+  for (const auto& name : diff.changed) {
+    spdlog::info("reload: peer {} changed (endpoints or keepalive)", name);
+  }
+  for (const auto& name : diff.rekeyed) {
+    spdlog::info("reload: peer {} has another key or hashname: a new peer", name);
+  }
+  for (const auto& failure : failed) spdlog::error("reload: peer {}", failure);
   for (const auto& key : diff.restart_required) {
     spdlog::warn("reload: '{}' changed; it takes effect after a restart", key);
   }
+  // Last, so the report above goes out at the level it was asked under.
+  if (diff.log_level_changed) set_log_level(running.log_level);
   broadcast(json::object{{"event", "reload"}, {"result", result}});
   for (auto& module : modules_) module->reloaded();
   connect_due_peers();

@@ -3,6 +3,8 @@
 // current path.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <set>
@@ -68,13 +70,17 @@ void Host::connect_due_peers() {
 // resolver thread; the handler runs on ours). Both families are used when a name has both.
 void Host::resolve_endpoints(PeerRuntime& peer) {
   peer.resolve_needed = false;
-  peer.resolve_error.clear();
+  std::erase_if(peer.resolve_errors, [&peer](const auto& error) {
+    return std::none_of(peer.config.endpoints.begin(), peer.config.endpoints.end(),
+                        [&error](const auto& endpoint) { return endpoint.text == error.first; });
+  });
   peer.endpoint_paths.clear();
   const Hashname hashname = peer.config.hashname;
   for (const auto& endpoint : peer.config.endpoints) {
     boost::system::error_code numeric_error;
     const auto ip = asio::ip::make_address(endpoint.host, numeric_error);
     if (!numeric_error) {
+      peer.resolve_errors.erase(endpoint.text);
       peer.endpoint_paths.push_back(
           network_->path_for(net::PathAddress{path_kind(endpoint.transport), ip, endpoint.port}));
       continue;
@@ -88,9 +94,10 @@ void Host::resolve_endpoints(PeerRuntime& peer) {
           if (stopping_ || !runtime) return;
           runtime->resolves_in_flight -= 1;
           if (error) {
-            runtime->resolve_error = "cannot resolve " + endpoint.text + ": " + error.message();
+            runtime->resolve_errors[endpoint.text] = error.message();
             runtime->resolve_needed = true;  // try again at the next attempt
-            spdlog::warn("peer {}: {}", runtime->config.name, runtime->resolve_error);
+            spdlog::warn("peer {}: cannot resolve {}: {}", runtime->config.name, endpoint.text,
+                         error.message());
             // Nowhere to send: the attempt failed as surely as an unanswered handshake.
             const auto status = endpoint_->peer_status(hashname);
             if (runtime->endpoint_paths.empty() && runtime->resolves_in_flight == 0 && status &&
@@ -99,6 +106,7 @@ void Host::resolve_endpoints(PeerRuntime& peer) {
             }
             return;
           }
+          runtime->resolve_errors.erase(endpoint.text);
           std::set<bool> families_seen;  // one address per family
           for (const auto& result : results) {
             const auto address = result.endpoint().address();

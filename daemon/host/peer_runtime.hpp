@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,7 +20,9 @@ struct PeerRuntime {
   std::vector<PathId> endpoint_paths;  // the configured endpoints, resolved
   bool resolve_needed = true;          // host names are resolved again after a failure
   std::size_t resolves_in_flight = 0;
-  std::string resolve_error;
+  // Why a configured endpoint (by its text) did not resolve; kept while a new attempt runs,
+  // until it resolves, so `e3xctl peer` always shows it.
+  std::map<std::string, std::string> resolve_errors;
   std::optional<Instant> next_attempt;  // when to connect again; unset while an attempt runs
   Duration backoff{};
   std::string down_reason = "never connected";

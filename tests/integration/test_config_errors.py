@@ -3,11 +3,14 @@ it exits with the documented code and prints the documented message. The table i
 the test's input, so the doc cannot drift from the program."""
 import os
 import re
+import shutil
+import socket
 import subprocess
 import tempfile
+import time
 import unittest
 
-from harness import E3XD, keygen, public_key
+from harness import E3XD, free_port, keygen, public_key
 
 DOC = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "config.md")
 
@@ -118,6 +121,118 @@ class ConfigErrors(unittest.TestCase):
         out = subprocess.run([E3XD, "--check-config", example], capture_output=True, text=True)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn("ok", out.stdout)
+
+
+class CheckBeforeStart(unittest.TestCase):
+    """--check-config also checks what the file names (issue 15, "Check before you start"): the
+    identity file, the control socket and the listen addresses; and e3xd binds its ports
+    before it creates an identity, so a failed start leaves none behind."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="e3xd-pre-")
+        self.identity = os.path.join(self.dir, "identity.json")
+        self.socket = os.path.join(self.dir, "control.sock")
+        self.udp_port, self.tcp_port = free_port(), free_port(socket.SOCK_STREAM)
+        self.metrics_port = free_port(socket.SOCK_STREAM)
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def config(self):
+        path = os.path.join(self.dir, "e3xd.toml")
+        with open(path, "w") as f:
+            f.write(f'identity = "{self.identity}"\nstate_dir = "{self.dir}"\n'
+                    f'control_socket = "{self.socket}"\n'
+                    f'[udp]\nlisten = ["127.0.0.1:{self.udp_port}"]\n'
+                    f'[tcp]\nlisten = ["127.0.0.1:{self.tcp_port}"]\n'
+                    f'[metrics]\nlisten = "127.0.0.1:{self.metrics_port}"\n')
+        return path
+
+    def check(self):
+        return subprocess.run([E3XD, "--check-config", self.config()], capture_output=True,
+                              text=True, timeout=10)
+
+    def test_a_missing_identity_passes_and_is_not_created(self):
+        out = self.check()
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn(": ok (0 peer(s))", out.stdout)
+        self.assertFalse(os.path.exists(self.identity), "the check created the identity")
+        # In a directory this user cannot write, it could not be created at start.
+        if os.geteuid() != 0:
+            locked = os.path.join(self.dir, "locked")
+            os.mkdir(locked, 0o500)
+            self.identity = os.path.join(locked, "identity.json")
+            out = self.check()
+            self.assertEqual(out.returncode, 73, out.stderr)
+            self.assertIn(f"identity file {self.identity} does not exist and cannot be created",
+                          out.stderr)
+
+    def test_the_identity_file_is_checked(self):
+        keygen(self.identity)
+        self.assertEqual(self.check().returncode, 0)
+        os.chmod(self.identity, 0o644)
+        out = self.check()
+        self.assertEqual(out.returncode, 77, out.stderr)
+        self.assertIn(f"identity file {self.identity} is readable by group or others (mode "
+                      f"0644); it holds a secret key: run 'chmod 600 {self.identity}'", out.stderr)
+        with open(self.identity, "w") as f:
+            f.write("not json")
+        os.chmod(self.identity, 0o600)
+        out = self.check()
+        self.assertEqual(out.returncode, 65, out.stderr)
+        self.assertIn(f"identity file {self.identity} is malformed", out.stderr)
+
+    def test_ports_in_use_are_named(self):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, \
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as metrics:
+            udp.bind(("127.0.0.1", self.udp_port))
+            tcp.bind(("127.0.0.1", self.tcp_port))
+            tcp.listen()
+            metrics.bind(("127.0.0.1", self.metrics_port))
+            metrics.listen()
+            out = self.check()
+            self.assertEqual(out.returncode, 1, out.stderr)
+            self.assertIn(f"e3xd: udp listen 127.0.0.1:{self.udp_port} is in use (another e3xd, "
+                          "or another program, listens there): Address already in use",
+                          out.stderr)
+            self.assertIn(f"e3xd: tcp listen 127.0.0.1:{self.tcp_port} is in use", out.stderr)
+            self.assertIn(f"e3xd: metrics listen 127.0.0.1:{self.metrics_port} is in use",
+                          out.stderr)
+            # e3xd itself fails on the port, and leaves no new identity behind.
+            out = subprocess.run([E3XD, "--config", self.config()], capture_output=True,
+                                 text=True, timeout=10)
+            self.assertEqual(out.returncode, 1, out.stderr)
+            self.assertIn("cannot listen", out.stderr)
+            self.assertFalse(os.path.exists(self.identity), "a failed start created an identity")
+        self.assertEqual(self.check().returncode, 0)
+
+    def test_a_control_socket_in_use_or_not_a_socket(self):
+        with open(self.socket, "w") as f:
+            f.write("a file")
+        out = self.check()
+        self.assertEqual(out.returncode, 1)
+        self.assertIn(f"control socket {self.socket} exists and is not a socket", out.stderr)
+        os.unlink(self.socket)
+        # A running e3xd on that socket: its config is being checked before a reload, so its
+        # own socket and ports are not conflicts.
+        daemon = subprocess.Popen([E3XD, "--config", self.config()], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 10
+            while not os.path.exists(self.socket) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            out = self.check()
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertIn(f"note: an e3xd is running on {self.socket}", out.stdout)
+            # Another config on the same ports, with its own socket, is told they are taken.
+            self.socket = os.path.join(self.dir, "other.sock")
+            out = self.check()
+            self.assertEqual(out.returncode, 1, out.stderr)
+            self.assertIn(f"udp listen 127.0.0.1:{self.udp_port} is in use", out.stderr)
+        finally:
+            daemon.terminate()
+            daemon.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """e3xctl's command line as people meet it (issue 15, "The command line and the logs"): a
 mistyped command gets a did-you-mean, under --json every error is a JSON document, numbers
-in --json output are plain decimal, and `ping --count N` probes N times with a summary."""
+in --json output are plain decimal, `ping --count N` probes N times with a summary, message
+ids are taken by unique prefix as git takes commits, and `inbox ack` takes several ids or
+--all."""
 import json
 import os
 import re
@@ -128,6 +130,84 @@ class WithDaemons(DaemonTestCase):
         self.assertEqual(out.stderr.count("e3xctl: "), 2, out.stderr)
         out = e3xctl("ping", "b", "--count", "0", socket=self.a.socket)
         self.assertEqual(out.returncode, 2)
+
+    def test_peers_short_is_one_line_per_peer(self):
+        out = e3xctl("peers", "--short", socket=self.a.socket)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        header, line = out.stdout.splitlines()
+        self.assertEqual(header.split(), ["NAME", "HASHNAME", "STATE", "ENDPOINT", "HANDSHAKE",
+                                          "RX", "TX", "RTT"])
+        self.assertRegex(line, rf"^b +{self.b.hashname[:12]} +up +udp4 127\.0\.0\.1:"
+                         rf"{self.b.udp_port} +\d+ s ago +")
+        # The detailed view stays what `peers` prints without it.
+        self.assertTrue(e3xctl("peers", socket=self.a.socket).stdout.startswith("peer: b ("))
+
+    def send_and_wait(self, *ids):
+        for id in ids:
+            out = e3xctl("send", "b", "--text", f"body of {id}", "--id", id, socket=self.a.socket)
+            self.assertEqual(out.returncode, 0, out.stderr)
+        wait_until(lambda: sorted(m["id"] for m in self.b.result("inbox")) == sorted(ids), 20,
+                   "the messages in b's inbox")
+
+    def test_message_ids_by_unique_prefix(self):
+        self.send_and_wait("7f3a01c2", "7f91aa00", "c4fe")
+        # A unique prefix names the message; read writes its payload.
+        out = e3xctl("inbox", "read", "7f3", socket=self.b.socket)
+        self.assertEqual((out.returncode, out.stdout), (0, "body of 7f3a01c2"), out.stderr)
+        # An ambiguous one names every candidate and does nothing.
+        out = e3xctl("inbox", "ack", "7f", socket=self.b.socket)
+        self.assertEqual(out.returncode, 1)
+        self.assertEqual(out.stderr, "e3xctl: ambiguous: '7f' is ambiguous: it begins 2 message "
+                         "ids: 7f3a01c2, 7f91aa00 (give more characters)\n")
+        out = e3xctl("--json", "inbox", "read", "7f", socket=self.b.socket)
+        self.assertEqual(json.loads(out.stdout)["error"]["code"], "ambiguous")
+        # An unknown one says so.
+        out = e3xctl("inbox", "read", "zz", socket=self.b.socket)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("unknown_message: the inbox holds no unacknowledged message 'zz'",
+                      out.stderr)
+        self.assertEqual(len(self.b.result("inbox")), 3)
+        out = e3xctl("inbox", "ack", "7f9", socket=self.b.socket)
+        self.assertEqual(out.stdout, "acknowledged and deleted message 7f91aa00 from a\n",
+                         out.stderr)
+        self.assertEqual(sorted(m["id"] for m in self.b.result("inbox")), ["7f3a01c2", "c4fe"])
+        # The outbox takes prefixes too: cancel messages waiting for a peer that is gone.
+        self.b.stop()
+        for id in ("job-one", "job-two"):
+            self.assertEqual(e3xctl("send", "b", "--text", "x", "--id", id,
+                                    socket=self.a.socket).returncode, 0)
+        out = e3xctl("outbox", "cancel", "job-", socket=self.a.socket)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("'job-' is ambiguous: it begins 2 message ids: job-one, job-two", out.stderr)
+        out = e3xctl("outbox", "cancel", "job-t", socket=self.a.socket)
+        # (a may have sent it before it noticed b was gone: then the line says so.)
+        self.assertRegex(out.stdout, r"^cancelled message job-two(\n|; it was sent before)")
+        self.assertEqual([m["id"] for m in self.a.result("outbox")], ["job-one"])
+        out = e3xctl("outbox", "cancel", "nothing", socket=self.a.socket)
+        self.assertIn("unknown_message", out.stderr)
+
+    def test_inbox_ack_several_ids_or_all(self):
+        self.send_and_wait("m-1", "m-2", "m-3", "n-1", "n-2")
+        # One unknown id among several: nothing is acknowledged.
+        out = e3xctl("inbox", "ack", "m-1", "nope", socket=self.b.socket)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("'nope'", out.stderr)
+        self.assertEqual(len(self.b.result("inbox")), 5)
+        out = e3xctl("inbox", "ack", "m-1", "m-3", "n-1", "m-1", socket=self.b.socket)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout, "acknowledged and deleted message m-1 from a\n"
+                         "acknowledged and deleted message m-3 from a\n"
+                         "acknowledged and deleted message n-1 from a\n")
+        self.assertEqual(sorted(m["id"] for m in self.b.result("inbox")), ["m-2", "n-2"])
+        # Ids and --all together, or neither, is a usage error.
+        self.assertEqual(e3xctl("inbox", "ack", "--all", "m-2", socket=self.b.socket).returncode, 2)
+        self.assertEqual(e3xctl("inbox", "ack", socket=self.b.socket).returncode, 2)
+        out = e3xctl("--json", "inbox", "ack", "--all", socket=self.b.socket)
+        self.assertEqual(out.returncode, 0, out.stdout)
+        self.assertEqual(sorted(m["id"] for m in json.loads(out.stdout)["acked"]), ["m-2", "n-2"])
+        self.assertEqual(self.b.result("inbox"), [])
+        out = e3xctl("inbox", "ack", "--all", socket=self.b.socket)
+        self.assertEqual(out.stdout, "nothing to acknowledge\n", out.stderr)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ and channel data; e3xctl shows both up with counters moving."""
 import base64
 import json
 import os
+import re
 import socket
 import subprocess
 import unittest
@@ -111,6 +112,16 @@ class Handshake(DaemonTestCase):
                           and p, 20, "the resolve error in the peer's reason")
         self.assertEqual(down["state"], "down")
         self.assertIn("no-such-host.invalid", down["reason"])
+        # `e3xctl peer` names the endpoint and the resolver's reason on a line of its own, and
+        # keeps it while the next attempt resolves again.
+        endpoint = f"udp://no-such-host.invalid:{b.udp_port}"
+        self.assertEqual(list(down["endpoint_errors"]), [endpoint])
+        self.assertTrue(down["endpoint_errors"][endpoint], down)
+        human = subprocess.run([E3XCTL, "-s", a.socket, "peer", "b"], capture_output=True,
+                               text=True, check=True).stdout
+        # (The resolver's words may change between attempts: no answer, then not found.)
+        self.assertRegex(human, f"\n  configured endpoints: {re.escape(endpoint)}\n"
+                         f"  cannot resolve {re.escape(endpoint)}: .+\n")
         # Retried with backoff (1 s, then about 2 s), not given up and not spun on.
         wait_until(lambda: a.log_text().count("cannot resolve") >= 2, 15, "a second attempt")
         self.assertLess(a.log_text().count("cannot resolve"), 6)

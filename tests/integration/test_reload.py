@@ -97,8 +97,38 @@ class Reload(DaemonTestCase):
         self.assertEqual(out.returncode, 1)
         self.assertIn("bad_config", out.stderr)
         self.assertIn(a.config_path, out.stderr)
+        self.assertTrue(out.stderr.rstrip().endswith("; the running configuration is kept"),
+                        out.stderr)
         self.assertEqual(a.peer("b")["token"], token)
         self.assertEqual(a.peer("b")["state"], "up")
+        # SIGHUP says the same in the log.
+        a.process.send_signal(signal.SIGHUP)
+        wait_until(lambda: "the running configuration is kept" in a.log_text(), 10,
+                   "the failed SIGHUP reload in the log")
+        self.assertRegex(a.log_text(), r"reload failed: .*e3xd\.toml:\d+: .*; the running "
+                         r"configuration is kept\n")
+
+    def test_reload_reports_every_setting_it_applied(self):
+        a = self.daemon("a", udp_port=free_port())
+        a.start()
+        a.log_level = "info"  # the harness starts daemons at debug
+        a.keepalive = 10
+        a.extra_config = "[messages]\nmax_payload = 1000"
+        a.write_config()
+        result = a.ctl("reload")
+        self.assertEqual(result["applied"], ["log_level: debug -> info", "udp.keepalive: 25 -> 10",
+                                             "messages.max_payload: 61440 -> 1000"])
+        log = a.log_text()
+        for change in result["applied"]:
+            self.assertIn(f"reload: {change}\n", log)
+        # e3xctl reload prints them.
+        a.log_level = "debug"
+        a.write_config()
+        out = subprocess.run([E3XCTL, "-s", a.socket, "reload"], capture_output=True, text=True)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("settings applied:\n  log_level: info -> debug\n", out.stdout)
+        # A reload that changes nothing applies nothing.
+        self.assertEqual(a.ctl("reload")["applied"], [])
 
 
 if __name__ == "__main__":

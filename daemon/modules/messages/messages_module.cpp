@@ -3,11 +3,14 @@
 // import.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include <boost/json/serialize.hpp>
 
 #include "core/lob.hpp"
 #include "core/message_rules.hpp"
 #include "core/sha256.hpp"
+#include "daemon/modules/messages/message_id_prefix.hpp"
 #include "daemon/modules/messages/messages_module.hpp"
 #include "daemon/support/encoding.hpp"
 #include "daemon/support/text_escape.hpp"
@@ -51,12 +54,8 @@ MessagesModule::MessagesModule(Host& host) : host_(host) {
   serve("outbox_cancel", &MessagesModule::outbox_cancel_command);
   serve("inbox", &MessagesModule::inbox_command);
   serve("inbox_import", &MessagesModule::inbox_import_command);
-  for (const bool ack : {false, true}) {
-    host_.serve_command(ack ? "inbox_ack" : "inbox_read",
-                        [this, ack](const control::Request& request, Host::Respond respond) {
-                          respond(inbox_read_command(request, ack));
-                        });
-  }
+  serve("inbox_read", &MessagesModule::inbox_read_command);
+  serve("inbox_ack", &MessagesModule::inbox_ack_command);
 }
 
 void MessagesModule::tick(Instant now) {
@@ -562,19 +561,31 @@ Host::Reply MessagesModule::outbox_cancel_command(const control::Request& reques
   const json::string* id = string_arg(request, "id");
   if (!id) return control::error_reply("bad_argument", "\"id\" must be a message id");
   OutboxEntry* entry = outbox_->find(std::string(*id));
+  // A delivered message's id is itself, not a prefix of an undelivered one's.
+  if (!entry) {
+    std::vector<std::string> ids;
+    for (const OutboxEntry* pending : outbox_->in_order()) ids.push_back(pending->id);
+    const IdResolution resolved = resolve_message_id(std::string_view(*id), ids);
+    if (resolved.kind == IdResolution::Kind::kAmbiguous) {
+      return control::error_reply("ambiguous",
+                                  ambiguous_message(std::string_view(*id), resolved.candidates));
+    }
+    entry = resolved.kind == IdResolution::Kind::kFound ? outbox_->find(resolved.id) : nullptr;
+  }
   if (!entry || entry->delivered)
-    return control::error_reply(
-        "unknown_message", "the outbox holds no undelivered message '" + std::string(*id) + "'");
+    return control::error_reply("unknown_message", "the outbox holds no undelivered message '" +
+                                                       escape_text(std::string_view(*id)) + "'");
+  const std::string whole_id = entry->id;
   const std::uint32_t attempts = entry->attempts;
   const Hashname peer = entry->peer;
-  if (std::string error = outbox_->remove(std::string(*id)); !error.empty()) {
+  if (std::string error = outbox_->remove(whole_id); !error.empty()) {
     return control::error_reply("store_error", error);
   }
-  spdlog::info("outbox: message {} to {} cancelled after {} attempt(s)", std::string(*id),
+  spdlog::info("outbox: message {} to {} cancelled after {} attempt(s)", whole_id,
                host_.peer_label(peer), attempts);
   // It may have arrived already: only a receipt would have told us, and none came.
   return json::value(
-      json::object{{"id", *id}, {"attempts", attempts}, {"may_have_arrived", attempts > 0}});
+      json::object{{"id", whole_id}, {"attempts", attempts}, {"may_have_arrived", attempts > 0}});
 }
 
 Host::Reply MessagesModule::inbox_command(const control::Request&) {
@@ -591,51 +602,144 @@ Host::Reply MessagesModule::inbox_command(const control::Request&) {
   return json::value(std::move(messages));
 }
 
-// inbox_read and inbox_ack: {"id", optional "peer"} picks one unacknowledged message.
-Host::Reply MessagesModule::inbox_read_command(const control::Request& request, bool ack) {
-  const json::string* id = string_arg(request, "id");
-  if (!id) return control::error_reply("bad_argument", "\"id\" must be a message id");
-  std::optional<Hashname> from;
-  if (request.args.contains("peer")) {
-    const json::string* peer = string_arg(request, "peer");
-    if (!peer)
-      return control::error_reply("bad_argument", "\"peer\" must be a peer name or hashname");
-    from = host_.lookup_peer(std::string(*peer));
-    if (!from) from = Hashname::parse(std::string_view(*peer));
-    if (!from)
-      return control::error_reply("unknown_peer", "no peer named '" + std::string(*peer) + "'");
+// The "peer" argument of inbox_read and inbox_ack: a peer name or any hashname; nullopt when
+// absent.
+Result<std::optional<Hashname>, control::ControlError> MessagesModule::sender_arg(
+    const control::Request& request) const {
+  if (!request.args.contains("peer")) return std::optional<Hashname>();
+  const json::string* peer = string_arg(request, "peer");
+  if (!peer) {
+    return unexpected(
+        control::ControlError{"bad_argument", "\"peer\" must be a peer name or hashname"});
   }
-  const auto matches = inbox_->find(std::string(*id), from);
+  std::optional<Hashname> from = host_.lookup_peer(std::string(*peer));
+  if (!from) from = Hashname::parse(std::string_view(*peer));
+  if (!from) {
+    return unexpected(
+        control::ControlError{"unknown_peer", "no peer named '" + std::string(*peer) + "'"});
+  }
+  return from;
+}
+
+// The one unacknowledged message `given` names: its id, its key, or a unique prefix of its id
+// (from `from` only, when given).
+Result<const InboxEntry*, control::ControlError> MessagesModule::pick_inbox(
+    const std::string& given, const std::optional<Hashname>& from) const {
+  auto matches = inbox_->find(given, from);
   if (matches.empty()) {
-    return control::error_reply("unknown_message", "the inbox holds no unacknowledged message '" +
-                                                       std::string(*id) + "'" +
-                                                       (from ? " from that peer" : ""));
+    std::vector<std::string> ids;
+    for (const InboxEntry* entry : inbox_->pending()) {
+      if (!from || entry->from == *from) ids.push_back(entry->id);
+    }
+    const IdResolution resolved = resolve_message_id(given, ids);
+    if (resolved.kind == IdResolution::Kind::kAmbiguous) {
+      return unexpected(
+          control::ControlError{"ambiguous", ambiguous_message(given, resolved.candidates)});
+    }
+    if (resolved.kind == IdResolution::Kind::kFound) matches = inbox_->find(resolved.id, from);
+  }
+  if (matches.empty()) {
+    return unexpected(control::ControlError{
+        "unknown_message", "the inbox holds no unacknowledged message '" + escape_text(given) +
+                               "'" + (from ? " from that peer" : "")});
   }
   if (matches.size() > 1) {
-    return control::error_reply("ambiguous", std::to_string(matches.size()) +
-                                                 " messages have id '" + std::string(*id) +
-                                                 "'; name the sender with \"peer\"");
+    return unexpected(control::ControlError{
+        "ambiguous", std::to_string(matches.size()) + " messages have id '" +
+                         escape_text(matches[0]->id) + "'; name the sender with \"peer\""});
   }
-  const InboxEntry& entry = *matches[0];
-  json::object result{{"id", entry.id},
+  return matches[0];
+}
+
+json::object MessagesModule::inbox_row(const InboxEntry& entry) const {
+  return json::object{{"id", entry.id},
                       {"peer", host_.peer_label(entry.from)},
                       {"hashname", entry.from.to_string()},
                       {"type", entry.type},
                       {"bytes", entry.bytes},
                       {"received", entry.received}};
-  if (ack) {
-    const std::string key = entry.key;
-    auto acked = inbox_->ack(key, unix_seconds());
-    if (!acked) return control::error_reply(error_code(acked.error().kind), acked.error().message);
-    spdlog::info("inbox: message {} from {} acknowledged and deleted", std::string(*id),
-                 result.at("peer").is_string() ? std::string(result.at("peer").get_string())
-                                               : std::string());
-    return json::value(std::move(result));
-  }
-  auto body = inbox_->body(entry);
+}
+
+// inbox_read: {"id", optional "peer"} picks one unacknowledged message.
+Host::Reply MessagesModule::inbox_read_command(const control::Request& request) {
+  const json::string* id = string_arg(request, "id");
+  if (!id) return control::error_reply("bad_argument", "\"id\" must be a message id");
+  auto from = sender_arg(request);
+  if (!from) return unexpected(from.error());
+  auto picked = pick_inbox(std::string(*id), *from);
+  if (!picked) return unexpected(picked.error());
+  json::object result = inbox_row(**picked);
+  auto body = inbox_->body(**picked);
   if (!body) return control::error_reply("store_error", body.error());
   result["body_base64"] = to_base64(*body);
   return json::value(std::move(result));
+}
+
+// inbox_ack: one message ("id"), several ("ids"), or every unacknowledged one ("all": true),
+// each optionally from one sender ("peer"). Every id is resolved before any message is
+// acknowledged, so a mistyped one acknowledges nothing.
+Host::Reply MessagesModule::inbox_ack_command(const control::Request& request) {
+  const json::value* ids = request.args.if_contains("ids");
+  const json::value* all = request.args.if_contains("all");
+  const bool ack_all = all && all->is_bool() && all->get_bool();
+  const int forms = int(request.args.contains("id")) + int(ids != nullptr) + int(ack_all);
+  if (forms != 1) {
+    return control::error_reply("bad_argument",
+                                "give exactly one of \"id\", \"ids\" and \"all\": true");
+  }
+  auto from = sender_arg(request);
+  if (!from) return unexpected(from.error());
+  std::vector<const InboxEntry*> chosen;
+  if (ack_all) {
+    for (const InboxEntry* entry : inbox_->pending()) {
+      if (!*from || entry->from == **from) chosen.push_back(entry);
+    }
+  } else {
+    std::vector<std::string> given;
+    if (ids) {
+      if (!ids->is_array() || ids->get_array().empty()) {
+        return control::error_reply("bad_argument", "\"ids\" must be a non-empty array of ids");
+      }
+      for (const json::value& one : ids->get_array()) {
+        if (!one.is_string())
+          return control::error_reply("bad_argument", "\"ids\" holds a non-string");
+        given.emplace_back(one.get_string());
+      }
+    } else {
+      const json::string* id = string_arg(request, "id");
+      if (!id) return control::error_reply("bad_argument", "\"id\" must be a message id");
+      given.emplace_back(*id);
+    }
+    for (const std::string& one : given) {
+      auto picked = pick_inbox(one, *from);
+      if (!picked) return unexpected(picked.error());
+      // The same message named twice (by id and by prefix) is acknowledged once.
+      if (std::find(chosen.begin(), chosen.end(), *picked) == chosen.end()) {
+        chosen.push_back(*picked);
+      }
+    }
+  }
+  // Acknowledging replaces entries: take what is needed from them first.
+  std::vector<std::pair<std::string, json::object>> keyed;
+  for (const InboxEntry* entry : chosen) keyed.emplace_back(entry->key, inbox_row(*entry));
+  json::array acked;
+  for (auto& [key, row] : keyed) {
+    auto done = inbox_->ack(key, unix_seconds());
+    if (!done) {
+      // Those before it stay acknowledged: say which, so nothing is acknowledged unknowingly.
+      return control::error_reply(
+          error_code(done.error().kind),
+          done.error().message + (acked.empty() ? std::string()
+                                                : " (" + std::to_string(acked.size()) +
+                                                      " message(s) before it were acknowledged)"));
+    }
+    spdlog::info(
+        "inbox: message {} from {} acknowledged and deleted", escape_text(row.at("id").as_string()),
+        row.at("peer").is_string() ? std::string(row.at("peer").get_string()) : std::string());
+    acked.emplace_back(std::move(row));
+  }
+  if (!ack_all && !ids) return acked.front();
+  return json::value(json::object{{"acked", std::move(acked)}});
 }
 
 Host::Reply MessagesModule::inbox_import_command(const control::Request& request) {

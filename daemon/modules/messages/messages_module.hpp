@@ -90,7 +90,13 @@ class MessagesModule final : public Module {
   Reply outbox_command(const control::Request& request);
   Reply outbox_cancel_command(const control::Request& request);
   Reply inbox_command(const control::Request& request);
-  Reply inbox_read_command(const control::Request& request, bool ack);
+  Reply inbox_read_command(const control::Request& request);
+  Reply inbox_ack_command(const control::Request& request);
+  Result<std::optional<Hashname>, control::ControlError> sender_arg(
+      const control::Request& request) const;
+  Result<const InboxEntry*, control::ControlError> pick_inbox(
+      const std::string& given, const std::optional<Hashname>& from) const;
+  boost::json::object inbox_row(const InboxEntry& entry) const;
   Reply inbox_import_command(const control::Request& request);
   boost::json::object messages_json() const;
 

@@ -1,0 +1,54 @@
+#include "daemon/modules/messages/message_id_prefix.hpp"
+
+#include <algorithm>
+
+#include "daemon/support/text_escape.hpp"
+
+namespace e3x::daemon {
+
+namespace {
+
+// Enough to recognise the one meant, few enough for one line of an error.
+constexpr std::size_t kCandidatesShown = 10;
+
+}  // namespace
+
+IdResolution resolve_message_id(std::string_view given, const std::vector<std::string>& ids) {
+  IdResolution resolution;
+  if (given.empty()) return resolution;
+  for (const std::string& id : ids) {
+    if (id == given) {
+      resolution.kind = IdResolution::Kind::kFound;
+      resolution.id = id;
+      resolution.candidates.clear();
+      return resolution;
+    }
+    if (id.starts_with(given)) resolution.candidates.push_back(id);
+  }
+  std::sort(resolution.candidates.begin(), resolution.candidates.end());
+  resolution.candidates.erase(
+      std::unique(resolution.candidates.begin(), resolution.candidates.end()),
+      resolution.candidates.end());
+  if (resolution.candidates.size() == 1) {
+    resolution.kind = IdResolution::Kind::kFound;
+    resolution.id = std::move(resolution.candidates.front());
+    resolution.candidates.clear();
+  } else if (resolution.candidates.size() > 1) {
+    resolution.kind = IdResolution::Kind::kAmbiguous;
+  }
+  return resolution;
+}
+
+std::string ambiguous_message(std::string_view given, const std::vector<std::string>& candidates) {
+  std::string out = "'" + escape_text(given) + "' is ambiguous: it begins " +
+                    std::to_string(candidates.size()) + " message ids: ";
+  for (std::size_t i = 0; i < candidates.size() && i < kCandidatesShown; ++i) {
+    out += (i == 0 ? "" : ", ") + escape_text(candidates[i]);
+  }
+  if (candidates.size() > kCandidatesShown) {
+    out += " and " + std::to_string(candidates.size() - kCandidatesShown) + " more";
+  }
+  return out + " (give more characters)";
+}
+
+}  // namespace e3x::daemon
