@@ -356,7 +356,8 @@ void parse_transport(const toml::node& node, const std::string& name, TransportC
                 {"cloak", ""},
                 {"keepalive", ""},
                 {"receive_buffer", ""},
-                {"send_buffer", ""}},
+                {"send_buffer", ""},
+                {"gso", ""}},
                "keys in [" + name + "]");
   }
 
@@ -397,6 +398,7 @@ void parse_transport(const toml::node& node, const std::string& name, TransportC
   if (const toml::node* size = table.get("receive_buffer")) {
     config.receive_buffer = get_socket_buffer(*size, join(name, "receive_buffer"));
   }
+  if (const toml::node* gso = table.get("gso")) config.gso = get_bool(*gso, join(name, "gso"));
   if (const toml::node* size = table.get("send_buffer")) {
     config.send_buffer = get_socket_buffer(*size, join(name, "send_buffer"));
   }

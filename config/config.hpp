@@ -54,6 +54,10 @@ struct TransportConfig {
   // full-size datagrams, a window of a fast stream; Linux's default holds 150.
   std::uint32_t receive_buffer = kDefaultSocketBuffer;
   std::uint32_t send_buffer = kDefaultSocketBuffer;
+  // UDP only: send runs of datagrams to one peer with one system call (UDP GSO). Off for a
+  // path whose devices mishandle it, or to keep per-datagram loss emulation honest (a firewall
+  // rule before segmentation drops a whole run).
+  bool gso = true;
   friend bool operator==(const TransportConfig&, const TransportConfig&) = default;
 };
 

@@ -172,6 +172,8 @@ TEST(ConfigParse, UdpSocketBuffers) {
   const Config system = parse_ok("[udp]\nreceive_buffer = 0\nsend_buffer = \"0 B\"\n");
   EXPECT_EQ(system.udp.receive_buffer, 0u);
   EXPECT_EQ(system.udp.send_buffer, 0u);
+  EXPECT_TRUE(defaults.udp.gso);
+  EXPECT_FALSE(parse_ok("[udp]\ngso = false\n").udp.gso);
 }
 
 // [[service]] and [[forward]] land in their structs (PROTOCOL.md 11).
@@ -438,12 +440,13 @@ INSTANTIATE_TEST_SUITE_P(
                   5,
                   "forward[0].target",
                   {"unknown key 'target'", "allowed keys in [[forward]]: listen, peer, service"}},
-        ErrorCase{"UnknownInUdp",
-                  "[udp]\nkeepalve = 25\n",
-                  2,
-                  "udp.keepalve",
-                  {"unknown key 'keepalve'",
-                   "allowed keys in [udp]: listen, cloak, keepalive, receive_buffer, send_buffer"}},
+        ErrorCase{
+            "UnknownInUdp",
+            "[udp]\nkeepalve = 25\n",
+            2,
+            "udp.keepalve",
+            {"unknown key 'keepalve'",
+             "allowed keys in [udp]: listen, cloak, keepalive, receive_buffer, send_buffer, gso"}},
         ErrorCase{"UnknownInPeer",
                   peer("name = \"a\"\nkey = \"" + kKey1 + "\"\naddress = \"x\"\n"),
                   4,
@@ -729,7 +732,7 @@ TEST(ConfigParse, DocumentedMessages) {
        "[messages], [metrics], [[peer]], [[service]], [[forward]]"},
       {"[udp]\nkeepalve = 25\n",
        "e3xd.toml:2: udp.keepalve: unknown key 'keepalve' (did you mean 'keepalive'?); allowed "
-       "keys in [udp]: listen, cloak, keepalive, receive_buffer, send_buffer"},
+       "keys in [udp]: listen, cloak, keepalive, receive_buffer, send_buffer, gso"},
       {"[[peer]]\nname = \"alpha\"\nkey = \"KEY_A\"\nendpiont = [\"udp://192.0.2.7:42424\"]\n",
        "e3xd.toml:4: peer[0].endpiont: unknown key 'endpiont' (did you mean 'endpoints'?); allowed "
        "keys in [[peer]]: name, key, hashname, endpoints, keepalive"},

@@ -108,6 +108,26 @@ TEST_P(NetworkUdpOffload, RunsEndWhereTheDestinationChanges) {
   EXPECT_EQ(sender.network.stats().udp_gso_runs, 6u);  // six runs of two
 }
 
+// With GSO off ([udp] gso = false) a held run leaves one datagram per system call: all of it
+// arrives, and no run was segmented.
+TEST_P(NetworkUdpOffload, WithGsoOffARunLeavesOneDatagramAtATime) {
+  NetworkOptions options = udp_options(GetParam());
+  options.udp_gso = false;
+  Node sender(io, options, 1);
+  Node receiver(io, udp_options(GetParam()), 2);
+  ASSERT_EQ(sender.network.start(), "");
+  ASSERT_EQ(receiver.network.start(), "");
+  const PathId to = sender.network.path_for(receiver.address());
+  sender.network.hold_udp();
+  for (std::size_t i = 0; i < 20; ++i) ASSERT_TRUE(sender.network.send(to, numbered(i, 1200)));
+  sender.network.flush_udp();
+  ASSERT_TRUE(run_until(io, [&] { return receiver.received.size() == 20; }));
+  for (std::size_t i = 0; i < 20; ++i) EXPECT_EQ(receiver.received[i].packet, numbered(i, 1200));
+  EXPECT_EQ(sender.network.stats().tx_packets, 20u);
+  EXPECT_EQ(sender.network.stats().udp_gso_runs, 0u);
+  EXPECT_EQ(receiver.network.stats().udp_gro_buffers, 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Cloaked, NetworkUdpOffload, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "cloaked" : "plain"; });
 

@@ -142,6 +142,7 @@ std::string Network::Impl::start() {
     auto socket =
         std::make_shared<UdpSocket>(io_, options_.max_packet + 1, options_.receive_budget, *this);
     udp_sockets_.push_back(socket);  // pushed first so stop() closes it on error too
+    if (!options_.udp_gso) socket->disable_gso();
     if (auto error = socket->open(listen, options_.udp_buffers)) {
       stop();
       return "udp " + endpoint_string(listen.address(), listen.port()) + ": " + error.message();

@@ -33,6 +33,7 @@ struct NetworkOptions {
   bool tcp_cloak = true;
   std::size_t receive_budget = 64;  // packets handled per socket per wake-up, then yield
   UdpSocket::Buffers udp_buffers;   // kernel buffer sizes asked for each UDP socket
+  bool udp_gso = true;              // send held runs with one system call (UdpSocket::send_run)
   std::size_t max_packet = 65535;   // larger UDP datagrams / TCP frames are dropped and counted
   std::size_t path_limit = 65536;   // path ids remembered (LRU; evicted ids are never reused;
                                     // path_for() paths are never evicted)

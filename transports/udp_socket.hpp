@@ -72,6 +72,8 @@ class UdpSocket : public std::enable_shared_from_this<UdpSocket> {
   static constexpr std::size_t kMaxRunSegments = 64;
   static constexpr std::size_t kMaxRunBytes = 65507;
   bool gso_enabled() const { return gso_; }
+  // Off: send_run sends one datagram per system call (the kernel segments nothing).
+  void disable_gso() { gso_ = false; }
   bool gro_enabled() const { return gro_; }
   // Received buffers that held a coalesced run of several datagrams (GRO).
   std::uint64_t coalesced_receives() const { return coalesced_receives_; }

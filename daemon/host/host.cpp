@@ -10,6 +10,7 @@
 
 #include "config/identity_file.hpp"
 #include "daemon/host/handshake_limiter.hpp"
+#include "daemon/host/preflight.hpp"
 #include "daemon/modules/modules.hpp"
 #include "daemon/support/build_info.hpp"
 #include "daemon/support/logging.hpp"
@@ -102,6 +103,7 @@ std::optional<StartError> Host::start_sockets() {
   options.tcp_cloak = config_.tcp.cloak;
   options.tcp_unauthenticated_per_address = config_.tcp.unauthenticated_limit;
   options.udp_buffers = {config_.udp.receive_buffer, config_.udp.send_buffer};
+  options.udp_gso = config_.udp.gso;
   network_ = std::make_unique<net::Network>(
       io_, random_, options, [this](PathId path, ByteView packet) { on_packet(path, packet); },
       [this] { drive(); });
@@ -131,6 +133,16 @@ std::optional<StartError> Host::start() {
   // The sockets first: a start that fails on a port or the control socket in use must not
   // leave a new identity (a new hashname nobody asked for) behind.
   if (auto error = start_sockets()) return error;
+  // The metrics listener starts with its module, after the identity; its port is checked
+  // now, for the same reason (the network's own ports are bound already, so left out).
+  if (config_.metrics.listen) {
+    config::Config metrics_only = config_;
+    metrics_only.udp.listen.clear();
+    metrics_only.tcp.listen.clear();
+    if (auto problems = check_listen_addresses(metrics_only); !problems.empty()) {
+      return StartError{problems.front().exit_code, problems.front().message};
+    }
+  }
   bool created = false;
   auto identity = config::load_or_create_identity(config_.identity, random_, &created);
   if (!identity) return StartError{exit_code_for(identity.error().kind), identity.error().message};

@@ -67,6 +67,9 @@ class Daemon:
                  tcp_keepalive=300, accept="peers", log_level="debug", netns=None,
                  listen_ip="127.0.0.1", extra_config="", state_dir=None):
         self.name = name
+        # UDP GSO on; a test that emulates per-datagram loss with an nft rule turns it off
+        # (the rule sees a run of datagrams before segmentation and would drop all of it).
+        self.udp_gso = True
         self.extra_config = extra_config
         self.dir = os.path.join(root, name)
         os.makedirs(self.dir, exist_ok=True)
@@ -117,6 +120,7 @@ class Daemon:
             f"listen = {listen(self.udp_port)}",
             f"cloak = {str(self.cloak).lower()}",
             f"keepalive = {self.keepalive}",
+            f"gso = {str(self.udp_gso).lower()}",
             "[tcp]",
             f"listen = {listen(self.tcp_port)}",
             f"cloak = {str(self.cloak).lower()}",

@@ -207,6 +207,18 @@ class CheckBeforeStart(unittest.TestCase):
             self.assertFalse(os.path.exists(self.identity), "a failed start created an identity")
         self.assertEqual(self.check().returncode, 0)
 
+    def test_a_metrics_port_in_use_stops_the_start_before_the_identity(self):
+        # Only the metrics port is taken: the network's own ports bind, and the metrics
+        # listener (which starts with its module, after the identity) is checked first.
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as metrics:
+            metrics.bind(("127.0.0.1", self.metrics_port))
+            metrics.listen()
+            out = subprocess.run([E3XD, "--config", self.config()], capture_output=True,
+                                 text=True, timeout=10)
+            self.assertNotEqual(out.returncode, 0, out.stderr)
+            self.assertIn(f"metrics listen 127.0.0.1:{self.metrics_port} is in use", out.stderr)
+            self.assertFalse(os.path.exists(self.identity), "a failed start created an identity")
+
     def test_a_control_socket_in_use_or_not_a_socket(self):
         with open(self.socket, "w") as f:
             f.write("a file")

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/write.hpp>
@@ -20,6 +21,7 @@ namespace {
 
 // Read this much at a time from the local side; it is split into channel packets.
 constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kWriteGather = 64;  // packets' bodies per write to the local socket
 
 }  // namespace
 
@@ -133,7 +135,14 @@ void Stream::start_write() {
     return;
   }
   writing_ = true;
-  asio::async_write(*socket_, asio::buffer(to_local_.front().bytes),
+  // Everything queued (up to kWriteGather packets) in one gathered write: one send for a run
+  // of packets rather than one per 1.4 KB body, the way the reads take 64 KiB at once.
+  std::vector<asio::const_buffer> buffers;
+  for (std::size_t i = 0; i < to_local_.size() && i < kWriteGather; ++i) {
+    buffers.push_back(asio::buffer(to_local_[i].bytes));
+  }
+  writing_chunks_ = buffers.size();
+  asio::async_write(*socket_, buffers,
                     [self = shared_from_this()](const error_code& error, std::size_t) {
                       self->on_written(error);
                     });
@@ -147,11 +156,16 @@ void Stream::on_written(const error_code& error) {
     kick();
     return;
   }
-  const std::size_t written = to_local_.front().bytes.size();
-  const std::size_t packets = to_local_.front().packets;
+  std::size_t written = 0;
+  std::size_t packets = 0;
+  for (std::size_t i = 0; i < writing_chunks_; ++i) {
+    written += to_local_.front().bytes.size();
+    packets += to_local_.front().packets;
+    to_local_.pop_front();
+  }
+  writing_chunks_ = 0;
   to_local_bytes_ -= written;
   bytes_in_ += written;
-  to_local_.pop_front();
   consumed(packets);
   start_write();
   maybe_done();

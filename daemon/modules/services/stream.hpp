@@ -111,6 +111,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
   };
   std::deque<Chunk> to_local_;
   std::size_t to_local_bytes_ = 0;
+  std::size_t writing_chunks_ = 0;  // chunks at the front of to_local_ the write under way holds
   bool writing_ = false;
   bool peer_ended_ = false;
   bool local_write_shut_ = false;
