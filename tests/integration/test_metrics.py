@@ -182,7 +182,8 @@ class MetricsPortBusy(DaemonTestCase):
             out = subprocess.run([E3XD, "--config", d.config_path], capture_output=True,
                                  text=True, timeout=20)
         self.assertEqual(out.returncode, 1, out.stderr)
-        self.assertIn(f"[metrics] cannot listen on 127.0.0.1:{port}", out.stdout + out.stderr)
+        # Checked before the identity is loaded (issue 15), with the check-config wording.
+        self.assertIn(f"metrics listen 127.0.0.1:{port} is in use", out.stdout + out.stderr)
 
 
 if __name__ == "__main__":
