@@ -1,10 +1,13 @@
 """The table, the emulator's counts and the verdicts of bench/run-emulated.sh.
 
-usage: emulated_table.py RESULTS.jsonl SECONDS RATE DELAY_MS LOSS
+usage: emulated_table.py RESULTS.jsonl SECONDS RATE DELAY_MS LOSS [TCP_CC]
 
 RESULTS holds one JSON line per measurement: {"setting", "round", "what", "result"} (or
 "counts" for the emulator's own report). Figures are medians over rounds; every ratio and
-verdict is computed here from the measured figures, against issue 13's targets.
+verdict is computed here from the measured figures, against issue 13's targets. TCP_CC names
+the congestion control of the TCP inside wireguard-go (the system's default): the baseline is
+only comparable to e3xd's loss-based NewReno when it is loss-based too, hence the extra CUBIC
+measurement ("wireguard_cubic") where the default is something else (BBR).
 """
 import json
 import statistics
@@ -12,6 +15,7 @@ import sys
 
 rows = [json.loads(line) for line in open(sys.argv[1])]
 seconds, rate_text, delay_ms, loss = sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
+tcp_cc = sys.argv[6] if len(sys.argv) > 6 else "?"
 SCALE = {"k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9}
 bottleneck = float(rate_text[:-1]) * SCALE[rate_text[-1]] if rate_text[-1] in SCALE else float(rate_text)
 settings = []
@@ -95,6 +99,7 @@ print(f"== Streams over the link emulator: iperf3 -t {seconds}, median of {round
 print("links: " + "; ".join(NAMES.get(s, s) for s in settings))
 print("(wan/lossy: one-way delay each direction, the rate counts IP packets (payload + 28 B), "
       "drop-tail queue of one BDP)")
+print(f"(TCP congestion control inside wireguard-go: {tcp_cc}, the system's default; e3xd: newreno)")
 header = f"{'measurement':<46}" + "".join(f"{s:>12}" for s in settings)
 print(header)
 
@@ -114,6 +119,7 @@ for s in settings:
         "rtt": figure(s, "pingpong", lambda d: d.get("p50_ms") if isinstance(d, dict) and d.get("count") else None),
         "e3xd": e3xd,
         "wg": wg,
+        "wg_cubic": figure(s, "wireguard_cubic", iperf_bps),
         "e3xd_retx": figure(s, "e3xd", iperf_retransmits),
         "wg_retx": figure(s, "wireguard", iperf_retransmits),
         "two": two,
@@ -128,10 +134,15 @@ ratio = lambda a, b: a / b if a is not None and b else None
 line("emulator limit: udp_blast 1400 B, Mbit/s", [T[s]["blast"] for s in settings])
 line("path RTT: UDP ping-pong p50, ms", [T[s]["rtt"] for s in settings], "{:.2f}")
 line("e3xd forward, one stream, Mbit/s", [mb(T[s]["e3xd"]) for s in settings])
-line("wireguard-go, one stream, Mbit/s", [mb(T[s]["wg"]) for s in settings])
+line(f"wireguard-go, one stream ({tcp_cc}), Mbit/s", [mb(T[s]["wg"]) for s in settings])
+has_cubic = any(T[s]["wg_cubic"] is not None for s in settings)
+if has_cubic:
+    line("wireguard-go, one stream (cubic), Mbit/s", [mb(T[s]["wg_cubic"]) for s in settings])
 line("  e3xd / bottleneck", [ratio(T[s]["e3xd"], bottleneck) if s != "none" else NA for s in settings],
      "{:.0%}")
-line("  e3xd / wireguard-go", [ratio(T[s]["e3xd"], T[s]["wg"]) for s in settings], "{:.2f}x")
+line(f"  e3xd / wireguard-go ({tcp_cc})", [ratio(T[s]["e3xd"], T[s]["wg"]) for s in settings], "{:.2f}x")
+if has_cubic:
+    line("  e3xd / wireguard-go (cubic)", [ratio(T[s]["e3xd"], T[s]["wg_cubic"]) for s in settings], "{:.2f}x")
 line("  e3xd / emulator limit", [ratio(mb(T[s]["e3xd"]), T[s]["blast"]) for s in settings], "{:.0%}")
 line("  TCP retransmits: e3xd forward (A's socket)", [T[s]["e3xd_retx"] for s in settings], "{:.0f}")
 line("  TCP retransmits: inside wireguard-go", [T[s]["wg_retx"] for s in settings], "{:.0f}")
@@ -165,19 +176,22 @@ print("(loss, queue: dropped by the emulation; socket: dropped by the kernel at 
 
 print()
 print("== What the emulator counted during each measurement (A to B / B to A datagrams) ==")
-print(f"{'link':<8}{'measurement':<12}{'forwarded':>19}{'lost (random)':>17}{'queue drops':>15}"
-      f"{'socket drops':>15}")
+print(f"{'link':<8}{'measurement':<16}{'forwarded':>19}{'lost (random)':>17}{'queue drops':>15}"
+      f"{'socket drops':>15}{'at B / at A':>14}")
 for s in settings:
-    for what in ("blast", "pingpong", "e3xd", "wireguard", "e3xd_two"):
-        deltas = [r["delta"] for r in rows if r["setting"] == s and r["what"] == what + "@emulator"]
-        if not deltas:
+    for what in ("blast", "pingpong", "e3xd", "wireguard", "wireguard_cubic", "e3xd_two"):
+        reports = [r for r in rows if r["setting"] == s and r["what"] == what + "@emulator"]
+        if not reports:
             continue
-        d = deltas[-1]
+        d = reports[-1]["delta"]
         pair = lambda key: f"{d['a_to_b'].get(key, 0)} / {d['b_to_a'].get(key, 0)}"
-        print(f"{s:<8}{what:<12}{pair('forwarded'):>19}{pair('dropped_loss'):>17}"
-              f"{pair('dropped_queue'):>15}{pair('dropped_socket'):>15}")
+        ends = reports[-1].get("endpoint_rcvbuf_drops")
+        at_ends = f"{ends['b']} / {ends['a']}" if ends else "-"
+        print(f"{s:<8}{what:<16}{pair('forwarded'):>19}{pair('dropped_loss'):>17}"
+              f"{pair('dropped_queue'):>15}{pair('dropped_socket'):>15}{at_ends:>14}")
 print("(the last round; socket drops during a TCP measurement would mean the emulator, not the "
-      "emulated link, was a bottleneck)")
+      "emulated link, was a bottleneck; 'at B / at A': datagrams the kernel dropped at full UDP "
+      "receive buffers in B's and A's namespace, past the emulator: losses it never counted)")
 
 print()
 print("== Targets (issue 13, emulated path) ==")

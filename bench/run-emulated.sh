@@ -14,10 +14,12 @@
 #   lossy  the same with 1% random loss each way;
 # it measures, each for SECONDS: udp_blast's 1400-byte datagrams at full rate (what the
 # emulator forwards) and a UDP ping-pong (the path's bare RTT); iperf3 one TCP stream A to B
-# through e3xd and through wireguard-go; two streams at once through e3xd (iperf3 -P 2, each
-# its own forward connection and channel); `e3xctl ping b` round trips idle and under a bulk
-# stream through e3xd. Each is repeated ROUNDS times, interleaved; medians are reported, and
-# bench/emulated_table.py prints the table, the emulator's counts and the verdicts.
+# through e3xd and through wireguard-go (with the system's TCP congestion control, and with
+# CUBIC too where that is not the default); two streams at once through e3xd (iperf3 -P 2,
+# each its own forward connection and channel); `e3xctl ping b` round trips idle and under a
+# bulk stream through e3xd. Each is repeated ROUNDS times, interleaved; medians are reported,
+# and bench/emulated_table.py prints the table, the emulator's counts (with the datagrams the
+# endpoints' own UDP receive buffers dropped, which the emulator cannot see) and the verdicts.
 #
 #   bench/run-emulated.sh [SECONDS]        default 10
 #   ROUNDS=3 E3X_BUILD_DIR=build-bench SETTINGS="wan lossy" bench/run-emulated.sh 20
@@ -86,6 +88,16 @@ print(json.dumps({"setting":sys.argv[1],"round":int(sys.argv[2]),"what":"emulato
                   "counts":json.load(sys.stdin)}))' "$1" "$2" >>"$RESULTS"
 }
 
+# The congestion control of the TCP inside wireguard-go (iperf3's, in A's namespace): the
+# system's default, which namespaces inherit. With BBR, random loss barely slows it; a
+# loss-based TCP (CUBIC, Reno) is held near MSS/RTT * 1.22/sqrt(loss) (Mathis et al.), as
+# e3xd's NewReno is. Where the default is not CUBIC, wireguard-go is also measured with CUBIC.
+TCP_CC=$(ip netns exec "$NA" sysctl -n net.ipv4.tcp_congestion_control)
+CUBIC=
+if [[ $TCP_CC != cubic ]] && grep -qw cubic /proc/sys/net/ipv4/tcp_available_congestion_control; then
+  CUBIC=1
+fi
+
 # ---- e3xd pair through the emulator ----
 e3xd_keygen a b
 e3xd_config a 10.98.1.1 b 10.98.1.2 $'[[forward]]\nlisten = "127.0.0.1:5202"\npeer = "b"\nservice = "iperf"'
@@ -116,12 +128,23 @@ emulator_counts() {
   cat "$WORK/emulator.stats"
 }
 
+# Datagrams the kernel dropped at full UDP receive buffers in namespace NS so far (every socket
+# there: e3xd's or wireguard-go's). The emulator never sees these: to the endpoint they are
+# lost packets all the same (data at B, acks at A), and a loss-based sender backs off for them.
+rcvbuf_errors() {  # ns
+  ip netns exec "$1" awk '/^Udp:/ { if (!col) { for (i = 1; i <= NF; i++) if ($i == "RcvbufErrors") col = i }
+    else { print $col; exit } }' /proc/net/snmp
+}
+
 # measured SETTING ROUND WHAT COMMAND...: records COMMAND's JSON output as WHAT, and what the
-# emulator counted meanwhile (each counter's increase) as WHAT@emulator.
+# emulator counted meanwhile (each counter's increase) as WHAT@emulator, with the endpoints'
+# receive-buffer drops in A and B meanwhile.
 measured() {
-  local setting=$1 rnd=$2 what=$3 before after
+  local setting=$1 rnd=$2 what=$3 before after a_before b_before
   shift 3
   before=$(emulator_counts)
+  a_before=$(rcvbuf_errors "$NA")
+  b_before=$(rcvbuf_errors "$NB")
   "$@" | record "$setting" "$rnd" "$what"
   after=$(emulator_counts)
   python3 -c '
@@ -129,8 +152,11 @@ import json,sys
 b,a=json.loads(sys.argv[4]),json.loads(sys.argv[5])
 delta={d:{k:a[d][k]-b[d][k] for k in a[d] if isinstance(a[d][k],int) and not isinstance(a[d][k],bool)}
        for d in ("a_to_b","b_to_a")}
+endpoints={"a":int(sys.argv[8])-int(sys.argv[6]),"b":int(sys.argv[9])-int(sys.argv[7])}
 print(json.dumps({"setting":sys.argv[1],"round":int(sys.argv[2]),"what":sys.argv[3]+"@emulator",
-                  "delta":delta}))' "$setting" "$rnd" "$what" "$before" "$after" >>"$RESULTS"
+                  "delta":delta,"endpoint_rcvbuf_drops":endpoints}))' \
+    "$setting" "$rnd" "$what" "$before" "$after" "$a_before" "$b_before" \
+    "$(rcvbuf_errors "$NA")" "$(rcvbuf_errors "$NB")" >>"$RESULTS"
 }
 
 record() {  # setting round what: a JSON document on stdin becomes one line of results
@@ -185,7 +211,7 @@ pings() {  # count spacing: e3xctl ping b, one rtt_ms a line
 
 for round in $(seq "$ROUNDS"); do
   for setting in $SETTINGS; do
-    echo "round $round of $ROUNDS, link '$setting': udp_blast, ping-pong, e3xd, wireguard-go, two streams, ping" >&2
+    echo "round $round of $ROUNDS, link '$setting': udp_blast, ping-pong, e3xd, wireguard-go (TCP $TCP_CC${CUBIC:+, cubic}), two streams, ping" >&2
     start_emulator "$setting"
     # Untimed warm-up: new handshakes if the gap while the emulator restarted needed one, and a
     # stream each way so neither tunnel starts cold.
@@ -197,6 +223,9 @@ for round in $(seq "$ROUNDS"); do
     measured "$setting" "$round" pingpong pingpong
     measured "$setting" "$round" e3xd iperf 127.0.0.1 5202
     measured "$setting" "$round" wireguard iperf 10.98.3.2 5201
+    if [[ -n $CUBIC ]]; then
+      measured "$setting" "$round" wireguard_cubic iperf 10.98.3.2 5201 -C cubic
+    fi
     measured "$setting" "$round" e3xd_two iperf 127.0.0.1 5202 -P 2
     pings "$PINGS" 0.1 | record "$setting" "$round" ping_idle
     # Under load: the pings start once the bulk stream is past slow start, and end before it.
@@ -213,5 +242,5 @@ done
 
 echo "machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), Linux $(uname -r)"
 echo "load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
-python3 "$ROOT/bench/emulated_table.py" "$RESULTS" "$DURATION" "$RATE" "$DELAY_MS" "$LOSS"
+python3 "$ROOT/bench/emulated_table.py" "$RESULTS" "$DURATION" "$RATE" "$DELAY_MS" "$LOSS" "$TCP_CC"
 if [[ -n ${KEEP_RESULTS:-} ]]; then cp "$RESULTS" "$KEEP_RESULTS"; fi

@@ -43,13 +43,30 @@ Instant PathControl::release_time(Instant now, std::size_t bytes) {
   return pacer_.release_time(now, bytes, rate, capacity);
 }
 
-void PathControl::on_sent(Instant /*now*/, std::size_t bytes) {
+void PathControl::note_activity(Instant now) {
+  if (!last_activity_ || now > *last_activity_) last_activity_ = now;
+}
+
+void PathControl::on_sent(Instant now, std::size_t bytes) {
+  if (controller_ && in_flight_ == 0 && last_activity_) {
+    Duration idle = kCongestionIdleRestart;
+    if (rtt_.has_sample()) idle = std::max(idle, 4 * rtt_.smoothed());
+    if (now - *last_activity_ >= idle) {
+      // What the window and threshold say is about the path as it was: start as a new
+      // connection would (the RTT estimate stays, it is the same path).
+      controller_ = make_congestion_controller(*algorithm_, config_);
+      window_limited_ = false;
+      ++idle_restarts_;
+    }
+  }
+  note_activity(now);
   recovery_send_ = false;  // the one packet a new congestion event allows has gone
   in_flight_ += bytes;
   if (controller_) pacer_.on_sent(bytes);
 }
 
 void PathControl::on_delivered(Instant now, Instant sent, std::size_t bytes) {
+  note_activity(now);
   const std::size_t before = in_flight_;
   in_flight_ -= std::min(in_flight_, bytes);
   if (!controller_) return;
@@ -60,6 +77,7 @@ void PathControl::on_delivered(Instant now, Instant sent, std::size_t bytes) {
 }
 
 void PathControl::on_lost(Instant now, Instant sent, std::size_t bytes, bool in_flight) {
+  note_activity(now);
   if (in_flight) in_flight_ -= std::min(in_flight_, bytes);
   if (!controller_) return;
   if (controller_->on_congestion_event(now, sent, false)) {
@@ -86,6 +104,7 @@ void PathControl::reset() {
   ++generation_;
   window_limited_ = false;
   recovery_send_ = false;
+  last_activity_.reset();
   ++resets_;
 }
 
@@ -106,6 +125,7 @@ PathFlowStats PathControl::stats() const {
   s.congestion_events = congestion_events_;
   s.persistent_congestion = persistent_congestion_;
   s.resets = resets_;
+  s.idle_restarts = idle_restarts_;
   return s;
 }
 

@@ -34,6 +34,15 @@ inline constexpr Duration kPacingBurstInterval = milliseconds(2);
 inline constexpr std::size_t kPacingMinBurstPackets = 2;
 inline constexpr std::size_t kPacingMaxBurstPackets = 256;
 
+// A path with nothing in flight and nothing sent or acknowledged for this long (or 4 smoothed
+// RTTs, if longer: the receive window's idle rule, kReliableWindowIdle) starts its next packet
+// with a fresh controller: initial window, slow start, no threshold. The controller outlives
+// streams (one per exchange), and a threshold a lossy episode left would otherwise hold every
+// later stream to one packet of growth per round trip, however good the path has become;
+// Linux no longer carries ssthresh from one connection to the next for the same reason
+// (net.ipv4.tcp_no_ssthresh_metrics_save).
+inline constexpr Duration kCongestionIdleRestart = seconds(1);
+
 struct PathFlowStats {
   const char* algorithm = "none";
   std::size_t window = 0;  // bytes; SIZE_MAX when unlimited
@@ -45,6 +54,7 @@ struct PathFlowStats {
   std::uint64_t congestion_events = 0;
   std::uint64_t persistent_congestion = 0;
   std::uint64_t resets = 0;
+  std::uint64_t idle_restarts = 0;  // fresh controllers after kCongestionIdleRestart quiet
 };
 
 class PathControl {
@@ -76,6 +86,7 @@ class PathControl {
   void note_sender_idle() { window_limited_ = false; }
 
   // ---- reported by channels ----
+  // A packet enters the flight; after kCongestionIdleRestart of quiet, with a fresh controller.
   void on_sent(Instant now, std::size_t bytes);
   // A packet in flight is known delivered (acknowledged, or presumed from a duplicate ack).
   void on_delivered(Instant now, Instant sent, std::size_t bytes);
@@ -93,6 +104,7 @@ class PathControl {
 
  private:
   double pacing_rate() const;  // bytes per second; 0: do not pace
+  void note_activity(Instant now);
 
   std::optional<CongestionAlgorithm> algorithm_;
   CongestionConfig config_;
@@ -106,6 +118,8 @@ class PathControl {
   std::uint64_t congestion_events_ = 0;
   std::uint64_t persistent_congestion_ = 0;
   std::uint64_t resets_ = 0;
+  std::uint64_t idle_restarts_ = 0;
+  std::optional<Instant> last_activity_;  // the latest send, delivery or loss
 };
 
 }  // namespace e3x

@@ -245,6 +245,59 @@ TEST(PathControl, PacesAtGainTimesWindowPerRtt) {
   EXPECT_DOUBLE_EQ(path.stats().pacing_rate, 1.25 * 5 * kMss / 0.1);
 }
 
+// The controller outlives streams: a loss episode's window and threshold must not hold back
+// the next stream after a pause. Quiet for kCongestionIdleRestart (or 4 RTT) with nothing in
+// flight, the next packet starts a fresh controller; a shorter pause, or one with packets
+// still in flight, keeps what was learnt.
+TEST(PathControl, StartsAFreshControllerAfterAQuietSecond) {
+  PathControl path(CongestionAlgorithm::kNewReno);
+  path.rtt().on_sample(milliseconds(40));
+  auto lossy_episode = [&path](std::int64_t ms) {
+    for (int i = 0; i < 10; ++i) path.on_sent(at_ms(ms), kMss);
+    path.on_lost(at_ms(ms + 40), at_ms(ms), kMss, true);
+    for (int i = 0; i < 9; ++i) path.on_delivered(at_ms(ms + 40), at_ms(ms), kMss);
+  };
+  lossy_episode(0);
+  ASSERT_EQ(path.bytes_in_flight(), 0u);
+  EXPECT_EQ(path.window(), 5 * kMss);
+  EXPECT_FALSE(path.stats().slow_start);
+  // Half a second later: the same episode, still in congestion avoidance.
+  path.on_sent(at_ms(540), kMss);
+  EXPECT_EQ(path.window(), 5 * kMss);
+  EXPECT_FALSE(path.stats().slow_start);
+  EXPECT_EQ(path.stats().idle_restarts, 0u);
+  path.on_delivered(at_ms(580), at_ms(540), kMss);
+  // A packet that stays in flight through a long pause (a timeout's probe) is not a quiet path.
+  lossy_episode(1000);
+  const std::size_t reduced = path.window();
+  path.on_sent(at_ms(1100), kMss);
+  path.on_sent(at_ms(5000), kMss);
+  EXPECT_EQ(path.window(), reduced);
+  EXPECT_EQ(path.stats().idle_restarts, 0u);
+  path.on_delivered(at_ms(5040), at_ms(1100), kMss);
+  path.on_delivered(at_ms(5040), at_ms(5000), kMss);
+  ASSERT_EQ(path.bytes_in_flight(), 0u);
+  // A second of quiet with nothing in flight: the next packet starts as a new connection would,
+  // with the initial window and slow start; the RTT estimate is kept.
+  path.on_sent(at_ms(6040), kMss);
+  EXPECT_EQ(path.window(), 10 * kMss);
+  EXPECT_TRUE(path.stats().slow_start);
+  EXPECT_EQ(path.stats().idle_restarts, 1u);
+  EXPECT_TRUE(path.rtt().has_sample());
+  EXPECT_EQ(path.bytes_in_flight(), kMss);
+  // On a long path the quiet must also last 4 smoothed RTTs.
+  PathControl slow(CongestionAlgorithm::kNewReno);
+  slow.rtt().on_sample(milliseconds(500));
+  slow.on_sent(at_ms(0), kMss);
+  slow.on_lost(at_ms(600), at_ms(0), kMss, true);
+  slow.on_sent(at_ms(1700), kMss);  // 1.1 s quiet: less than 4 x 500 ms
+  EXPECT_EQ(slow.stats().idle_restarts, 0u);
+  slow.on_delivered(at_ms(2200), at_ms(1700), kMss);
+  slow.on_sent(at_ms(4300), kMss);  // 2.1 s quiet
+  EXPECT_EQ(slow.stats().idle_restarts, 1u);
+  EXPECT_EQ(slow.window(), 10 * kMss);
+}
+
 TEST(PathControl, UnlimitedHasNoWindowAndNoPacing) {
   PathControl path(std::nullopt);
   EXPECT_FALSE(path.limited());

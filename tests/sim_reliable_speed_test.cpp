@@ -368,6 +368,62 @@ TEST(SimReliableSpeed, TheAdvertisedWindowIsNeverExceeded) {
   EXPECT_LE(largest_window, 2 * kReliableWindow);
 }
 
+// (c2) A new stream after a pause starts like a new connection, whatever the exchange went
+// through before: a bulk stream through 1% loss leaves the path's congestion controller with a
+// small window and slow start threshold; the stream ends, the exchange stays up, the path is
+// quiet for 3 s and then clean (40 ms, 100 Mbit/s, a queue of one product), as in
+// bench/run-emulated.sh between its link settings. A second stream that inherited that
+// threshold would grow one packet per round trip from a dozen packets: about a fifth of the
+// link over its first 5 s. With a fresh slow start it fills the link within a few round trips.
+TEST(SimReliableSpeed, AStreamAfterAPauseDoesNotInheritAnOldLossEpisode) {
+  constexpr std::uint64_t kRate = 12'500'000;  // bytes per second: 100 Mbit/s
+  constexpr std::size_t kQueue = 350;          // one product (500 kB) of full packets
+  Pair pair(resolve_seed(1308));
+  pair.start(LinkParams{milliseconds(20), Duration::zero(), 0.01, 0.0, kRate, kQueue});
+  Simulator& sim = pair.sim;
+  Bulk lossy;
+  lossy.from = pair.a;
+  lossy.to = pair.b;
+  lossy.packets = 1500;
+  Bulk clean;
+  clean.from = pair.a;
+  clean.to = pair.b;
+  clean.packets = 1'000'000;
+  route(sim, *pair.b, {&lossy, &clean});
+  open_bulk(sim, lossy);
+  Instant deadline = sim.now() + seconds(60);
+  while (!lossy.done) {
+    lossy.top_up(sim);
+    if (!sim.step(deadline)) break;
+  }
+  ASSERT_TRUE(lossy.done.has_value()) << lossy.delivered << " delivered";
+  const auto before = pair.a->endpoint().path_flow(pair.b->hashname());
+  ASSERT_TRUE(before);
+  ASSERT_GT(before->congestion_events, 0u);
+  sim.run_until_time(sim.now() + seconds(3));
+  sim.network().set_default_link(
+      LinkParams{milliseconds(20), Duration::zero(), 0.0, 0.0, kRate, kQueue});
+  open_bulk(sim, clean);
+  const Instant start = sim.now();
+  deadline = start + seconds(5);
+  while (sim.now() < deadline) {
+    clean.top_up(sim);
+    if (!sim.step(deadline)) sim.run_until_time(deadline);
+  }
+  const double goodput = static_cast<double>(clean.bytes) / 5;
+  const auto after = pair.a->endpoint().path_flow(pair.b->hashname());
+  ASSERT_TRUE(after);
+  std::printf(
+      "[ sim ] after the lossy stream: window %zu bytes%s; the next stream after 3 s quiet: "
+      "%.0f kB/s over its first 5 s (%.0f%% of the bottleneck), window %zu bytes\n",
+      before->window, before->slow_start ? " (slow start)" : "", goodput / 1000,
+      100 * goodput / static_cast<double>(kRate), after->window);
+  EXPECT_TRUE(clean.order_ok);
+  // A fresh connection's figure: slow start reaches the product in about 6 round trips,
+  // overshoots into the queue once and halves; 5 s is 125 round trips.
+  EXPECT_GE(goodput, 0.7 * static_cast<double>(kRate));
+}
+
 // (d) Two streams on one path (two channels of one exchange) through a 20 Mbit/s bottleneck
 // converge to a fair share: the second starts 3 s after the first; over the last 12 s of 20
 // each gets within 20% of half, and together they keep the bottleneck busy.

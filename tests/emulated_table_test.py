@@ -1,0 +1,92 @@
+"""bench/emulated_table.py (bench/run-emulated.sh's table) on made-up results: it names the
+TCP congestion control wireguard-go was measured with, adds the CUBIC baseline when there is
+one, and shows the datagrams the endpoints' own UDP receive buffers dropped, which the
+emulator cannot count. Without those figures (results of an older run) it still prints.
+
+usage: emulated_table_test.py PATH/TO/emulated_table.py"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+TABLE = sys.argv.pop(1) if len(sys.argv) > 1 else None
+
+
+def iperf(mbps):
+    return {"end": {"sum_received": {"bits_per_second": mbps * 1e6}, "sum_sent": {"retransmits": 3}}}
+
+
+def emulator_delta(forwarded, lost):
+    return {"a_to_b": {"forwarded": forwarded, "dropped_loss": lost, "dropped_queue": 0, "dropped_socket": 0},
+            "b_to_a": {"forwarded": forwarded // 2, "dropped_loss": 0, "dropped_queue": 0, "dropped_socket": 0}}
+
+
+def results(with_new_figures):
+    rows = []
+
+    def add(what, **fields):
+        rows.append({"setting": "lossy", "round": 1, "what": what, **fields})
+
+    add("e3xd", result=iperf(3.1))
+    add("wireguard", result=iperf(84.3))
+    if with_new_figures:
+        add("wireguard_cubic", result=iperf(5.6))
+    for what, forwarded, lost, ends in (("e3xd", 1479, 11, {"a": 111, "b": 570}),
+                                        ("wireguard", 40384, 435, {"a": 0, "b": 0}),
+                                        ("wireguard_cubic", 2602, 38, {"a": 0, "b": 2})):
+        if what == "wireguard_cubic" and not with_new_figures:
+            continue
+        extra = {"endpoint_rcvbuf_drops": ends} if with_new_figures else {}
+        add(what + "@emulator", delta=emulator_delta(forwarded, lost), **extra)
+    return rows
+
+
+def run_table(rows, *extra_args):
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+        path = f.name
+    try:
+        out = subprocess.run([sys.executable, TABLE, path, "5", "100M", "20", "0.01", *extra_args],
+                             check=True, capture_output=True, text=True)
+        return out.stdout
+    finally:
+        os.unlink(path)
+
+
+def row_of(text, label):
+    for line in text.splitlines():
+        if line.startswith(label):
+            return line[len(label):].split()
+    raise AssertionError(f"no row {label!r} in:\n{text}")
+
+
+class EmulatedTable(unittest.TestCase):
+    def test_names_the_baseline_congestion_control_and_adds_cubic(self):
+        text = run_table(results(True), "bbr")
+        self.assertIn("TCP congestion control inside wireguard-go: bbr", text)
+        self.assertEqual(row_of(text, "wireguard-go, one stream (bbr), Mbit/s"), ["84.3"])
+        self.assertEqual(row_of(text, "wireguard-go, one stream (cubic), Mbit/s"), ["5.6"])
+        self.assertEqual(row_of(text, "  e3xd / wireguard-go (bbr)"), ["0.04x"])
+        self.assertEqual(row_of(text, "  e3xd / wireguard-go (cubic)"), ["0.55x"])
+
+    def test_shows_receive_buffer_drops_at_the_endpoints(self):
+        text = run_table(results(True), "bbr")
+        # B's drops first (the data direction of every stream), then A's (its acks).
+        self.assertEqual(row_of(text, "lossy   e3xd            ")[-3:], ["570", "/", "111"])
+        self.assertEqual(row_of(text, "lossy   wireguard_cubic ")[-3:], ["2", "/", "0"])
+
+    def test_results_without_the_new_figures_still_print(self):
+        text = run_table(results(False))
+        self.assertNotIn("(cubic)", text)
+        self.assertEqual(row_of(text, "wireguard-go, one stream (?), Mbit/s"), ["84.3"])
+        self.assertEqual(row_of(text, "lossy   e3xd            ")[-1], "-")
+        self.assertIn("NOT MET: one stream >= 1.5x wireguard-go at 1% loss", text)
+
+
+if __name__ == "__main__":
+    if TABLE is None:
+        sys.exit("usage: emulated_table_test.py PATH/TO/emulated_table.py")
+    unittest.main()
