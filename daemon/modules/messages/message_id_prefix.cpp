@@ -40,15 +40,24 @@ IdResolution resolve_message_id(std::string_view given, const std::vector<std::s
 }
 
 std::string ambiguous_message(std::string_view given, const std::vector<std::string>& candidates) {
-  std::string out = "'" + escape_text(given) + "' is ambiguous: it begins " +
-                    std::to_string(candidates.size()) + " message ids: ";
+  // Appended piece by piece: GCC 12's -Wrestrict misfires on `"literal" + std::string&&` at
+  // -O3 (the package's Release build with warnings as errors).
+  std::string out = "'";
+  out += escape_text(given);
+  out += "' is ambiguous: it begins ";
+  out += std::to_string(candidates.size());
+  out += " message ids: ";
   for (std::size_t i = 0; i < candidates.size() && i < kCandidatesShown; ++i) {
-    out += (i == 0 ? "" : ", ") + escape_text(candidates[i]);
+    if (i > 0) out += ", ";
+    out += escape_text(candidates[i]);
   }
   if (candidates.size() > kCandidatesShown) {
-    out += " and " + std::to_string(candidates.size() - kCandidatesShown) + " more";
+    out += " and ";
+    out += std::to_string(candidates.size() - kCandidatesShown);
+    out += " more";
   }
-  return out + " (give more characters)";
+  out += " (give more characters)";
+  return out;
 }
 
 }  // namespace e3x::daemon
