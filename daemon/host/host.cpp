@@ -27,21 +27,6 @@ std::chrono::steady_clock::time_point to_steady(Instant at) {
       std::chrono::duration_cast<std::chrono::steady_clock::duration>(at.time_since_epoch()));
 }
 
-int exit_code_for(config::IdentityError::Kind kind) {
-  switch (kind) {
-    case config::IdentityError::Kind::kInsecure:
-      return kExitNoPerm;
-    case config::IdentityError::Kind::kMalformed:
-      return kExitDataErr;
-    case config::IdentityError::Kind::kWriteFailed:
-      return kExitCantCreat;
-    case config::IdentityError::Kind::kMissing:
-    case config::IdentityError::Kind::kUnreadable:
-      return kExitNoInput;
-  }
-  return kExitRuntime;
-}
-
 // Creates a directory (and parents) with `mode`: 0700 for state holding a secret, 0750 for
 // the control socket's (group members may use e3xctl). An existing directory is left as is.
 std::string make_directory(const std::filesystem::path& dir, unsigned mode) {

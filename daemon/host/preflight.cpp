@@ -25,21 +25,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-int exit_code_of(config::IdentityError::Kind kind) {
-  switch (kind) {
-    case config::IdentityError::Kind::kInsecure:
-      return kExitNoPerm;
-    case config::IdentityError::Kind::kMalformed:
-      return kExitDataErr;
-    case config::IdentityError::Kind::kWriteFailed:
-      return kExitCantCreat;
-    case config::IdentityError::Kind::kMissing:
-    case config::IdentityError::Kind::kUnreadable:
-      return kExitNoInput;
-  }
-  return kExitRuntime;
-}
-
 // "in use" for the error everyone meets; the system's words for the rest (EACCES: a port
 // below 1024 without the capability).
 std::string bind_problem(const char* kind, const std::string& address,
@@ -73,7 +58,7 @@ std::optional<PreflightProblem> check_identity(const std::filesystem::path& file
   }
   auto identity = config::load_identity(file);
   if (!identity) {
-    return PreflightProblem{exit_code_of(identity.error().kind), identity.error().message};
+    return PreflightProblem{exit_code_for(identity.error().kind), identity.error().message};
   }
   struct stat st {};
   if (::stat(file.c_str(), &st) == 0 && ::geteuid() != 0 && st.st_uid != ::geteuid()) {
@@ -150,6 +135,21 @@ std::vector<PreflightProblem> check_listen_addresses(const config::Config& confi
     if (error) problems.push_back({kExitRuntime, bind_problem(kind, text_of(listen), error)});
   }
   return problems;
+}
+
+int exit_code_for(config::IdentityError::Kind kind) {
+  switch (kind) {
+    case config::IdentityError::Kind::kInsecure:
+      return kExitNoPerm;
+    case config::IdentityError::Kind::kMalformed:
+      return kExitDataErr;
+    case config::IdentityError::Kind::kWriteFailed:
+      return kExitCantCreat;
+    case config::IdentityError::Kind::kMissing:
+    case config::IdentityError::Kind::kUnreadable:
+      return kExitNoInput;
+  }
+  return kExitRuntime;
 }
 
 }  // namespace e3x::daemon

@@ -10,8 +10,12 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/identity_file.hpp"
 
 namespace e3x::daemon {
+
+// The exit code e3xd gives for an identity file it cannot use (shared by start and the check).
+int exit_code_for(config::IdentityError::Kind kind);
 
 struct PreflightProblem {
   int exit_code;        // the kExit* code e3xd would exit with at start
