@@ -112,6 +112,13 @@ std::optional<StartError> Host::start_sockets() {
 }
 
 std::optional<StartError> Host::start() {
+  // Signals are caught before anything visible exists: the control socket appears early (so a
+  // busy one stops the start before an identity is made), and a SIGTERM sent as soon as it
+  // appears must stop e3xd cleanly, not kill it with the socket left behind. Asio keeps a
+  // signal that arrives before the wait below and delivers it once the loop runs.
+  signals_.add(SIGHUP);
+  signals_.add(SIGTERM);
+  signals_.add(SIGINT);
   if (auto error = make_directory(config_.state_dir, 0700); !error.empty()) {
     return StartError{kExitCantCreat, error};
   }
@@ -180,9 +187,6 @@ std::optional<StartError> Host::start() {
     }
   }
 
-  signals_.add(SIGHUP);
-  signals_.add(SIGTERM);
-  signals_.add(SIGINT);
   wait_for_signal();
 
   std::string listening;

@@ -124,6 +124,24 @@ class Lifecycle(DaemonTestCase):
             self.assertEqual("running as" in log, expect_info, f"--log-level {level}: {log}")
             self.assertNotIn(" debug ", log)
 
+    def test_sigterm_as_soon_as_the_socket_appears_stops_cleanly(self):
+        """The control socket exists before the identity is loaded (a busy socket must stop
+        the start first), so a service manager or script that treats it as "up" may signal at
+        once: e3xd must stop by its own handler (exit 0, socket removed), never die of the
+        default action with the socket left behind."""
+        a = self.daemon("a", udp_port=free_port())
+        a.write_config()
+        for attempt in range(10):
+            process = subprocess.Popen([E3XD, "--config", a.config_path],
+                                       stderr=subprocess.PIPE, text=True)
+            while not os.path.exists(a.socket) and process.poll() is None:
+                time.sleep(0.0005)
+            process.send_signal(signal.SIGTERM)
+            _, log = process.communicate(timeout=5)
+            self.assertEqual(process.returncode, 0, f"attempt {attempt}: {log}")
+            self.assertIn("SIGTERM: shutting down", log)
+            self.assertFalse(os.path.exists(a.socket), f"attempt {attempt}: socket left behind")
+
     def test_embedded_default_config(self):
         workdir = os.path.join(self.root, "default")
         os.makedirs(workdir)
