@@ -5,7 +5,8 @@
 #   (a) e3xd -> e3xd: `e3xctl speedtest` (channel INNER of 1400 bytes, unreliable channel);
 #   (b) raw UDP: bench/udp_blast, one send()/recv() per datagram in batches of 64 (e3xd's
 #       pattern) -- the limit every figure is judged against; and, for information, the same
-#       with sendmmsg()/recvmmsg();
+#       with sendmmsg()/recvmmsg(), and with UDP_SEGMENT/UDP_GRO runs (e3xd's own batching
+#       since [udp] gso);
 #   (c) wireguard-go between the same namespaces, carrying udp_blast's 1400-byte datagrams
 #       (the same tool as (b)), and for information iperf3 -u -b 0 -l 1400.
 # Each measurement is repeated ROUNDS times, interleaved, and the median is reported.
@@ -152,13 +153,16 @@ DURATION=1 blast "$NB" "$NA" 10.98.0.2:5000 >/dev/null
 # ---- the measurements, interleaved ----
 RESULTS=$WORK/results.jsonl
 for round in $(seq "$ROUNDS"); do
-  echo "round $round of $ROUNDS: raw UDP, raw UDP (mmsg), e3xd, wireguard-go, iperf3 over wireguard-go" >&2
+  echo "round $round of $ROUNDS: raw UDP, raw UDP (mmsg), raw UDP (GSO/GRO), e3xd, wireguard-go, iperf3 over wireguard-go" >&2
   blast "$NB" "$NA" 10.99.0.2:5001 | python3 -c '
 import json,sys; rx=json.loads(sys.stdin.readline()); tx=json.loads(sys.stdin.readline())
 print(json.dumps({"what":"raw","rx":rx,"tx":tx}))' >>"$RESULTS"
   blast "$NB" "$NA" 10.99.0.2:5002 --mmsg | python3 -c '
 import json,sys; rx=json.loads(sys.stdin.readline()); tx=json.loads(sys.stdin.readline())
 print(json.dumps({"what":"raw_mmsg","rx":rx,"tx":tx}))' >>"$RESULTS"
+  blast "$NB" "$NA" 10.99.0.2:5004 --gso | python3 -c '
+import json,sys; rx=json.loads(sys.stdin.readline()); tx=json.loads(sys.stdin.readline())
+print(json.dumps({"what":"raw_gso","rx":rx,"tx":tx}))' >>"$RESULTS"
 
   "$E3XCTL" -s "$WORK/a/control.sock" --json speedtest b --seconds "$DURATION" --size "$SIZE" |
     python3 -c 'import json,sys; print(json.dumps({"what":"e3xd","result":json.load(sys.stdin)}))' \

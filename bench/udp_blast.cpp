@@ -1,20 +1,24 @@
 // udp_blast: the raw UDP limit for bench/run-throughput.sh, with e3xd's batching.
 //
-//   udp_blast recv --bind IP:PORT [--mmsg]              count until the sender says it is done
-//   udp_blast send --to IP:PORT [--seconds N] [--size BYTES] [--batch N] [--mmsg]
+//   udp_blast recv --bind IP:PORT [--mmsg | --gso]      count until the sender says it is done
+//   udp_blast send --to IP:PORT [--seconds N] [--size BYTES] [--batch N] [--mmsg | --gso]
 //   udp_blast pingpong-server --bind IP:PORT            echo every datagram (bench/run-latency.sh)
 //   udp_blast pingpong --to IP:PORT [--count N] [--size BYTES]
 //
 // The sender writes `size`-byte datagrams as fast as the socket takes them, in batches of
 // `batch` (64: e3xd's receive budget and its speed test's batch) between polls, one sendto()
-// per datagram like e3xd, or one sendmmsg() per batch with --mmsg; a full send buffer
+// per datagram like e3xd, or one sendmmsg() per batch with --mmsg, or with --gso one sendmsg()
+// per batch carrying UDP_SEGMENT (at most 65,507 bytes a call, as e3xd's runs), the kernel
+// cutting it into `size`-byte datagrams -- what e3xd does with [udp] gso; a full send buffer
 // (EAGAIN) waits for POLLOUT instead of spinning. The receiver reads up to `batch` datagrams
-// per wake-up (recvfrom, or recvmmsg with --mmsg), counts them, and stops at the sender's
+// per wake-up (recvfrom, or recvmmsg with --mmsg, or with --gso recvmsg() on a UDP_GRO socket,
+// counting each coalesced buffer as the datagrams it holds), counts them, and stops at the sender's
 // end marker (a 4-byte "DONE", sent 20 times), or 3 s after the last datagram. Both print one
 // JSON line: the receiver's packets/s and Mbit/s are over its first-to-last arrival span, as
 // e3xd's speed test reports them, and both give their CPU time (getrusage).
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -42,7 +46,15 @@ struct Options {
   std::size_t batch = 64;
   std::size_t count = 1000;
   bool mmsg = false;
+  bool gso = false;  // sender: UDP_SEGMENT runs; receiver: UDP_GRO
 };
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
 constexpr char kDone[] = "DONE";
 
@@ -103,7 +115,39 @@ int run_send(const Options& options) {
   std::uint64_t sent = 0, refused = 0, syscalls = 0;
   const double cpu_start = cpu_seconds();
   const auto start = Clock::now();
+  // --gso: one buffer of as many datagrams as a batch holds within one UDP send's limit.
+  const std::size_t run_segments =
+      std::max<std::size_t>(1, std::min(options.batch, std::size_t{65507} / options.size));
+  std::vector<char> run(options.gso ? run_segments * options.size : 0, 'x');
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(std::uint16_t))] = {};
+  iovec run_vector{run.data(), run.size()};
+  msghdr run_message{};
+  if (options.gso) {
+    run_message.msg_iov = &run_vector;
+    run_message.msg_iovlen = 1;
+    run_message.msg_control = control;
+    run_message.msg_controllen = sizeof control;
+    cmsghdr* header = CMSG_FIRSTHDR(&run_message);
+    header->cmsg_level = SOL_UDP;
+    header->cmsg_type = UDP_SEGMENT;
+    header->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+    const auto segment = static_cast<std::uint16_t>(options.size);
+    std::memcpy(CMSG_DATA(header), &segment, sizeof segment);
+  }
   while (since(start) < options.seconds) {
+    if (options.gso) {
+      const ssize_t n = ::sendmsg(fd, &run_message, 0);
+      ++syscalls;
+      if (n == static_cast<ssize_t>(run.size())) {
+        sent += run_segments;
+      } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
+        die(std::string("sendmsg with UDP_SEGMENT: ") + std::strerror(errno));
+      } else {
+        ++refused;
+        wait_for(fd, POLLOUT, 1);
+      }
+      continue;
+    }
     if (options.mmsg) {
       const int n = ::sendmmsg(fd, messages.data(), static_cast<unsigned>(options.batch), 0);
       ++syscalls;
@@ -145,6 +189,12 @@ int run_recv(const Options& options) {
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&bind_to), sizeof bind_to) != 0) {
     die(std::string("bind: ") + std::strerror(errno));
   }
+  if (options.gso) {
+    const int on = 1;
+    if (::setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) != 0) {
+      die(std::string("UDP_GRO: ") + std::strerror(errno));
+    }
+  }
   std::printf("{\"role\":\"recv\",\"listening\":true}\n");
   std::fflush(stdout);
   const std::size_t buffer_size = 65536;
@@ -173,6 +223,35 @@ int run_recv(const Options& options) {
     // Waits for the first datagram indefinitely (up to 60 s), afterwards 3 s at most.
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, packets == 0 ? 60000 : 3000) <= 0) break;
+    if (options.gso) {
+      // A coalesced buffer says its segment size in a UDP_GRO control message; without one
+      // it is a single datagram.
+      for (std::size_t i = 0; i < options.batch; ++i) {
+        iovec vector{buffers[0].data(), buffer_size};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+        msghdr message{};
+        message.msg_iov = &vector;
+        message.msg_iovlen = 1;
+        message.msg_control = control;
+        message.msg_controllen = sizeof control;
+        const ssize_t n = ::recvmsg(fd, &message, 0);
+        ++syscalls;
+        if (n < 0) break;
+        std::size_t segment = static_cast<std::size_t>(n);
+        for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
+             header = CMSG_NXTHDR(&message, header)) {
+          if (header->cmsg_level == SOL_UDP && header->cmsg_type == UDP_GRO) {
+            int size = 0;
+            std::memcpy(&size, CMSG_DATA(header), sizeof size);
+            if (size > 0) segment = static_cast<std::size_t>(size);
+          }
+        }
+        for (std::size_t at = 0; at < static_cast<std::size_t>(n); at += segment) {
+          count(std::min(segment, static_cast<std::size_t>(n) - at), buffers[0].data() + at);
+        }
+      }
+      continue;
+    }
     if (options.mmsg) {
       for (std::size_t i = 0; i < options.batch; ++i) {
         vectors[i] = iovec{buffers[i].data(), buffer_size};
@@ -289,11 +368,14 @@ Options parse(int argc, char** argv) {
       options.count = std::stoul(value());
     } else if (arg == "--mmsg") {
       options.mmsg = true;
+    } else if (arg == "--gso") {
+      options.gso = true;
     } else {
       die("unknown option " + arg);
     }
   }
   if (options.address.empty()) die("--to or --bind is required");
+  if (options.mmsg && options.gso) die("--mmsg and --gso are alternatives");
   if (options.size == 0 || options.size > 65507) die("--size must be 1..65507");
   return options;
 }
