@@ -387,6 +387,16 @@ std::optional<PeerStatus> Endpoint::peer_status(const Hashname& hashname) const 
   return status;
 }
 
+std::optional<PeerSeqMarks> Endpoint::seq_marks(const Hashname& hashname) const {
+  const Peer* peer = find_peer(hashname);
+  if (!peer) return std::nullopt;
+  PeerSeqMarks marks{peer->seq_used, peer->remembered_seqs.recv_max};
+  if (const Exchange* exchange = peer->exchange.get()) {
+    marks.seen = std::max(marks.seen, exchange->seq_state().recv_max);
+  }
+  return marks;
+}
+
 std::size_t Endpoint::channel_quota(const Hashname& hashname, std::uint32_t id) const {
   const Peer* peer = find_peer(hashname);
   if (!peer || !peer->exchange) return 0;

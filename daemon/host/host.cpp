@@ -245,18 +245,19 @@ void Host::shutdown(const char* why) {
   // Every SEQ that left was covered on disk before it left (drive()); what is written now is
   // the peers' newest SEQs seen, so their older handshakes stay stale after a restart.
   if (seq_store_ && endpoint_) {
-    if (auto error = seq_store_->flush(seq_lookup(), unix_seconds()); !error.empty()) {
+    if (auto error = seq_store_->renew(seq_lookup(), known_peers(), unix_seconds());
+        !error.empty()) {
       spdlog::warn("cannot record the peers' SEQs seen: {}", error);
     }
   }
 }
 
 SeqStore::Lookup Host::seq_lookup() const {
-  return [this](const Hashname& peer) -> std::optional<PeerSeqMarks> {
-    const auto status = endpoint_->peer_status(peer);
-    if (!status) return std::nullopt;
-    return PeerSeqMarks{status->seq_used, status->seq_seen};
-  };
+  return [this](const Hashname& peer) { return endpoint_->seq_marks(peer); };
+}
+
+SeqStore::KnownPeers Host::known_peers() const {
+  return [this] { return endpoint_->peers(); };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -299,7 +300,8 @@ void Host::drive() {
     bool may_send = true;
     for (auto& used : endpoint_->take_seq_usage()) uncovered_seqs_.push_back(std::move(used));
     if (!uncovered_seqs_.empty()) {
-      if (auto error = seq_store_->cover(uncovered_seqs_, seq_lookup(), unix_seconds());
+      if (auto error =
+              seq_store_->cover(uncovered_seqs_, seq_lookup(), known_peers(), unix_seconds());
           !error.empty()) {
         // Sending would risk reusing a SEQ after a restart; hold everything back (the core
         // resends handshakes) until the state directory is writable again.
@@ -359,11 +361,23 @@ void Host::housekeeping() {
   const Instant at = now();
   for (auto& module : modules_) module->tick(at);
   if (at - last_drop_summary_ >= kDropSummaryInterval) summarise_drops();
+  renew_seq_marks();
   drive();
   housekeeping_timer_.expires_after(kHousekeepingInterval);
   housekeeping_timer_.async_wait([this](const boost::system::error_code& error) {
     if (!error) housekeeping();
   });
+}
+
+// The SEQ marks are renewed ahead of the clock here, off the send path, so the SEQs of the
+// next keepalive round are covered before they are chosen (seq_store.hpp). A failure here
+// is only logged: drive() will not send a SEQ that is not covered, and reports that itself.
+void Host::renew_seq_marks() {
+  const std::int64_t unix_now = unix_seconds();
+  if (!seq_store_->renewal_due(unix_now)) return;
+  if (auto error = seq_store_->renew(seq_lookup(), known_peers(), unix_now); !error.empty()) {
+    spdlog::warn("cannot renew the SEQ marks: {}", error);
+  }
 }
 
 // Drops are counted per packet but logged as one summary line per interval, so a flood of

@@ -148,6 +148,8 @@ class Host {
   void summarise_drops();
   void warn_of_small_socket_buffers() const;
   SeqStore::Lookup seq_lookup() const;
+  SeqStore::KnownPeers known_peers() const;
+  void renew_seq_marks();
 
   // ---- core events (host_events.cpp) ----
   void handle_event(Event& event);

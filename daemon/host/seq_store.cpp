@@ -37,6 +37,7 @@ std::uint32_t reserve_after(std::uint32_t used) {
 Result<std::uint32_t, std::string> SeqStore::load() {
   marks_.clear();
   default_mark_ = 0;
+  loaded_default_mark_ = 0;
   migrated_ = false;
   std::error_code exists_error;
   if (!std::filesystem::exists(file_, exists_error)) {
@@ -59,6 +60,7 @@ Result<std::uint32_t, std::string> SeqStore::load() {
   const auto mark = u32_of(object->if_contains("seq_high_water"));
   if (!mark) return unexpected(damaged + " (seq_high_water is not a 32-bit unsigned integer)");
   default_mark_ = *mark;
+  loaded_default_mark_ = *mark;
   const json::value* peers = object->if_contains("peers");
   if (!peers) {
     migrated_ = true;  // version 1: one mark for everyone
@@ -91,38 +93,65 @@ bool SeqStore::needs_cover(const Hashname& peer, std::uint32_t used) const {
 }
 
 std::string SeqStore::cover(const std::vector<std::pair<Hashname, std::uint32_t>>& usage,
-                            const Lookup& current, std::int64_t unix_now) {
+                            const Lookup& current, const KnownPeers& known, std::int64_t unix_now) {
   bool needed = false;
   for (const auto& [peer, used] : usage) needed = needed || needs_cover(peer, used);
   if (!needed) return {};
   const auto before = marks_;
+  const auto default_before = default_mark_;
+  refresh(current, known, unix_now);
+  // What the default mark did not cover runs ahead of the clock: its own reservation.
   for (const auto& [peer, used] : usage) {
     if (!needs_cover(peer, used)) continue;
     PeerSeqMarks& marks = marks_[peer];
     marks.used = std::max(marks.used, reserve_after(used));
   }
-  // Every other known peer close to its mark moves now too, so peers whose SEQs follow the
-  // clock together share this write instead of each costing one soon.
-  for (auto& [peer, marks] : marks_) {
-    const auto now = current(peer);
-    if (!now) continue;
-    marks.seen = std::max(marks.seen, now->seen);
-    if (std::uint64_t{now->used} + kSeqReservation / 2 > marks.used) {
-      marks.used = std::max(marks.used, reserve_after(now->used));
-    }
-  }
-  bound_orphans(current, unix_now);
   std::string error = write();
-  if (!error.empty()) marks_ = before;  // nothing counts as covered
+  if (!error.empty()) {  // nothing counts as covered
+    marks_ = before;
+    default_mark_ = default_before;
+  }
   return error;
 }
 
-std::string SeqStore::flush(const Lookup& current, std::int64_t unix_now) {
-  for (auto& [peer, marks] : marks_) {
-    if (const auto now = current(peer)) marks.seen = std::max(marks.seen, now->seen);
+bool SeqStore::renewal_due(std::int64_t unix_now) const {
+  return unix_now + std::int64_t{kSeqReservation / 2} > std::int64_t{default_mark_} &&
+         default_mark_ < kU32Max;
+}
+
+std::string SeqStore::renew(const Lookup& current, const KnownPeers& known, std::int64_t unix_now) {
+  const auto before = marks_;
+  const auto default_before = default_mark_;
+  refresh(current, known, unix_now);
+  std::string error = write();
+  if (!error.empty()) {
+    marks_ = before;
+    default_mark_ = default_before;
+  }
+  return error;
+}
+
+void SeqStore::refresh(const Lookup& current, const KnownPeers& known, std::int64_t unix_now) {
+  // The clock (and where this process's SEQs began, which after a restart is above the
+  // clock) moves the default mark; a peer never does.
+  const std::int64_t clock = std::clamp<std::int64_t>(unix_now, 0, kU32Max);
+  const auto follows = std::max<std::uint32_t>(
+      static_cast<std::uint32_t>(clock),
+      loaded_default_mark_ < kU32Max ? loaded_default_mark_ + 1 : loaded_default_mark_);
+  default_mark_ = std::max(default_mark_, reserve_after(follows));
+  for (const Hashname& peer : known()) {
+    const auto now = current(peer);
+    if (!now) continue;
+    PeerSeqMarks& marks = marks_[peer];
+    marks.seen = std::max(marks.seen, now->seen);
+    const std::uint32_t covered = std::max(marks.used, default_mark_);
+    if (std::uint64_t{now->used} + kSeqReservation / 2 > covered) {
+      marks.used = std::max(marks.used, reserve_after(now->used));  // ahead of the clock
+    } else {
+      marks.used = std::max(marks.used, now->used);
+    }
   }
   bound_orphans(current, unix_now);
-  return write();
 }
 
 void SeqStore::bound_orphans(const Lookup& current, std::int64_t unix_now) {

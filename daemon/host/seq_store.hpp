@@ -7,13 +7,22 @@
 // after a restart a recording of an older handshake of that peer is stale (rule 1), not new.
 // It is refreshed whenever the file is written and at shutdown.
 //
-// Writing on every handshake would cost an fsync per keepalive, so marks are reserved ahead:
-// when a SEQ above a peer's mark is about to leave, the mark moves to that SEQ plus
-// kSeqReservation, and every other peer whose mark is within half a reservation of its use
-// moves too, so peers whose SEQs follow the clock share one write about every two and a half
-// minutes. The reservation is short because after a restart our SEQs start above the marks:
-// a peer that lost its state and whose clock-based SEQs are behind ours gets back in by
-// itself within minutes (rule 2), not hours.
+// Writing on every handshake would cost an fsync per keepalive, so marks are reserved ahead,
+// and most peers need no mark of their own: the default mark, which covers every peer not
+// listed, is moved kSeqReservation ahead of the clock (and of the SEQs a restart begins
+// at) whenever the file is written, and our SEQs follow the clock. So a daemon with 10,000
+// peers writes about once every two and a half minutes (housekeeping renews the default mark
+// when it is within half a reservation of the clock), not once per new peer or per
+// keepalive round. A peer whose SEQs run ahead of the clock (ours follow the highest SEQ it
+// has seen) has its own mark, reserved ahead of its use; every listed peer whose use comes
+// within half a reservation of its mark moves in the same write. The reservation is short
+// because after a restart our SEQs start above the marks: a peer that lost its state and
+// whose clock-based SEQs are behind ours gets back in by itself within minutes (rule 2), not
+// hours. The clock moves the default mark, never a peer: nothing one peer sends moves the
+// SEQs we use toward another (rule 4).
+//
+// Every peer the endpoint knows is listed with the SEQ it was last seen at, refreshed at
+// every write, so after a restart its older handshakes are stale (rule 1).
 //
 // File (JSON, mode 0600, written atomically):
 //   {"version":2,"seq_high_water":D,"peers":{"<hashname>":{"used":U,"seen":S},...}}
@@ -59,13 +68,19 @@ class SeqStore {
   // What the endpoint reports about a peer now: its highest SEQ used and seen; nullopt for
   // a peer it no longer knows.
   using Lookup = std::function<std::optional<PeerSeqMarks>(const Hashname&)>;
+  // Every peer the endpoint knows now.
+  using KnownPeers = std::function<std::vector<Hashname>()>;
   // Covers every SEQ in `usage` (peer, highest used) on disk before the packets carrying
   // them leave, refreshing the other peers as described above. Returns "" or what failed;
   // after a failure nothing counts as covered.
   std::string cover(const std::vector<std::pair<Hashname, std::uint32_t>>& usage,
-                    const Lookup& current, std::int64_t unix_now);
-  // Writes the current "seen" of every peer (at shutdown). Returns "" or what failed.
-  std::string flush(const Lookup& current, std::int64_t unix_now);
+                    const Lookup& current, const KnownPeers& known, std::int64_t unix_now);
+  // True when the default mark is within half a reservation of the clock: renew() now keeps
+  // the next SEQs from having to wait for a write.
+  bool renewal_due(std::int64_t unix_now) const;
+  // Writes the file with the default mark moved ahead of the clock and every peer's "seen"
+  // refreshed (housekeeping, and at shutdown). Returns "" or what failed.
+  std::string renew(const Lookup& current, const KnownPeers& known, std::int64_t unix_now);
 
   std::size_t peer_count() const { return marks_.size(); }
   std::uint64_t writes() const { return writes_; }
@@ -73,10 +88,13 @@ class SeqStore {
 
  private:
   std::string write();
+  // Moves the default mark ahead of the clock and refreshes every known peer's entry.
+  void refresh(const Lookup& current, const KnownPeers& known, std::int64_t unix_now);
   void bound_orphans(const Lookup& current, std::int64_t unix_now);
 
   std::filesystem::path file_;
   std::uint32_t default_mark_ = 0;
+  std::uint32_t loaded_default_mark_ = 0;  // where this process's SEQs began
   std::unordered_map<Hashname, PeerSeqMarks> marks_;
   bool migrated_ = false;
   std::uint64_t writes_ = 0;
