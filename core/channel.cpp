@@ -294,7 +294,13 @@ void Channel::check_ended(Instant now) {
   if (reliable_ && !sending_.empty()) return;
   events_.push_back(channel_event::Ended{});
   terminal_ = true;
-  linger_until_ = now + kChannelEndedTimeout;
+  // A reliable channel lingers to answer the peer's resends of its last packets and its end
+  // (channels.md: state is kept "for any necessary reliability retransmits/acknowledgements").
+  // An unreliable one has nothing to answer: it finishes at once, so a short request such as
+  // the path probe every new exchange makes does not hold ~700 bytes per peer for 10 s (10,000
+  // peers coming up at 1,500/s held all of them at once; bench/run-scale.sh). A straggler
+  // reordered behind the end is dropped and counted, as after the linger.
+  linger_until_ = reliable_ ? now + kChannelEndedTimeout : now;
 }
 
 // ---- receiving ----------------------------------------------------------------------------
