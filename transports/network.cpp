@@ -58,7 +58,11 @@ class Network::Impl final : public UdpSocket::Events,
   }
   const NetworkStats& stats() const {
     stats_.udp_gro_buffers = gro_buffers_of_closed_;
-    for (const auto& socket : udp_sockets_) stats_.udp_gro_buffers += socket->coalesced_receives();
+    stats_.dropped_receive_buffer = receive_drops_of_closed_;
+    for (const auto& socket : udp_sockets_) {
+      stats_.udp_gro_buffers += socket->coalesced_receives();
+      stats_.dropped_receive_buffer += socket->receive_buffer_drops();
+    }
     return stats_;
   }
   std::size_t path_count() const { return paths_.size(); }
@@ -134,6 +138,7 @@ class Network::Impl final : public UdpSocket::Events,
   bool holding_ = false;
   HeldRun held_;
   std::uint64_t gro_buffers_of_closed_ = 0;
+  std::uint64_t receive_drops_of_closed_ = 0;
 };
 
 std::string Network::Impl::start() {
@@ -165,7 +170,10 @@ std::string Network::Impl::start() {
 void Network::Impl::stop() {
   send_held_run();  // what the driver handed over before the stop still leaves
   holding_ = false;
-  for (const auto& socket : udp_sockets_) gro_buffers_of_closed_ += socket->coalesced_receives();
+  for (const auto& socket : udp_sockets_) {
+    gro_buffers_of_closed_ += socket->coalesced_receives();
+    receive_drops_of_closed_ += socket->receive_buffer_drops();
+  }
   state_ = State::kStopped;
   sweep_timer_.cancel();
   delivered_since_batch_ = 0;

@@ -59,7 +59,10 @@ struct NetworkStats {
   std::uint64_t udp_gso_datagrams = 0;
   std::uint64_t udp_gro_buffers = 0;
   std::uint64_t dropped_oversize = 0;  // UDP datagrams over max_packet
-  std::uint64_t dropped_uncloak = 0;   // 8 layers still cloaked, empty, or short
+  // Dropped by the kernel at a full UDP receive buffer, before e3xd read them (SO_RXQ_OVFL;
+  // known when the next datagram is read).
+  std::uint64_t dropped_receive_buffer = 0;
+  std::uint64_t dropped_uncloak = 0;  // 8 layers still cloaked, empty, or short
   // send(): no socket of that family, socket error, not running, not a plain packet, a TCP
   // frame over max_packet, no TCP connection for an accepted path, or queued on a TCP
   // connection that then failed or closed (those were counted in tx_packets when queued).

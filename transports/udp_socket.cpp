@@ -52,6 +52,9 @@ error_code UdpSocket::open(const asio::ip::udp::endpoint& listen, Buffers buffer
   // per recvmsg as before.
   const int on = 1;
   gro_ = ::setsockopt(socket_.native_handle(), SOL_UDP, UDP_GRO, &on, sizeof on) == 0;
+  // The kernel's count of datagrams dropped at this socket, reported with each read: the only
+  // place such a loss shows (best effort: a kernel without it reports nothing).
+  (void)::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
   if (socket_.non_blocking(true, error)) return error;
   local_ = socket_.local_endpoint(error);
   return error;
@@ -157,7 +160,7 @@ void UdpSocket::on_readable(const error_code& error) {
 
 std::size_t UdpSocket::receive_one() {
   iovec iov{buffer_.data(), buffer_.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(std::uint32_t))] = {};
   sockaddr_storage from{};
   msghdr message{};
   message.msg_name = &from;
@@ -189,6 +192,10 @@ std::size_t UdpSocket::receive_one() {
       int value = 0;
       std::memcpy(&value, CMSG_DATA(header), sizeof value);
       if (value > 0) segment = static_cast<std::size_t>(value);
+    } else if (header->cmsg_level == SOL_SOCKET && header->cmsg_type == SO_RXQ_OVFL) {
+      std::uint32_t dropped = 0;
+      std::memcpy(&dropped, CMSG_DATA(header), sizeof dropped);
+      receive_buffer_drops_ = std::max<std::uint64_t>(receive_buffer_drops_, dropped);
     }
   }
   if (segment == 0 || segment >= size) {

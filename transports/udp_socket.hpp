@@ -77,6 +77,10 @@ class UdpSocket : public std::enable_shared_from_this<UdpSocket> {
   bool gro_enabled() const { return gro_; }
   // Received buffers that held a coalesced run of several datagrams (GRO).
   std::uint64_t coalesced_receives() const { return coalesced_receives_; }
+  // Datagrams the kernel dropped because this socket's receive buffer was full, as it last
+  // reported (SO_RXQ_OVFL: a running count since the socket opened, sent with each datagram
+  // read). They were lost before e3xd saw them; [udp] receive_buffer is the remedy.
+  std::uint64_t receive_buffer_drops() const { return receive_buffer_drops_; }
 
   boost::asio::ip::udp::endpoint local_endpoint() const;
   bool is_v6() const { return local_.address().is_v6(); }
@@ -99,6 +103,7 @@ class UdpSocket : public std::enable_shared_from_this<UdpSocket> {
   bool gso_ = true;   // until the kernel refuses a segmented send
   bool gro_ = false;  // the kernel agreed to coalesce received runs (UDP_GRO)
   std::uint64_t coalesced_receives_ = 0;
+  std::uint64_t receive_buffer_drops_ = 0;
 };
 
 }  // namespace e3x::net

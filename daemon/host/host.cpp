@@ -403,6 +403,8 @@ void Host::summarise_drops() {
   add(core.dropped_rate_limited, was.dropped_rate_limited, "handshakes over the rate limit");
   const net::NetworkStats& net_was = last_network_stats_;
   add(net.dropped_oversize, net_was.dropped_oversize, "oversized");
+  add(net.dropped_receive_buffer, net_was.dropped_receive_buffer,
+      "by the kernel at a full UDP receive buffer (see [udp] receive_buffer)");
   add(net.dropped_uncloak, net_was.dropped_uncloak, "undecloakable");
   add(net.dropped_send_error, net_was.dropped_send_error, "unsendable");
   add(net.dropped_write_queue_full, net_was.dropped_write_queue_full, "over a TCP write queue");

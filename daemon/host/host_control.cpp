@@ -138,6 +138,7 @@ json::object Host::drops_json() const {
       {"tcp_unauthenticated_closed", net.tcp_closed_unauthenticated},
       {"tcp_unauthenticated_refused", net.tcp_rejected_unauthenticated},
       {"oversize", net.dropped_oversize},
+      {"receive_buffer_full", net.dropped_receive_buffer},
       {"uncloak", net.dropped_uncloak},
       {"send_error", net.dropped_send_error + net.dropped_unknown_path},
       {"tcp_write_queue_full", net.dropped_write_queue_full},
