@@ -57,6 +57,29 @@ TEST(CtlFormat, RttClockAndPaths) {
             "udp6 [2001:db8::7]:9");
 }
 
+TEST(CtlFormat, CongestionOfAPeersPath) {
+  const json::object flow{{"algorithm", "newreno"},    {"window", 1258291},
+                          {"bytes_in_flight", 348160}, {"slow_start", false},
+                          {"srtt_ms", 41.24},          {"rttvar_ms", 2.0},
+                          {"min_rtt_ms", 40.07},       {"pacing_bytes_per_s", 12.25e6},
+                          {"congestion_events", 3},    {"persistent_congestion", 0},
+                          {"idle_restarts", 1}};
+  EXPECT_EQ(format_congestion(flow),
+            "newreno, window 1.20 MiB, 340.00 KiB in flight, srtt 41.2 ms (min 40.1 ms), "
+            "pacing 98.0 Mbit/s, 3 congestion events");
+  // Before any RTT sample, in slow start, not pacing yet, one event.
+  const json::object fresh{{"algorithm", "cubic"},      {"window", 14000},
+                           {"bytes_in_flight", 0},      {"slow_start", true},
+                           {"srtt_ms", nullptr},        {"min_rtt_ms", nullptr},
+                           {"pacing_bytes_per_s", 0.0}, {"congestion_events", 1}};
+  EXPECT_EQ(format_congestion(fresh),
+            "cubic, window 13.67 KiB (slow start), 0 B in flight, 1 congestion event");
+  // A peer block shows it on its own line when the daemon sent it.
+  json::object peer{{"name", "alpha"}, {"hashname", "x"}, {"state", "up"}, {"congestion", flow}};
+  EXPECT_NE(format_peer(peer, kNow).find("\n  congestion: newreno, window 1.20 MiB"),
+            std::string::npos);
+}
+
 TEST(CtlFormat, PingSummary) {
   EXPECT_EQ(format_ping_summary("beta", 3, 2, {0.2, 0.45}),
             "--- beta: 3 sent, 2 answered, 33% lost\n"

@@ -252,6 +252,34 @@ std::string format_status(const json::object& status) {
   return out;
 }
 
+// "newreno, window 1.2 MB (slow start), 340.0 kB in flight, srtt 41.2 ms (min 40.1 ms),
+// pacing 98.0 Mbit/s, 3 congestion events"
+std::string format_congestion(const json::object& flow) {
+  std::string out = get_string(flow, "algorithm").value_or("?");
+  if (auto window = get_int(flow, "window")) {
+    out += ", window " + format_bytes(static_cast<std::uint64_t>(*window));
+  }
+  if (const json::value* slow = flow.if_contains("slow_start"); slow && slow->is_bool()) {
+    if (slow->get_bool()) out += " (slow start)";
+  }
+  if (auto in_flight = get_int(flow, "bytes_in_flight")) {
+    out += ", " + format_bytes(static_cast<std::uint64_t>(*in_flight)) + " in flight";
+  }
+  if (auto srtt = get_number(flow, "srtt_ms")) {
+    out += ", srtt " + format_rtt(*srtt);
+    if (auto min_rtt = get_number(flow, "min_rtt_ms")) out += " (min " + format_rtt(*min_rtt) + ")";
+  }
+  if (auto pacing = get_number(flow, "pacing_bytes_per_s"); pacing && *pacing > 0) {
+    char rate[32];
+    std::snprintf(rate, sizeof rate, "%.1f Mbit/s", *pacing * 8 / 1e6);
+    out += std::string(", pacing ") + rate;
+  }
+  if (auto events = get_int(flow, "congestion_events")) {
+    out += ", " + std::to_string(*events) + " congestion event" + (*events == 1 ? "" : "s");
+  }
+  return out;
+}
+
 std::string format_peer(const json::object& peer, std::int64_t now) {
   const auto name = get_string(peer, "name");
   const std::string hashname = get_string(peer, "hashname").value_or("?");
@@ -299,6 +327,9 @@ std::string format_peer(const json::object& peer, std::int64_t now) {
            "\n";
   }
   out += "  channels: " + int_or_unknown(get_int(peer, "channels")) + "\n";
+  if (const json::value* flow = peer.if_contains("congestion"); flow && flow->is_object()) {
+    out += "  congestion: " + format_congestion(flow->get_object()) + "\n";
+  }
   if (const json::value* exhausted = peer.if_contains("seq_exhausted");
       exhausted && exhausted->is_bool() && exhausted->get_bool()) {
     out += "  error: no SEQ value is left toward this peer; nothing more can be sent to it\n";

@@ -41,6 +41,9 @@ std::string format_path_object(const boost::json::object& path);
 //     peers: 1 up, 3 total
 std::string format_status(const boost::json::object& status);
 
+// A `peer` result's "congestion" object on one line: algorithm, window, bytes in flight, RTT,
+// pacing rate and congestion events (what limits a stream on this path).
+std::string format_congestion(const boost::json::object& flow);
 // One peer object as a block (see e3xctl peers); `now` is the current Unix time, for ages.
 std::string format_peer(const boost::json::object& peer, std::int64_t now);
 // The "peers" result: blocks separated by blank lines, or "no peers\n".

@@ -147,6 +147,7 @@ class Host {
   void housekeeping();
   void summarise_drops();
   void warn_of_small_socket_buffers() const;
+  std::optional<boost::json::object> path_flow_json(const Hashname& hashname) const;
   SeqStore::Lookup seq_lookup() const;
   SeqStore::KnownPeers known_peers() const;
   void renew_seq_marks();

@@ -56,7 +56,9 @@ void Host::serve_builtin_commands() {
                                    "no peer named '" + std::string(name->get_string()) + "'"));
       return;
     }
-    respond(json::value(peer_json(*hashname)));
+    json::object peer = peer_json(*hashname);
+    if (auto flow = path_flow_json(*hashname)) peer["congestion"] = std::move(*flow);
+    respond(json::value(std::move(peer)));
   });
   serve_command("reload", [this](const control::Request&, Respond respond) { respond(reload()); });
 }
@@ -214,6 +216,30 @@ json::object Host::peer_json(const Hashname& hashname) const {
   out["channels"] = status ? status->channels : 0;
   for (const auto& module : modules_) module->add_peer_status(hashname, out);
   return out;
+}
+
+// The congestion state of a peer's current path (PROTOCOL.md 13), for `peer` only (a list of
+// thousands of peers does not need it): what a user asks when a stream is slower than the link.
+std::optional<json::object> Host::path_flow_json(const Hashname& hashname) const {
+  const auto flow = endpoint_->path_flow(hashname);
+  if (!flow) return std::nullopt;
+  auto ms = [](const std::optional<Duration>& value) -> json::value {
+    if (!value) return nullptr;
+    return std::chrono::duration<double, std::milli>(*value).count();
+  };
+  return json::object{
+      {"algorithm", flow->algorithm},
+      {"window", flow->window == SIZE_MAX ? json::value(nullptr) : json::value(flow->window)},
+      {"bytes_in_flight", flow->bytes_in_flight},
+      {"slow_start", flow->slow_start},
+      {"srtt_ms", ms(flow->srtt)},
+      {"rttvar_ms", ms(flow->rttvar)},
+      {"min_rtt_ms", ms(flow->min_rtt)},
+      {"pacing_bytes_per_s", flow->pacing_rate},
+      {"congestion_events", flow->congestion_events},
+      {"persistent_congestion", flow->persistent_congestion},
+      {"idle_restarts", flow->idle_restarts},
+  };
 }
 
 json::array Host::peers_json() const {
