@@ -324,7 +324,6 @@ class Channel {
   void note_ack_sent(Instant now);
   void on_seq(std::uint32_t seq, const boost::json::object& json, ByteView body, Instant now);
   void deliver_in_order(Instant now);
-  void note_gap(Instant now);
   void on_consumed(Instant now);
   void release_bytes(std::size_t bytes);
   void release_received();  // forgets every held packet and gives its bytes back
@@ -389,10 +388,6 @@ class Channel {
   std::optional<Instant> last_receipt_;
   Instant epoch_at_{};            // auto-tuning: when the current window started being consumed
   std::uint64_t epoch_from_ = 0;  // ... from which consumed position
-  // ... and how much of that time consumption waited behind a gap (a loss being repaired):
-  // the gaps closed since (gap_time_) and the one open now, since gap_since_.
-  Duration gap_time_{};
-  std::optional<Instant> gap_since_;
   struct EdgeProbe {
     std::uint64_t edge = 0;  // a packet beyond it can only come after our ack reached the peer
     Instant at{};

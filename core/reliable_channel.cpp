@@ -482,7 +482,6 @@ void Channel::on_seq(std::uint32_t seq, const boost::json::object& json, ByteVie
       window_ = kReliableWindow;
       epoch_at_ = now;
       epoch_from_ = consumed_;
-      gap_time_ = Duration::zero();
     }
   }
   last_receipt_ = now;
@@ -525,22 +524,9 @@ void Channel::on_seq(std::uint32_t seq, const boost::json::object& json, ByteVie
   if (receipts_since_ack_ == 0) first_unacked_receipt_ = now;
   ++receipts_since_ack_;
   deliver_in_order(now);
-  note_gap(now);
   if (end_received_) return;             // its ack is already due
   if (!received_.empty()) ack_now(now);  // a gap: miss reaches the peer at once
   if (receipts_since_ack_ >= kReliableAckEvery) ack_now(now);  // every second packet
-}
-
-// Whether the next packet in order is missing (a loss or reordering, not a consumer's limit),
-// and since when: the auto-tuning does not count that time (on_consumed).
-void Channel::note_gap(Instant now) {
-  const bool gap = !received_.empty() && received_.begin()->first != std::uint64_t{ack_} + 1;
-  if (gap && !gap_since_) {
-    gap_since_ = now;
-  } else if (!gap && gap_since_) {
-    gap_time_ += now - *gap_since_;
-    gap_since_.reset();
-  }
 }
 
 void Channel::deliver_in_order(Instant now) {
@@ -567,8 +553,7 @@ void Channel::deliver_in_order(Instant now) {
 }
 
 // Auto-tuning (PROTOCOL.md 13): each time a window's worth has been consumed, compare how
-// long that took (T, less the time consumption waited behind a gap for a repair) with the
-// path's minimum round trip. The window then aims at 1.5 times
+// long that took (T) with the path's minimum round trip. The window then aims at 1.5 times
 // the bandwidth-delay product the consumption rate shows: W <- 1.5 * W * rtt / T, at most
 // doubling, and doubling outright when T <= 1.2 rtt (the window, not the path, was the
 // limit), never below kReliableWindow. Twice the product (what "double while consumed within
@@ -577,13 +562,7 @@ void Channel::deliver_in_order(Instant now) {
 // product queued. A slow reader (consumer-paced) or a slow sender gets a window to match.
 void Channel::on_consumed(Instant now) {
   if (consumed_ - epoch_from_ < window_) return;
-  // Time spent waiting behind a gap does not count: the edge stood still for the repair's
-  // round trip however fast the path is (at 1% loss and 100 Mbit/s there are about four
-  // holes a round trip, and a window of 1.5 products measured with them is too small to
-  // keep such a path busy).
-  Duration stalled = gap_time_;
-  if (gap_since_) stalled += now - std::max(*gap_since_, epoch_at_);
-  const Duration elapsed = now - epoch_at_ - std::min(stalled, now - epoch_at_);
+  const Duration elapsed = now - epoch_at_;
   if (auto rtt = receive_rtt(); rtt && *rtt > Duration::zero()) {
     double factor = 2.0;
     if (elapsed * 5 > *rtt * 6) {
@@ -596,8 +575,6 @@ void Channel::on_consumed(Instant now) {
   }
   epoch_at_ = now;
   epoch_from_ = consumed_;
-  gap_time_ = Duration::zero();
-  if (gap_since_) gap_since_ = now;
 }
 
 void Channel::set_consumer_paced(bool consumer_paced, Instant now) {
@@ -614,8 +591,6 @@ void Channel::set_consumer_paced(bool consumer_paced, Instant now) {
   }
   epoch_at_ = now;
   epoch_from_ = consumed_;
-  gap_time_ = Duration::zero();
-  if (gap_since_) gap_since_ = now;
 }
 
 Result<Sent, ChannelConsumeError> Channel::consumed(std::size_t packets, Instant now) {
