@@ -478,6 +478,22 @@ void parse_messages(const toml::node& node, MessagesConfig& config) {
 }
 
 // [metrics]: one `listen` address, numeric like the transports' (port 0: the system picks).
+// [streams]; `config` arrives holding the defaults.
+void parse_streams(const toml::node& node, StreamsConfig& config) {
+  const toml::table& table = get_table(node, "streams", "a table ([streams])");
+  check_keys(table, "streams", {{"congestion", ""}}, "keys in [streams]");
+  if (const toml::node* congestion = table.get("congestion")) {
+    const std::string& text = get_string(*congestion, "streams.congestion");
+    const std::optional<CongestionAlgorithm> parsed = parse_congestion_algorithm(text);
+    if (!parsed) {
+      fail(where(*congestion, "streams.congestion"), "unknown congestion control " +
+                                                         in_quotes(text) +
+                                                         "; use \"newreno\", \"cubic\" or \"bbr\"");
+    }
+    config.congestion = *parsed;
+  }
+}
+
 void parse_metrics(const toml::node& node, MetricsConfig& config) {
   const toml::table& table = get_table(node, "metrics", "a table ([metrics])");
   check_keys(table, "metrics", {{"listen", ""}}, "keys in [metrics]");
@@ -794,6 +810,7 @@ Config parse_root(const toml::table& root, std::string source, const fs::path& b
               {"udp", "[udp]"},
               {"tcp", "[tcp]"},
               {"messages", "[messages]"},
+              {"streams", "[streams]"},
               {"metrics", "[metrics]"},
               {"peer", "[[peer]]"},
               {"service", "[[service]]"},
@@ -853,6 +870,7 @@ Config parse_root(const toml::table& root, std::string source, const fs::path& b
   if (const toml::node* messages = root.get("messages")) {
     parse_messages(*messages, config.messages);
   }
+  if (const toml::node* streams = root.get("streams")) parse_streams(*streams, config.streams);
   if (const toml::node* metrics = root.get("metrics")) parse_metrics(*metrics, config.metrics);
   if (const toml::node* peers = root.get("peer")) config.peers = parse_peers(*peers);
   if (const toml::node* services = root.get("service")) config.services = parse_services(*services);

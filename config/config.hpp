@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/congestion.hpp"
 #include "core/cs3a.hpp"
 #include "core/hashname.hpp"
 #include "core/result.hpp"
@@ -108,6 +109,14 @@ struct ForwardConfig {
   friend bool operator==(const ForwardConfig&, const ForwardConfig&) = default;
 };
 
+// [streams]: reliable channels (streams, messages' transfers) at speed (PROTOCOL.md 13).
+struct StreamsConfig {
+  // The congestion control of every exchange's path: "newreno" (the default), "cubic" or
+  // "bbr" (docs/core-decisions.md says why NewReno is the default).
+  CongestionAlgorithm congestion = CongestionAlgorithm::kNewReno;
+  friend bool operator==(const StreamsConfig&, const StreamsConfig&) = default;
+};
+
 // [metrics]: the Prometheus endpoint (docs/config.md). Off unless `listen` is given; the
 // counters it serves need no authentication to read, so it belongs on loopback or a
 // monitoring network.
@@ -138,6 +147,7 @@ struct Config {
   TransportConfig udp{{}, true, 25};
   TransportConfig tcp{{}, true, 300};
   MessagesConfig messages;
+  StreamsConfig streams;
   MetricsConfig metrics;
   std::vector<PeerConfig> peers;
   std::vector<ServiceConfig> services;

@@ -215,6 +215,8 @@ class Channel {
   void set_path(PathControl* path);
   // Content is waiting that the peer's window allows: a resend or a new packet.
   bool has_data_to_send() const;
+  // Content is queued that the peer's window does not take yet (flow control is the limit).
+  bool has_data_beyond_window() const;
   // The bytes the next content packet counts against the congestion window.
   std::size_t next_data_size() const;
   // The next content packet (resends first), now counted in flight on the path.
@@ -264,6 +266,7 @@ class Channel {
     std::uint32_t generation = 0;  // the path generation it is counted in
     Instant sent_at{};             // its last transmission
     std::uint64_t order = 0;       // ... and its number among all of the channel's transmissions
+    DeliverySnapshot snapshot;     // the path's delivery state when it entered the flight
   };
   // A peer packet received ahead of a gap.
   struct Buffered {

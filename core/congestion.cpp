@@ -1,10 +1,13 @@
-// Congestion controllers (PROTOCOL.md 13): NewReno and CUBIC. See congestion.hpp.
+// Congestion controllers (PROTOCOL.md 13): NewReno and CUBIC; BBR is in congestion_bbr.cpp.
+// See congestion.hpp.
 #include "core/congestion.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
+
+#include "core/congestion_bbr.hpp"
 
 namespace e3x {
 namespace {
@@ -21,8 +24,18 @@ const char* to_string(CongestionAlgorithm algorithm) {
       return "newreno";
     case CongestionAlgorithm::kCubic:
       return "cubic";
+    case CongestionAlgorithm::kBbr:
+      return "bbr";
   }
   return "?";
+}
+
+std::optional<CongestionAlgorithm> parse_congestion_algorithm(std::string_view name) {
+  for (auto algorithm :
+       {CongestionAlgorithm::kNewReno, CongestionAlgorithm::kCubic, CongestionAlgorithm::kBbr}) {
+    if (name == to_string(algorithm)) return algorithm;
+  }
+  return std::nullopt;
 }
 
 std::unique_ptr<CongestionController> make_congestion_controller(CongestionAlgorithm algorithm,
@@ -32,6 +45,8 @@ std::unique_ptr<CongestionController> make_congestion_controller(CongestionAlgor
       return std::make_unique<NewReno>(config);
     case CongestionAlgorithm::kCubic:
       return std::make_unique<Cubic>(config);
+    case CongestionAlgorithm::kBbr:
+      return std::make_unique<Bbr>(config);
   }
   return std::make_unique<NewReno>(config);
 }

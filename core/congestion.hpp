@@ -5,21 +5,26 @@
 // deliveries and losses with the time each packet was sent, and asks for the window. The
 // controller knows nothing about channels, sequence numbers or timers; the loss detection
 // that feeds it lives in the channels (reliable_channel.cpp) and the bookkeeping of bytes in
-// flight and pacing in PathControl (path_control.hpp). Two algorithms: NewReno (RFC 9002
-// section 7, RFC 6582) and CUBIC (RFC 9438).
+// flight and pacing in PathControl (path_control.hpp). Three algorithms: NewReno (RFC 9002
+// section 7, RFC 6582), CUBIC (RFC 9438), and BBR (congestion_bbr.hpp), which models the path
+// from delivery rate samples (delivery_rate.hpp) instead of reacting to loss.
 #pragma once
 
 #include <cstddef>
 #include <memory>
 #include <optional>
+#include <string_view>
 
+#include "core/delivery_rate.hpp"
 #include "core/rtt_estimator.hpp"
 #include "core/time.hpp"
 
 namespace e3x {
 
-enum class CongestionAlgorithm { kNewReno, kCubic };
+enum class CongestionAlgorithm { kNewReno, kCubic, kBbr };
 const char* to_string(CongestionAlgorithm algorithm);
+// "newreno", "cubic" or "bbr" (as to_string names them).
+std::optional<CongestionAlgorithm> parse_congestion_algorithm(std::string_view name);
 
 // The largest packet a reliable channel sends: an INNER of at most 1400 bytes (PROTOCOL.md 6).
 inline constexpr std::size_t kCongestionMss = 1400;
@@ -50,6 +55,16 @@ class CongestionController {
   // current recovery began are part of it). `persistent`: the path has been silent for
   // several timeouts: the window collapses to the minimum whatever the recovery state.
   virtual bool on_congestion_event(Instant now, Instant sent, bool persistent) = 0;
+
+  // For controllers that model the path (BBR): every delivery's rate sample, after on_ack.
+  // Loss-based controllers ignore it.
+  virtual void on_delivery_sample(Instant /*now*/, const DeliverySample& /*sample*/) {}
+  // The rate (bytes per second) the controller wants packets paced at; nullopt: PathControl
+  // paces by window / srtt (loss-based controllers, and a model before its first sample).
+  virtual std::optional<double> pacing_rate() const { return std::nullopt; }
+  // The controller keeps the flight below what the path takes on purpose (BBR's ProbeRTT):
+  // deliveries of what is sent meanwhile are application limited samples.
+  virtual bool holding_back() const { return false; }
 };
 
 std::unique_ptr<CongestionController> make_congestion_controller(CongestionAlgorithm algorithm,

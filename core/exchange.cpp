@@ -374,7 +374,14 @@ void Exchange::pump(Instant now) {
   for (;;) {
     Channel* channel = next_sender();
     if (channel == nullptr) {
-      path.note_sender_idle();
+      const bool flow_limited = std::any_of(channels_.begin(), channels_.end(), [](const auto& c) {
+        return c.second.has_data_beyond_window();
+      });
+      if (flow_limited) {
+        path.note_flow_limited();
+      } else {
+        path.note_sender_idle();
+      }
       return;
     }
     const std::size_t size = channel->next_data_size();

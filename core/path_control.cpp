@@ -22,8 +22,15 @@ bool PathControl::window_allows(std::size_t bytes) const {
   return in_flight_ + bytes <= controller_->window() || recovery_send_;
 }
 
+void PathControl::note_sender_idle() {
+  window_limited_ = false;
+  if (controller_ && in_flight_ < controller_->window()) delivery_.note_app_limited(in_flight_);
+}
+
 double PathControl::pacing_rate() const {
-  if (!controller_ || !rtt_.has_sample()) return 0;
+  if (!controller_) return 0;
+  if (const auto rate = controller_->pacing_rate()) return *rate;
+  if (!rtt_.has_sample()) return 0;
   const double srtt = std::chrono::duration<double>(
                           std::max(rtt_.smoothed(), Duration{std::chrono::microseconds(100)}))
                           .count();
@@ -47,7 +54,7 @@ void PathControl::note_activity(Instant now) {
   if (!last_activity_ || now > *last_activity_) last_activity_ = now;
 }
 
-void PathControl::on_sent(Instant now, std::size_t bytes) {
+DeliverySnapshot PathControl::on_sent(Instant now, std::size_t bytes, bool retransmission) {
   if (controller_ && in_flight_ == 0 && last_activity_) {
     Duration idle = kCongestionIdleRestart;
     if (rtt_.has_sample()) idle = std::max(idle, 4 * rtt_.smoothed());
@@ -61,11 +68,15 @@ void PathControl::on_sent(Instant now, std::size_t bytes) {
   }
   note_activity(now);
   recovery_send_ = false;  // the one packet a new congestion event allows has gone
+  if (controller_ && controller_->holding_back()) delivery_.note_app_limited(in_flight_);
+  const DeliverySnapshot snapshot = delivery_.on_sent(now, in_flight_, retransmission);
   in_flight_ += bytes;
   if (controller_) pacer_.on_sent(bytes);
+  return snapshot;
 }
 
-void PathControl::on_delivered(Instant now, Instant sent, std::size_t bytes) {
+void PathControl::on_delivered(Instant now, Instant sent, std::size_t bytes,
+                               const DeliverySnapshot* snapshot) {
   note_activity(now);
   const std::size_t before = in_flight_;
   in_flight_ -= std::min(in_flight_, bytes);
@@ -74,6 +85,12 @@ void PathControl::on_delivered(Instant now, Instant sent, std::size_t bytes) {
   const std::size_t window = controller_->window();
   const bool limited = window_limited_ || before + 2 * config_.mss >= window;
   controller_->on_ack(now, sent, bytes, rtt_, limited);
+  if (snapshot != nullptr) {
+    DeliverySample sample = delivery_.on_delivered(now, bytes, *snapshot, rtt_.min());
+    sample.prior_in_flight = before;
+    sample.in_flight = in_flight_;
+    controller_->on_delivery_sample(now, sample);
+  }
 }
 
 void PathControl::on_lost(Instant now, Instant sent, std::size_t bytes, bool in_flight) {
@@ -99,6 +116,7 @@ void PathControl::forget(std::size_t bytes) {
 void PathControl::reset() {
   if (algorithm_) controller_ = make_congestion_controller(*algorithm_, config_);
   rtt_.reset();
+  delivery_.reset();
   pacer_.reset();
   in_flight_ = 0;
   ++generation_;

@@ -18,6 +18,7 @@
 #include <optional>
 
 #include "core/congestion.hpp"
+#include "core/delivery_rate.hpp"
 #include "core/pacer.hpp"
 #include "core/rtt_estimator.hpp"
 #include "core/time.hpp"
@@ -27,7 +28,8 @@ namespace e3x {
 // The default for exchanges. NewReno is the default: see core-decisions.md for why.
 inline constexpr CongestionAlgorithm kDefaultCongestionAlgorithm = CongestionAlgorithm::kNewReno;
 
-// Pacing: the bucket refills at gain * window / srtt; a burst is at most this much sending.
+// Pacing: the bucket refills at gain * window / srtt, or at the controller's own rate when it
+// has one (BBR: a gain times its bottleneck bandwidth); a burst is at most this much sending.
 inline constexpr double kPacingGainSlowStart = 2.0;
 inline constexpr double kPacingGain = 1.25;
 inline constexpr Duration kPacingBurstInterval = milliseconds(2);
@@ -82,14 +84,23 @@ class PathControl {
   Instant release_time(Instant now, std::size_t bytes);
   // The scheduler had packets the window would not take (the window is the limit), or had
   // nothing to send while the window had room (the application or flow control is).
+  // Idle senders with room in the window also make the delivery rate samples of what is sent
+  // next application limited (delivery_rate.hpp).
+  // The senders have data that the peers' flow-control windows hold back: not window limited,
+  // but not application limited either (the samples show what the path delivers).
   void note_window_blocked() { window_limited_ = true; }
-  void note_sender_idle() { window_limited_ = false; }
+  void note_sender_idle();
+  void note_flow_limited() { window_limited_ = false; }
 
   // ---- reported by channels ----
   // A packet enters the flight; after kCongestionIdleRestart of quiet, with a fresh controller.
-  void on_sent(Instant now, std::size_t bytes);
+  // The snapshot goes with the packet and comes back with on_delivered. `retransmission`:
+  // the packet was sent before (its delivery gives no RTT sample to the controller's model).
+  DeliverySnapshot on_sent(Instant now, std::size_t bytes, bool retransmission = false);
   // A packet in flight is known delivered (acknowledged, or presumed from a duplicate ack).
-  void on_delivered(Instant now, Instant sent, std::size_t bytes);
+  // `snapshot`: what on_sent returned for it; without one, no delivery rate sample is taken.
+  void on_delivered(Instant now, Instant sent, std::size_t bytes,
+                    const DeliverySnapshot* snapshot = nullptr);
   // A packet was declared lost; `in_flight`: it was still counted (not presumed delivered).
   void on_lost(Instant now, Instant sent, std::size_t bytes, bool in_flight);
   // Timeouts fired repeatedly with nothing acknowledged: the window collapses.
@@ -110,6 +121,7 @@ class PathControl {
   CongestionConfig config_;
   std::unique_ptr<CongestionController> controller_;
   RttEstimator rtt_;
+  DeliveryRateEstimator delivery_;
   Pacer pacer_;
   std::size_t in_flight_ = 0;
   std::uint32_t generation_ = 0;

@@ -118,6 +118,11 @@ bool Channel::has_data_to_send() const {
   return !retransmit_.empty() || (next_new_ < next_seq_ && next_new_ <= peer_edge_);
 }
 
+bool Channel::has_data_beyond_window() const {
+  if (!reliable_ || state_ == ChannelState::kClosed) return false;
+  return next_new_ < next_seq_ && next_new_ > peer_edge_;
+}
+
 std::size_t Channel::next_data_size() const {
   auto* self = const_cast<Channel*>(this);
   if (!retransmit_.empty()) {
@@ -161,7 +166,7 @@ ChannelOutgoing Channel::transmit(Sending& packet, Instant now) {
   if (packet.state != Sending::State::kInFlight || packet.generation != p.generation()) {
     packet.state = Sending::State::kInFlight;
     packet.generation = p.generation();
-    p.on_sent(now, packet.size);
+    packet.snapshot = p.on_sent(now, packet.size, packet.transmissions > 0);
   }
   if (packet.transmissions > 0) ++stat_retransmissions_;
   packet.order = ++stat_transmissions_;
@@ -195,7 +200,7 @@ std::optional<std::uint64_t> Channel::settle_acked(std::uint32_t ack, Instant no
     if (packet.seq == ack) newest_sent = packet.sent_at;
     if (packet.transmissions > 0 && (!latest || packet.order > *latest)) latest = packet.order;
     if (packet.state == Sending::State::kInFlight && packet.generation == p.generation()) {
-      p.on_delivered(now, packet.sent_at, packet.size);
+      p.on_delivered(now, packet.sent_at, packet.size, &packet.snapshot);
     }
     sending_.pop_front();
   }
@@ -216,7 +221,11 @@ std::optional<std::uint64_t> Channel::presume_delivered(std::uint32_t above, Ins
   for (; seq < next_new_; ++seq) {
     Sending* packet = find_sending(seq);
     if (packet == nullptr || packet->state != Sending::State::kInFlight) continue;
-    if (packet->generation == p.generation()) p.on_delivered(now, packet->sent_at, packet->size);
+    if (packet->generation == p.generation()) {
+      DeliverySnapshot presumed = packet->snapshot;
+      presumed.rtt_ambiguous = true;  // some packet arrived, maybe not this one
+      p.on_delivered(now, packet->sent_at, packet->size, &presumed);
+    }
     packet->state = Sending::State::kDelivered;
     presume_from_ = seq + 1;
     return packet->order;

@@ -161,6 +161,17 @@ TEST(ConfigParse, MessagesDefaultsAndValues) {
   EXPECT_EQ(partial.messages, (MessagesConfig{61440, 3600, 268435456}));
 }
 
+TEST(ConfigParse, StreamsCongestionControl) {
+  EXPECT_EQ(parse_ok("").streams.congestion, CongestionAlgorithm::kNewReno);
+  EXPECT_EQ(parse_ok("[streams]\n").streams.congestion, CongestionAlgorithm::kNewReno);
+  EXPECT_EQ(parse_ok("[streams]\ncongestion = \"newreno\"\n").streams.congestion,
+            CongestionAlgorithm::kNewReno);
+  EXPECT_EQ(parse_ok("[streams]\ncongestion = \"cubic\"\n").streams.congestion,
+            CongestionAlgorithm::kCubic);
+  EXPECT_EQ(parse_ok("[streams]\ncongestion = \"bbr\"\n").streams.congestion,
+            CongestionAlgorithm::kBbr);
+}
+
 // [udp] socket buffers: 4 MiB unless set, as bytes or with a unit; 0 keeps the OS default.
 TEST(ConfigParse, UdpSocketBuffers) {
   const Config defaults = parse_ok("");
@@ -369,14 +380,14 @@ const std::string kKey2 = key_text(2);
 INSTANTIATE_TEST_SUITE_P(
     All, ConfigSchemaError,
     testing::Values(
-        ErrorCase{
-            "UnknownTopLevel",
-            "log_level = \"info\"\nlog_levle = \"debug\"\n",
-            2,
-            "log_levle",
-            {"unknown key 'log_levle'", "did you mean 'log_level'?",
-             "allowed top-level keys: identity, state_dir, control_socket, log_level, "
-             "accept, [udp], [tcp], [messages], [metrics], [[peer]], [[service]], [[forward]]"}},
+        ErrorCase{"UnknownTopLevel",
+                  "log_level = \"info\"\nlog_levle = \"debug\"\n",
+                  2,
+                  "log_levle",
+                  {"unknown key 'log_levle'", "did you mean 'log_level'?",
+                   "allowed top-level keys: identity, state_dir, control_socket, log_level, "
+                   "accept, [udp], [tcp], [messages], [streams], [metrics], [[peer]], [[service]], "
+                   "[[forward]]"}},
         // [[service]] and [[forward]] (PROTOCOL.md 11, issue 11).
         ErrorCase{"ServiceWithoutAllow",
                   "[[service]]\nname = \"ssh\"\ntarget = \"tcp://127.0.0.1:22\"\n",
@@ -691,6 +702,21 @@ INSTANTIATE_TEST_SUITE_P(
                   {"did you mean 'max_payload'?",
                    "allowed keys in [messages]: max_payload, "
                    "expiry, max_expiry, store_quota, peer_quota"}},
+        ErrorCase{"StreamsUnknownCongestion",
+                  "[streams]\ncongestion = \"reno\"\n",
+                  2,
+                  "streams.congestion",
+                  {"unknown congestion control 'reno'", "\"newreno\", \"cubic\" or \"bbr\""}},
+        ErrorCase{"StreamsCongestionNotAString",
+                  "[streams]\ncongestion = 1\n",
+                  2,
+                  "streams.congestion",
+                  {"expected a string", "found an integer"}},
+        ErrorCase{"StreamsUnknownKey",
+                  "[streams]\ncongestoin = \"bbr\"\n",
+                  2,
+                  "streams.congestoin",
+                  {"did you mean 'congestion'?", "allowed keys in [streams]: congestion"}},
         ErrorCase{"MessagesNotATable",
                   "messages = 5\n",
                   1,
@@ -729,7 +755,7 @@ TEST(ConfigParse, DocumentedMessages) {
       {"logg_level = \"debug\"\n",
        "e3xd.toml:1: logg_level: unknown key 'logg_level' (did you mean 'log_level'?); allowed "
        "top-level keys: identity, state_dir, control_socket, log_level, accept, [udp], [tcp], "
-       "[messages], [metrics], [[peer]], [[service]], [[forward]]"},
+       "[messages], [streams], [metrics], [[peer]], [[service]], [[forward]]"},
       {"[udp]\nkeepalve = 25\n",
        "e3xd.toml:2: udp.keepalve: unknown key 'keepalve' (did you mean 'keepalive'?); allowed "
        "keys in [udp]: listen, cloak, keepalive, receive_buffer, send_buffer, gso"},
@@ -807,6 +833,9 @@ TEST(ConfigParse, DocumentedMessages) {
       {"[udp]\nkeepalive = 90000\n",
        "e3xd.toml:2: udp.keepalive: keepalive 90000 is out of range; use 0 (off) to 86400 seconds "
        "(one day)"},
+      {"[streams]\ncongestion = \"reno\"\n",
+       "e3xd.toml:2: streams.congestion: unknown congestion control 'reno'; use \"newreno\", "
+       "\"cubic\" or \"bbr\""},
       {"state_dir = \"\"\n",
        "e3xd.toml:1: state_dir: the path is empty; give a file or directory path"},
       {"identity = \"~/identity.json\"\n",

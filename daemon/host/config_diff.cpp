@@ -36,6 +36,7 @@ ConfigDiff diff_config(const config::Config& running, const config::Config& next
   needs_restart(running.tcp.unauthenticated_limit != next.tcp.unauthenticated_limit,
                 "tcp.unauthenticated_limit");
   needs_restart(running.messages.max_expiry_s != next.messages.max_expiry_s, "messages.max_expiry");
+  needs_restart(running.streams.congestion != next.streams.congestion, "streams.congestion");
   needs_restart(running.metrics.listen != next.metrics.listen, "metrics.listen");
   diff.log_level_changed = running.log_level != next.log_level;
   diff.accept_changed = running.accept != next.accept;

@@ -159,6 +159,7 @@ std::optional<StartError> Host::start() {
     return seq_store_->marks_of(peer);
   };
   endpoint_config.max_message_ahead = config_.messages.max_expiry_s;
+  endpoint_config.congestion = config_.streams.congestion;
   endpoint_config.accept = [this](const Hashname&) { return accept_any_; };
   endpoint_config.refused_sender = [this](PathId path, const Hashname& sender,
                                           const PublicKey& key) {
