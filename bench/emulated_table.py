@@ -16,6 +16,7 @@ import sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 seconds, rate_text, delay_ms, loss = sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
 tcp_cc = sys.argv[6] if len(sys.argv) > 6 else "?"
+e3xd_cc = sys.argv[7] if len(sys.argv) > 7 else "newreno"
 SCALE = {"k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9}
 bottleneck = float(rate_text[:-1]) * SCALE[rate_text[-1]] if rate_text[-1] in SCALE else float(rate_text)
 settings = []
@@ -99,7 +100,7 @@ print(f"== Streams over the link emulator: iperf3 -t {seconds}, median of {round
 print("links: " + "; ".join(NAMES.get(s, s) for s in settings))
 print("(wan/lossy: one-way delay each direction, the rate counts IP packets (payload + 28 B), "
       "drop-tail queue of one BDP)")
-print(f"(TCP congestion control inside wireguard-go: {tcp_cc}, the system's default; e3xd: newreno)")
+print(f"(TCP congestion control inside wireguard-go: {tcp_cc}, the system's default; e3xd: {e3xd_cc})")
 header = f"{'measurement':<46}" + "".join(f"{s:>12}" for s in settings)
 print(header)
 

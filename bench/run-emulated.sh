@@ -23,6 +23,7 @@
 #
 #   bench/run-emulated.sh [SECONDS]        default 10
 #   ROUNDS=3 E3X_BUILD_DIR=build-bench SETTINGS="wan lossy" bench/run-emulated.sh 20
+#   CONGESTION=bbr bench/run-emulated.sh          e3xd's [streams] congestion (default newreno)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -31,6 +32,7 @@ DURATION=${1:-10}
 ROUNDS=${ROUNDS:-1}
 BUILD=${E3X_BUILD_DIR:-build-bench}
 SETTINGS=${SETTINGS:-none wan lossy}
+CONGESTION=${CONGESTION:-newreno}
 PINGS=${PINGS:-10}
 RATE=100M
 DELAY_MS=20
@@ -100,8 +102,9 @@ fi
 
 # ---- e3xd pair through the emulator ----
 e3xd_keygen a b
-e3xd_config a 10.98.1.1 b 10.98.1.2 $'[[forward]]\nlisten = "127.0.0.1:5202"\npeer = "b"\nservice = "iperf"'
-e3xd_config b 10.98.2.1 a 10.98.2.2 $'[[service]]\nname = "iperf"\ntarget = "tcp://127.0.0.1:5201"\nallow = ["a"]'
+STREAMS_TOML=$'\n[streams]\ncongestion = "'"$CONGESTION"'"'
+e3xd_config a 10.98.1.1 b 10.98.1.2 $'[[forward]]\nlisten = "127.0.0.1:5202"\npeer = "b"\nservice = "iperf"'"$STREAMS_TOML"
+e3xd_config b 10.98.2.1 a 10.98.2.2 $'[[service]]\nname = "iperf"\ntarget = "tcp://127.0.0.1:5201"\nallow = ["a"]'"$STREAMS_TOML"
 RESULTS=$WORK/results.jsonl
 start_emulator none
 e3xd_start "$NA" a
@@ -242,5 +245,5 @@ done
 
 echo "machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), Linux $(uname -r)"
 echo "load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
-python3 "$ROOT/bench/emulated_table.py" "$RESULTS" "$DURATION" "$RATE" "$DELAY_MS" "$LOSS" "$TCP_CC"
+python3 "$ROOT/bench/emulated_table.py" "$RESULTS" "$DURATION" "$RATE" "$DELAY_MS" "$LOSS" "$TCP_CC" "$CONGESTION"
 if [[ -n ${KEEP_RESULTS:-} ]]; then cp "$RESULTS" "$KEEP_RESULTS"; fi
