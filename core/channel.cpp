@@ -393,7 +393,6 @@ std::optional<Instant> Channel::next_timeout() const {
     consider(end_sent_at_ + kChannelEndedTimeout);
   }
   if (reliable_) {
-    if (has_unacked_sent()) consider(last_ack_progress_ + kReliableAckTimeout);
     if (rto_at_) consider(*rto_at_);
     if (loss_time_) consider(*loss_time_);
     if (ack_now_) {
@@ -427,11 +426,18 @@ void Channel::handle_timeout(Instant now) {
     }
     return;
   }
-  if (has_unacked_sent() && now >= last_ack_progress_ + kReliableAckTimeout) {
-    return fail("timeout");
-  }
   if (loss_time_ && now >= *loss_time_) detect_losses(now);
-  if (rto_at_ && now >= *rto_at_) on_retransmission_timeout(now);
+  if (rto_at_ && now >= *rto_at_) {
+    // Where it would probe again it gives up instead, once kReliableGiveUpTimeouts probe
+    // rounds went unanswered and kReliableAckTimeout passed (channel.hpp): loss alone does
+    // not end a stream; the exchange's liveness (PROTOCOL.md 10 rule 6) ends one whose peer
+    // is gone.
+    if (has_unacked_sent() && rto_backoff_ >= kReliableGiveUpTimeouts &&
+        now >= last_ack_progress_ + kReliableAckTimeout) {
+      return fail("timeout");
+    }
+    on_retransmission_timeout(now);
+  }
   if (ack_now_ || (receipts_since_ack_ > 0 && now >= first_unacked_receipt_ + kReliableAckDelay) ||
       (window_update_at_ && now >= *window_update_at_)) {
     emit_adhoc_ack(now);

@@ -36,7 +36,15 @@ inline constexpr Duration kChannelEndedTimeout = seconds(10);
 // channel's own.
 inline constexpr Duration kReliableAckDelay = milliseconds(25);  // ack a seq within this
 inline constexpr std::uint32_t kReliableAckEvery = 2;            // ...or at once every 2nd packet
-inline constexpr Duration kReliableAckTimeout = seconds(30);     // no ack progress: give up
+// Giving up on a peer that is there but no longer acknowledges (it forgot the channel: its err
+// or its last acks were lost): at a retransmission timeout, once kReliableGiveUpTimeouts
+// timeouts in a row went unanswered and kReliableAckTimeout passed without ack progress.
+// Both, so loss alone does not end a stream: each timeout probes twice, and ten probe rounds
+// all lost at 10% loss per send is a 1e-10 chance; with the backoff (kMaxRto) ten take about
+// 50 s, so a peer that is gone takes its channels down with the exchange (PROTOCOL.md 10 rule
+// 6: 10 s of silence, then 30 s for a handshake) before this bound is reached.
+inline constexpr Duration kReliableAckTimeout = seconds(30);
+inline constexpr std::uint32_t kReliableGiveUpTimeouts = 10;
 // A packet is lost once this many later packets were reported received (by miss reports).
 inline constexpr std::uint32_t kReliableReorderThreshold = 3;
 // The receive window (packets beyond the ack) a channel starts with, and the window a peer is

@@ -454,8 +454,10 @@ TEST(ReliableChannel, BacklogFullRefusesAndCapacityCountsDown) {
 
 // PROTOCOL.md 13: without acks the retransmission timeout (srtt + 4 rttvar, at least 200 ms)
 // resends the oldest unacked packet (it blocks in-order delivery) and the newest (its ack
-// carries the whole miss list), backing off exponentially up to 10 s; 30 s without ack
-// progress is a timeout. (Before: both every 2 s, whatever the path.)
+// carries the whole miss list), backing off exponentially up to 10 s. It gives up at a timeout
+// once ten in a row went unanswered and 30 s passed without ack progress (issue 13: 30 s
+// alone could come after only three probe rounds, all lost to burst loss after a blackout).
+// (Before section 13: both every 2 s, whatever the path.)
 TEST(ReliableChannel, TimeoutProbesWithFloorAndBackoffThenGivesUp) {
   auto [a, b] = open_with_rtt(milliseconds(26));  // srtt 26 + 4 * 13 = 78 ms: the floor rules
   a.receive(json_of(R"({"c":1,"seq":1,"ack":1})"), bytes_of("from b"), at_ms(1000));
@@ -464,7 +466,8 @@ TEST(ReliableChannel, TimeoutProbesWithFloorAndBackoffThenGivesUp) {
   ASSERT_EQ(sent.size(), 2u);
   EXPECT_EQ(a.next_timeout(), at_ms(1200));
 
-  const std::vector<std::int64_t> fires = {1200, 1600, 2400, 4000, 7200, 13'600, 23'600};
+  const std::vector<std::int64_t> fires = {1200,   1600,   2400,   4000,   7200,
+                                           13'600, 23'600, 33'600, 43'600, 53'600};
   for (std::size_t i = 0; i < fires.size(); ++i) {
     const std::int64_t t = fires[i];
     ASSERT_EQ(a.next_timeout(), at_ms(t)) << i;
@@ -478,11 +481,13 @@ TEST(ReliableChannel, TimeoutProbesWithFloorAndBackoffThenGivesUp) {
     EXPECT_EQ(head(out[1]), R"({"c":1,"seq":3,"ack":1,"miss":[100]})");  // the newest
     EXPECT_EQ(a.flow().rto_backoff, i + 1);
   }
-  // The next would come 10 s later (the ceiling), after the 30 s give-up.
-  EXPECT_EQ(a.next_timeout(), at_ms(31'000));
-  a.handle_timeout(at_ms(30'999));
+  ASSERT_EQ(kReliableGiveUpTimeouts, fires.size());
+  // The next comes 10 s later (the ceiling): ten timeouts unanswered, over 30 s without ack
+  // progress, so it gives up instead of probing again.
+  EXPECT_EQ(a.next_timeout(), at_ms(63'600));
+  a.handle_timeout(at_ms(63'599));
   EXPECT_EQ(a.state(), ChannelState::kOpen);
-  a.handle_timeout(at_ms(31'000));
+  a.handle_timeout(at_ms(63'600));
   expect_error(a, "timeout");
   EXPECT_TRUE(a.is_finished());
 }
@@ -633,12 +638,20 @@ TEST(ReliableChannel, AckProgressResetsTheAckTimeout) {
   drain_out(a);
   send_numbered(a, 2, 3, at_ms(0));
   a.receive(json_of(R"({"c":1,"ack":2})"), {}, at_ms(25'000));
-  a.handle_timeout(at_ms(30'000));
-  EXPECT_EQ(a.state(), ChannelState::kOpen);
-  a.handle_timeout(at_ms(54'999));
-  EXPECT_EQ(a.state(), ChannelState::kOpen);
-  a.handle_timeout(at_ms(55'000));
-  EXPECT_EQ(a.state(), ChannelState::kClosed);
+  // It gives up at the first timeout with ten unanswered since the ack and 30 s after it.
+  std::uint32_t timeouts = 0;
+  while (a.state() != ChannelState::kClosed) {
+    const Instant at = *a.next_timeout();
+    EXPECT_LT(timeouts, kReliableGiveUpTimeouts + 1);
+    a.handle_timeout(at);
+    drain_out(a);
+    if (a.state() == ChannelState::kClosed) {
+      EXPECT_GE(at, at_ms(55'000));
+    } else {
+      ++timeouts;
+    }
+  }
+  EXPECT_EQ(timeouts, kReliableGiveUpTimeouts);
 }
 
 // Before any RTT sample the timeout is 1 s; its probes are the open (which creates the channel
@@ -914,7 +927,10 @@ TEST(ReliableChannelSimulation, TotalSilenceEndsInAckTimeout) {
     }
   }
   EXPECT_EQ(reasons, std::vector<std::string>{"timeout"});
-  EXPECT_EQ(pair.now() - silent_since, kReliableAckTimeout);
+  // Ten timeouts in a row unanswered (the 200 ms floor, doubling up to 10 s: the 11th comes
+  // 0.2 + 0.4 + ... + 6.4 + 5 * 10 = 62.6 s after the send), which is also over 30 s without
+  // ack progress.
+  EXPECT_EQ(pair.now() - silent_since, milliseconds(62'600));
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // and partition behaviour, so that behaviour is pinned down here without any endpoint.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "sim/network.hpp"
@@ -94,6 +95,45 @@ TEST(SimNetwork, LossDuplicationAndJitterFollowTheirParameters) {
   bool any_out_of_order = false;
   for (std::size_t i = 1; i < order.size(); ++i) any_out_of_order |= order[i] < order[i - 1];
   EXPECT_TRUE(any_out_of_order);
+}
+
+TEST(SimNetwork, BurstLossDropsWholeRuns) {
+  const std::uint64_t seed = resolve_seed(8);
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  Network net(seed);
+  const NodeId a = net.add_node(ipv4(10, 0, 0, 1, 1));
+  const NodeId b = net.add_node(ipv4(10, 0, 0, 2, 1));
+  LinkParams params{milliseconds(20)};
+  params.burst_loss = 0.1;
+  params.burst_length = 64;
+  net.set_link_one_way(a, b, params);
+  // 2000 batches of 64 datagrams, each sent at one instant (the first batch at kT0 + 1 ms has
+  // 128 sends at once: two runs).
+  constexpr int kRuns = 2000;
+  for (int i = 0; i < kRuns * 64; ++i) {
+    net.send(kT0 + milliseconds(std::max(1, i / 64)), a, ipv4(10, 0, 0, 2, 1), Bytes{1});
+  }
+  // Every run of 64 sends shares one fate, and about a tenth of the runs are lost.
+  int lost_runs = 0;
+  const auto& log = net.sent_log();
+  for (int run = 0; run < kRuns; ++run) {
+    const Fate fate = log[static_cast<std::size_t>(run) * 64].fate;
+    for (int i = 1; i < 64; ++i) {
+      ASSERT_EQ(log[static_cast<std::size_t>(run) * 64 + i].fate, fate) << "run " << run;
+    }
+    lost_runs += fate == Fate::kLost ? 1 : 0;
+  }
+  EXPECT_NEAR(static_cast<double>(lost_runs) / kRuns, 0.1, 0.025);
+  // The other direction has no burst loss.
+  for (int i = 0; i < 640; ++i) net.send(kT0, b, ipv4(10, 0, 0, 1, 1), Bytes{1});
+  EXPECT_EQ(net.stats().lost, static_cast<std::uint64_t>(lost_runs) * 64);
+  // Sends at different instants are runs of one: lost independently.
+  const std::uint64_t before = net.stats().lost;
+  constexpr int kLone = 20000;
+  for (int i = 0; i < kLone; ++i) {
+    net.send(kT0 + seconds(10) + milliseconds(i), a, ipv4(10, 0, 0, 2, 1), Bytes{1});
+  }
+  EXPECT_NEAR(static_cast<double>(net.stats().lost - before) / kLone, 0.1, 0.01);
 }
 
 TEST(SimNetwork, SameSeedSameFates) {

@@ -195,6 +195,17 @@ bool Network::enqueue(std::pair<NodeId, NodeId> link_key, const LinkParams& para
   return true;
 }
 
+bool Network::burst_lost(std::pair<NodeId, NodeId> link_key, const LinkParams& params,
+                         Instant now) {
+  if (params.burst_loss <= 0.0) return false;
+  BurstState& state = bursts_[link_key];
+  if (state.position == 0 || state.position >= params.burst_length || state.at != now) {
+    state = BurstState{now, 0, chance(params.burst_loss)};
+  }
+  ++state.position;
+  return state.lost;
+}
+
 std::uint64_t Network::send(Instant now, NodeId from, Address to, Bytes bytes) {
   ++stats_.sent;
   const Node& sender = nodes_.at(from);
@@ -232,7 +243,7 @@ std::uint64_t Network::send(Instant now, NodeId from, Address to, Bytes bytes) {
       const LinkParams& params = link(from, *record.to_node);
       const auto link_key = std::make_pair(from, *record.to_node);
       Instant departs = now;
-      if (chance(params.loss)) {
+      if (burst_lost(link_key, params, now) || chance(params.loss)) {
         record.fate = Fate::kLost;
       } else if (params.rate > 0 && !enqueue(link_key, params, bytes.size(), now, departs)) {
         record.fate = Fate::kQueueFull;

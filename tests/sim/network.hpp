@@ -51,6 +51,13 @@ struct LinkParams {
   // delay and jitter above come on top, after the datagram has left the queue.
   std::uint64_t rate = 0;
   std::size_t queue = 64;
+  // Burst loss, as when a sender's GSO batch is dropped whole (or a queue overflows for a
+  // moment): the datagrams a node sends on the link at one instant form runs of at most
+  // `burst_length` (a lone send is a run of one), and each run is lost whole (Fate::kLost)
+  // with probability `burst_loss`, so that fraction of datagrams is lost, in runs.
+  // Independent of `loss`, which applies per datagram on top.
+  double burst_loss = 0.0;
+  std::size_t burst_length = 64;
 };
 
 struct NatOptions {
@@ -227,6 +234,14 @@ class Network {
   std::uint64_t order_ = 0;
   std::uint64_t next_sent_id_ = 1;
   std::map<std::pair<NodeId, NodeId>, std::uint64_t> link_sends_;
+  // Per directed link with burst loss: where it is in the current run, and that run's fate.
+  struct BurstState {
+    Instant at{};              // when the current run was sent
+    std::size_t position = 0;  // datagrams of the current run so far
+    bool lost = false;
+  };
+  std::map<std::pair<NodeId, NodeId>, BurstState> bursts_;
+  bool burst_lost(std::pair<NodeId, NodeId> link_key, const LinkParams& params, Instant now);
   // Per directed link with a rate: when each queued datagram finishes leaving, in order.
   std::map<std::pair<NodeId, NodeId>, std::deque<Instant>> bottlenecks_;
   std::map<std::pair<NodeId, NodeId>, std::uint64_t> link_max_delivered_;
