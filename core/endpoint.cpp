@@ -435,8 +435,28 @@ std::optional<PathFlowStats> Endpoint::path_flow(const Hashname& hashname) const
   return peer->exchange->path_control()->stats();
 }
 
+PathId Endpoint::current_path(const Hashname& hashname) const {
+  const Peer* peer = find_peer(hashname);
+  return peer && peer->exchange ? peer->exchange->path() : kNoPath;
+}
+
+bool Endpoint::exchange_up(const Hashname& hashname) const {
+  const Peer* peer = find_peer(hashname);
+  return peer && peer->exchange && peer->exchange->in_sync();
+}
+
 // ---------------------------------------------------------------------------------------
 // Commands that act on an exchange
+
+Result<Sent, EndpointError> Endpoint::punch(Instant now, const Hashname& hashname,
+                                            const std::vector<PathId>& paths) {
+  Peer* peer = find_peer(hashname);
+  if (!peer) return unexpected(EndpointError::kUnknownPeer);
+  if (!peer->exchange) return unexpected(EndpointError::kNoExchange);
+  auto result = peer->exchange->punch(now, paths);
+  reschedule(*peer);
+  return result;
+}
 
 Result<Sent, EndpointError> Endpoint::connect(Instant now, const Hashname& hashname, PathId path) {
   Peer* peer = find_peer(hashname);

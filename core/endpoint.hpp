@@ -183,6 +183,13 @@ class Endpoint {
   // (window, RTT, pacing): for status displays and tests. nullopt when there is none.
   std::optional<ReliableFlowStats> channel_flow(const Hashname& peer, std::uint32_t channel) const;
   std::optional<PathFlowStats> path_flow(const Hashname& peer) const;
+  // The path the exchange with `peer` sends on, and whether it is in sync; kNoPath and false
+  // when there is no exchange. Cheap (no status built): the routing layer asks per datagram.
+  PathId current_path(const Hashname& peer) const;
+  bool exchange_up(const Hashname& peer) const;
+  // Whether `token` is the remote token of one of our exchanges: a packet carrying it is ours
+  // to open, never one for a router to forward (PROTOCOL.md 12).
+  bool knows_remote_token(const Token& token) const { return by_remote_token_.count(token) != 0; }
 
   // Anchors Unix time to the monotonic timeline: unix(now) = unix_seconds + (now - at).
   // SEQ choice uses it; call it again whenever the wall clock may have moved.
@@ -217,6 +224,15 @@ class Endpoint {
   // current path when kNoPath).
   Result<Sent, EndpointError> request_keepalive(Instant now, const Hashname& peer,
                                                 PathId path = kNoPath);
+
+  // Hole punching (PROTOCOL.md 12): offers a fresh handshake to each of `paths` (addresses
+  // the peer was seen at) while the exchange stays on its current path. The first call makes
+  // one new handshake (sent to the current path too, which its resends follow, so an
+  // unanswered punch never costs the exchange its life); calls while it is outstanding send
+  // the same bytes again. Not limited to one probe a second: the driver's schedule is the
+  // limit. kNoExchange unless the exchange is in sync on some path.
+  Result<Sent, EndpointError> punch(Instant now, const Hashname& peer,
+                                    const std::vector<PathId>& paths);
 
   // Opens a channel of `type`. Its packets wait until the exchange is in sync (unreliable
   // ones in the pending queue, reliable ones in the channel). `options` apply to reliable

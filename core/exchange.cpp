@@ -124,6 +124,26 @@ Result<Sent, EndpointError> Exchange::connect(Instant now, PathId path) {
   return start_handshake(now, path);
 }
 
+Result<Sent, EndpointError> Exchange::punch(Instant now, const std::vector<PathId>& paths) {
+  if (!in_sync_ || path_ == kNoPath) return unexpected(EndpointError::kNoExchange);
+  std::size_t first = 0;
+  if (!outstanding_) {
+    // Rule 5 as probe_path() applies it: resends follow the current path, and the path moves
+    // only when the peer confirms from one of `paths` (or sends its own fresh handshake).
+    while (first < paths.size() && (paths[first] == kNoPath || paths[first] == path_)) ++first;
+    if (first == paths.size()) return Sent{};
+    auto begun = begin_handshake(now, path_, paths[first]);
+    if (!begun) return begun;
+    ++first;
+  }
+  for (std::size_t i = first; i < paths.size(); ++i) {
+    if (paths[i] == kNoPath || paths[i] == path_) continue;
+    endpoint_.stats_.handshakes_sent += 1;
+    send_to(now, paths[i], outstanding_->outer, SendKind::kHandshake);
+  }
+  return Sent{};
+}
+
 Result<Bytes, EndpointError> Exchange::seal_application_message(Instant now, ByteView inner) {
   const auto seq = endpoint_.choose_seq(peer_, seq_, now);
   if (!seq) return unexpected(EndpointError::kSeqExhausted);

@@ -108,6 +108,8 @@ class Exchange {
 
   // ---- commands ----
   Result<Sent, EndpointError> start_handshake(Instant now, PathId path);
+  // Endpoint::punch.
+  Result<Sent, EndpointError> punch(Instant now, const std::vector<PathId>& paths);
   // connect(): send the outstanding handshake to `path`, or start a new one.
   Result<Sent, EndpointError> connect(Instant now, PathId path);
   Result<std::uint32_t, EndpointError> open_channel(Instant now, std::string type, bool reliable,

@@ -12,32 +12,60 @@ namespace e3x::sim {
 namespace {
 
 constexpr Instant kT0 = Instant{} + seconds(100);
+const Address kOutside = ipv4(198, 51, 100, 7, 5000);
 
 TEST(SimNat, KeepsMappingWhileUsedAndRebindsAfterIdleTimeout) {
   Nat nat(NatOptions{ipv4(203, 0, 113, 10, 0).ip, seconds(30), false, 40000});
   const Address inside = ipv4(192, 168, 0, 2, 4000);
-  const Address first = nat.outbound(inside, kT0);
+  const Address first = nat.outbound(inside, kOutside, kT0);
   EXPECT_EQ(first.ip, ipv4(203, 0, 113, 10, 0).ip);
-  EXPECT_EQ(nat.inbound(first.port, kT0 + seconds(29)), inside);
+  EXPECT_EQ(nat.inbound(first.port, kOutside, kT0 + seconds(29)), inside);
   // Outbound use at +20 s refreshes: still alive at +49 s.
-  EXPECT_EQ(nat.outbound(inside, kT0 + seconds(20)), first);
-  EXPECT_EQ(nat.inbound(first.port, kT0 + seconds(49)), inside);
+  EXPECT_EQ(nat.outbound(inside, kOutside, kT0 + seconds(20)), first);
+  EXPECT_EQ(nat.inbound(first.port, kOutside, kT0 + seconds(49)), inside);
   // Inbound does not refresh by default: gone 30 s after the last outbound use.
-  EXPECT_EQ(nat.inbound(first.port, kT0 + seconds(50)), std::nullopt);
+  EXPECT_EQ(nat.inbound(first.port, kOutside, kT0 + seconds(50)), std::nullopt);
   EXPECT_EQ(nat.mapping_of(inside, kT0 + seconds(50)), std::nullopt);
-  const Address second = nat.outbound(inside, kT0 + seconds(51));
+  const Address second = nat.outbound(inside, kOutside, kT0 + seconds(51));
   EXPECT_NE(second.port, first.port);
-  EXPECT_EQ(nat.inbound(first.port, kT0 + seconds(51)), std::nullopt);
-  EXPECT_EQ(nat.inbound(second.port, kT0 + seconds(51)), inside);
+  EXPECT_EQ(nat.inbound(first.port, kOutside, kT0 + seconds(51)), std::nullopt);
+  EXPECT_EQ(nat.inbound(second.port, kOutside, kT0 + seconds(51)), inside);
   EXPECT_EQ(nat.mappings_created(), 2u);
+}
+
+TEST(SimNat, SymmetricMappingGivesEachDestinationItsOwnPort) {
+  NatOptions options{ipv4(203, 0, 113, 10, 0).ip, seconds(30), false, 40000};
+  options.symmetric = true;
+  Nat nat(options);
+  const Address inside = ipv4(192, 168, 0, 2, 4000);
+  const Address other = ipv4(198, 51, 100, 8, 5000);
+  const Address to_outside = nat.outbound(inside, kOutside, kT0);
+  const Address to_other = nat.outbound(inside, other, kT0);
+  EXPECT_NE(to_outside.port, to_other.port);
+  EXPECT_EQ(nat.outbound(inside, kOutside, kT0 + seconds(1)), to_outside);  // kept while used
+  EXPECT_EQ(nat.mappings_created(), 2u);
+}
+
+TEST(SimNat, AddressDependentFilteringAdmitsOnlyContactedSources) {
+  NatOptions options{ipv4(203, 0, 113, 10, 0).ip, seconds(30), false, 40000};
+  options.address_dependent_filtering = true;
+  Nat nat(options);
+  const Address inside = ipv4(192, 168, 0, 2, 4000);
+  const Address other = ipv4(198, 51, 100, 8, 5000);
+  const Address pub = nat.outbound(inside, kOutside, kT0);
+  EXPECT_EQ(nat.inbound(pub.port, kOutside, kT0), inside);
+  EXPECT_EQ(nat.inbound(pub.port, other, kT0), std::nullopt);  // never sent to: filtered
+  // Sending to `other` (a hole punch) opens the same mapping to it.
+  EXPECT_EQ(nat.outbound(inside, other, kT0 + seconds(1)), pub);
+  EXPECT_EQ(nat.inbound(pub.port, other, kT0 + seconds(1)), inside);
 }
 
 TEST(SimNat, InboundRefreshWhenConfigured) {
   Nat nat(NatOptions{ipv4(203, 0, 113, 10, 0).ip, seconds(10), true, 40000});
   const Address inside = ipv4(192, 168, 0, 2, 4000);
-  const Address pub = nat.outbound(inside, kT0);
-  EXPECT_EQ(nat.inbound(pub.port, kT0 + seconds(9)), inside);
-  EXPECT_EQ(nat.inbound(pub.port, kT0 + seconds(18)), inside);
+  const Address pub = nat.outbound(inside, kOutside, kT0);
+  EXPECT_EQ(nat.inbound(pub.port, kOutside, kT0 + seconds(9)), inside);
+  EXPECT_EQ(nat.inbound(pub.port, kOutside, kT0 + seconds(18)), inside);
 }
 
 TEST(SimNetwork, NatRewritesSourceAndDropsTrafficToExpiredMapping) {

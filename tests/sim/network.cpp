@@ -47,37 +47,45 @@ bool Nat::alive(const Mapping& mapping, Instant now) const {
   return now - mapping.last_used < options_.idle_timeout;
 }
 
-Address Nat::outbound(Address inside, Instant now) {
-  auto it = by_inside_.find(inside);
-  if (it != by_inside_.end() && alive(it->second, now)) {
+Address Nat::outbound(Address inside, Address to, Instant now) {
+  const Key key{inside, options_.symmetric ? to : Address{}};
+  auto it = by_key_.find(key);
+  if (it != by_key_.end() && alive(it->second, now)) {
     it->second.last_used = now;
+    it->second.contacted.insert(to);
     return Address{options_.public_ip, it->second.port};
   }
-  if (it != by_inside_.end()) {
+  if (it != by_key_.end()) {
     by_port_.erase(it->second.port);
-    by_inside_.erase(it);
+    by_key_.erase(it);
   }
   if (next_port_ == 0) throw std::runtime_error("simulated NAT ran out of ports");
   const std::uint16_t port = next_port_++;
-  by_inside_[inside] = Mapping{port, now};
-  by_port_[port] = inside;
+  by_key_[key] = Mapping{port, now, {to}};
+  by_port_[port] = key;
   ++mappings_created_;
   return Address{options_.public_ip, port};
 }
 
-std::optional<Address> Nat::inbound(std::uint16_t port, Instant now) {
+std::optional<Address> Nat::inbound(std::uint16_t port, Address from, Instant now) {
   auto it = by_port_.find(port);
   if (it == by_port_.end()) return std::nullopt;
-  auto mapping = by_inside_.find(it->second);
-  if (mapping == by_inside_.end() || !alive(mapping->second, now)) return std::nullopt;
+  auto mapping = by_key_.find(it->second);
+  if (mapping == by_key_.end() || !alive(mapping->second, now)) return std::nullopt;
+  if (options_.address_dependent_filtering && !mapping->second.contacted.count(from)) {
+    return std::nullopt;
+  }
   if (options_.refresh_on_inbound) mapping->second.last_used = now;
-  return it->second;
+  return it->second.first;
 }
 
 std::optional<Address> Nat::mapping_of(Address inside, Instant now) const {
-  auto it = by_inside_.find(inside);
-  if (it == by_inside_.end() || !alive(it->second, now)) return std::nullopt;
-  return Address{options_.public_ip, it->second.port};
+  // With a symmetric NAT, the first live mapping of `inside` (there is no single address).
+  for (auto it = by_key_.lower_bound(Key{inside, Address{}});
+       it != by_key_.end() && it->first.first == inside; ++it) {
+    if (alive(it->second, now)) return Address{options_.public_ip, it->second.port};
+  }
+  return std::nullopt;
 }
 
 // ---- Network ----
@@ -145,11 +153,12 @@ bool Network::link_up(NodeId a, NodeId b, Instant at) const {
   return true;
 }
 
-std::optional<NodeId> Network::resolve(Address to, NodeId sender, Instant now, bool& nat_dropped) {
+std::optional<NodeId> Network::resolve(Address to, NodeId sender, Address seen_from, Instant now,
+                                       bool& nat_dropped) {
   nat_dropped = false;
   for (NatId id = 0; id < nats_.size(); ++id) {
     if (nats_[id].public_ip() != to.ip) continue;
-    auto inside = nats_[id].inbound(to.port, now);
+    auto inside = nats_[id].inbound(to.port, seen_from, now);
     if (!inside) {
       nat_dropped = true;
       return std::nullopt;
@@ -226,10 +235,10 @@ std::uint64_t Network::send(Instant now, NodeId from, Address to, Bytes bytes) {
       }
       return true;
     }();
-    if (to_outside) record.from = nat.outbound(sender.local, now);
+    if (to_outside) record.from = nat.outbound(sender.local, to, now);
   }
   bool nat_dropped = false;
-  record.to_node = resolve(to, from, now, nat_dropped);
+  record.to_node = resolve(to, from, record.from, now, nat_dropped);
 
   if (!record.to_node) {
     record.fate = nat_dropped ? Fate::kNatDropped : Fate::kUnroutable;
@@ -240,6 +249,7 @@ std::uint64_t Network::send(Instant now, NodeId from, Address to, Bytes bytes) {
     if (filter_ && !filter_(record)) {
       record.fate = Fate::kFiltered;
     } else {
+      if (mutator_) mutator_(record, bytes);
       const LinkParams& params = link(from, *record.to_node);
       const auto link_key = std::make_pair(from, *record.to_node);
       Instant departs = now;

@@ -17,6 +17,7 @@
 #include <optional>
 #include <ostream>
 #include <random>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -69,18 +70,27 @@ struct NatOptions {
   // default: only the inside host's own sends refresh it.
   bool refresh_on_inbound = false;
   std::uint16_t first_port = 40000;
+  // Endpoint-dependent mapping ("symmetric", like Linux masquerade with `random`): every
+  // destination gets a mapping, and a port, of its own. Hole punching cannot predict it.
+  bool symmetric = false;
+  // Address-and-port-dependent filtering (what Linux conntrack does): inbound traffic reaches
+  // the inside host only from addresses the mapping has sent to. Hole punching needs both
+  // sides to send; a full cone (off) lets anyone in.
+  bool address_dependent_filtering = false;
 };
 
-// An endpoint-independent mapping NAT (full cone) with idle expiry. Ports are never reused.
+// A NAT with idle expiry: by default an endpoint-independent mapping (full cone); see
+// NatOptions for symmetric mapping and address-dependent filtering. Ports are never reused.
 class Nat {
  public:
   explicit Nat(NatOptions options) : options_(options), next_port_(options.first_port) {}
 
   // The public source address for a datagram the inside address sends at `now`: its live
   // mapping (refreshed), or a new one on a port never handed out before.
-  Address outbound(Address inside, Instant now);
-  // The inside address a datagram to public `port` reaches at `now`, if that mapping is alive.
-  std::optional<Address> inbound(std::uint16_t port, Instant now);
+  Address outbound(Address inside, Address to, Instant now);
+  // The inside address a datagram from `from` to public `port` reaches at `now`, if that
+  // mapping is alive (and, with address-dependent filtering, has sent to `from`).
+  std::optional<Address> inbound(std::uint16_t port, Address from, Instant now);
   // The live mapping of `inside`, without refreshing it.
   std::optional<Address> mapping_of(Address inside, Instant now) const;
 
@@ -92,14 +102,17 @@ class Nat {
   struct Mapping {
     std::uint16_t port = 0;
     Instant last_used{};
+    std::set<Address> contacted;  // destinations sent to (address-dependent filtering)
   };
+  // (inside, destination): the destination is {} unless the mapping is symmetric.
+  using Key = std::pair<Address, Address>;
   bool alive(const Mapping& mapping, Instant now) const;
 
   NatOptions options_;
   std::uint16_t next_port_;
   std::size_t mappings_created_ = 0;
-  std::map<Address, Mapping> by_inside_;
-  std::map<std::uint16_t, Address> by_port_;
+  std::map<Key, Mapping> by_key_;
+  std::map<std::uint16_t, Key> by_port_;
 };
 
 // What became of a sent datagram.
@@ -180,6 +193,10 @@ class Network {
   // Returns false to drop the datagram (counted as kFiltered).
   using Filter = std::function<bool(const SentRecord&)>;
   void set_filter(Filter filter) { filter_ = std::move(filter); }
+  // Rewrites a datagram's bytes in flight (an on-path attacker, a hostile router), after the
+  // filter; `record` says who sent it to whom.
+  using Mutator = std::function<void(const SentRecord& record, Bytes& bytes)>;
+  void set_mutator(Mutator mutator) { mutator_ = std::move(mutator); }
 
   // Sends a datagram from a node to an address at `now`. Returns the record id.
   std::uint64_t send(Instant now, NodeId from, Address to, Bytes bytes);
@@ -216,7 +233,9 @@ class Network {
     Instant from{};
     Instant until{};
   };
-  std::optional<NodeId> resolve(Address to, NodeId sender, Instant now, bool& nat_dropped);
+  // `seen_from`: the sender's address after its own NAT (what a NAT at `to` filters on).
+  std::optional<NodeId> resolve(Address to, NodeId sender, Address seen_from, Instant now,
+                                bool& nat_dropped);
   void schedule(Delivery delivery);
   bool enqueue(std::pair<NodeId, NodeId> link_key, const LinkParams& params, std::size_t size,
                Instant now, Instant& departs);
@@ -230,6 +249,7 @@ class Network {
   std::map<std::pair<NodeId, NodeId>, std::vector<Window>> partitions_;  // key (min, max)
   std::map<NodeId, std::vector<Window>> isolated_;
   Filter filter_;
+  Mutator mutator_;
   std::map<std::pair<Instant, std::uint64_t>, Delivery> queue_;
   std::uint64_t order_ = 0;
   std::uint64_t next_sent_id_ = 1;

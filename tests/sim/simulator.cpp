@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <sstream>
 
 namespace e3x::sim {
@@ -85,13 +86,54 @@ Host* Simulator::find_host(const Hashname& hashname) {
 }
 
 NatId Simulator::add_nat(Duration idle_timeout, bool refresh_on_inbound) {
-  // Each NAT gets its own public address in 203.0.113.0/24 (TEST-NET-3), in creation order.
-  const auto index = static_cast<std::uint8_t>(10 + nat_count_++);
   NatOptions options;
-  options.public_ip = ipv4(203, 0, 113, index, 0).ip;
   options.idle_timeout = idle_timeout;
   options.refresh_on_inbound = refresh_on_inbound;
+  return add_nat(options);
+}
+
+NatId Simulator::add_nat(NatOptions options) {
+  // Each NAT gets its own public address in 203.0.113.0/24 (TEST-NET-3), in creation order.
+  const auto index = static_cast<std::uint8_t>(10 + nat_count_++);
+  options.public_ip = ipv4(203, 0, 113, index, 0).ip;
   return network_.add_nat(options);
+}
+
+Routing& Simulator::enable_routing(Host& host, RoutingConfig config) {
+  if (!config.describe_path) {
+    config.describe_path = [&host](PathId path) {
+      boost::json::array paths;
+      if (auto address = host.address_of(path)) {
+        const std::string text = address->to_string();
+        const auto colon = text.rfind(':');
+        paths.push_back(boost::json::object{
+            {"type", "udp4"}, {"ip", text.substr(0, colon)}, {"port", address->port}});
+      }
+      return paths;
+    };
+  }
+  if (!config.path_from_description) {
+    config.path_from_description = [&host](const boost::json::object& entry) -> PathId {
+      const auto* type = entry.if_contains("type");
+      const auto* ip = entry.if_contains("ip");
+      const auto* port = entry.if_contains("port");
+      if (!type || !ip || !port || !type->is_string() || type->get_string() != "udp4" ||
+          !ip->is_string() || !port->is_int64()) {
+        return kNoPath;
+      }
+      unsigned a = 0, b = 0, c = 0, d = 0;
+      if (std::sscanf(std::string(ip->get_string()).c_str(), "%u.%u.%u.%u", &a, &b, &c, &d) != 4 ||
+          a > 255 || b > 255 || c > 255 || d > 255 || port->get_int64() <= 0 ||
+          port->get_int64() > 65535) {
+        return kNoPath;
+      }
+      return host.path_for(ipv4(static_cast<std::uint8_t>(a), static_cast<std::uint8_t>(b),
+                                static_cast<std::uint8_t>(c), static_cast<std::uint8_t>(d),
+                                static_cast<std::uint16_t>(port->get_int64())));
+    };
+  }
+  host.routing_ = std::make_unique<Routing>(*host.endpoint_, std::move(config));
+  return *host.routing_;
 }
 
 void Simulator::make_endpoint(Host& host, std::uint32_t seq_floor, std::size_t pending_limit,
@@ -119,6 +161,7 @@ void Simulator::make_endpoint(Host& host, std::uint32_t seq_floor, std::size_t p
 
 Host& Simulator::restart(Host& host, RestartOptions options) {
   drain(host);
+  host.routing_.reset();
   host.endpoint_.reset();
   ++host.generation_;
   host.unix_offset_ += options.unix_step;
@@ -229,8 +272,11 @@ std::vector<SentRecord> Simulator::sent_by(
 void Simulator::drain(Host& host) {
   for (;;) {
     bool any = false;
-    while (auto transmit = host.endpoint().poll_transmit()) {
+    while (auto polled = host.endpoint().poll_transmit()) {
       any = true;
+      std::optional<Transmit> transmit = std::move(polled);
+      if (host.routing_) transmit = host.routing_->on_transmit(now_, std::move(*transmit));
+      if (!transmit) continue;
       ++host.datagrams_sent_;
       auto address = host.address_of(transmit->path);
       if (!address) {
@@ -242,6 +288,7 @@ void Simulator::drain(Host& host) {
     while (auto event = host.endpoint().poll_event()) {
       any = true;
       host.events_.push_back(LoggedEvent{now_, host.generation_, *event});
+      if (host.routing_ && host.routing_->on_event(now_, *event)) continue;
       if (host.on_event) host.on_event(host, *event);
     }
     if (!any) return;
@@ -272,6 +319,11 @@ bool Simulator::step(Instant limit) {
       timer = t;
       timer_host = host.get();
     }
+    if (!host->routing_) continue;
+    if (auto t = host->routing_->next_timeout(); t && (!timer || *t < *timer)) {
+      timer = t;
+      timer_host = host.get();
+    }
   }
   const bool deliver = net && (!timer || *net <= *timer);
   if (!deliver && !timer) return false;
@@ -291,7 +343,16 @@ bool Simulator::step(Instant limit) {
     Host& host = *hosts_.at(delivery->node);
     const PathId path = host.path_for(delivery->from);
     ++host.datagrams_received_;
-    host.endpoint().handle_datagram(now_, path, delivery->bytes);
+    Routing::Decision decision{Routing::Decision::Kind::kDeliver, path};
+    if (host.routing_) decision = host.routing_->on_datagram(now_, path, delivery->bytes);
+    if (decision.kind == Routing::Decision::Kind::kDeliver) {
+      host.endpoint().handle_datagram(now_, decision.path, delivery->bytes);
+    } else if (decision.kind == Routing::Decision::Kind::kForward) {
+      if (auto to = host.address_of(decision.path)) {
+        ++host.datagrams_sent_;
+        network_.send(now_, host.id(), *to, delivery->bytes);
+      }
+    }
     if (network_.capturing()) {
       host.received_.push_back(ReceivedRecord{now_, delivery->from, path, delivery->injected,
                                               std::move(delivery->bytes)});
@@ -299,6 +360,7 @@ bool Simulator::step(Instant limit) {
     drain(host);
   } else {
     timer_host->endpoint().handle_timeout(now_);
+    if (timer_host->routing_) timer_host->routing_->handle_timeout(now_);
     drain(*timer_host);
   }
   return true;

@@ -24,6 +24,7 @@
 
 #include "core/endpoint.hpp"
 #include "core/random.hpp"
+#include "core/routing.hpp"
 #include "core/time.hpp"
 #include "sim/network.hpp"
 #include "sim/packets.hpp"
@@ -84,6 +85,9 @@ class Host {
   const PublicKey& public_key() const { return identity_.public_key; }
   const Hashname& hashname() const { return endpoint_->hashname(); }
   const EndpointStats& stats() const { return endpoint_->stats(); }
+  // The routing layer (PROTOCOL.md 12) when enable_routing() gave it one: the simulator then
+  // passes the host's datagrams, transmits, events and timers through it as a daemon does.
+  Routing* routing() { return routing_.get(); }
   // Restarts so far: 0 for the first endpoint.
   std::uint32_t generation() const { return generation_; }
 
@@ -136,6 +140,7 @@ class Host {
   KeyPair identity_;
   std::unique_ptr<SeededRandom> random_;
   std::unique_ptr<Endpoint> endpoint_;
+  std::unique_ptr<Routing> routing_;
   std::uint32_t generation_ = 0;
   std::int64_t unix_offset_ = 0;
   PathId next_path_ = 1;
@@ -172,6 +177,13 @@ class Simulator {
   std::size_t host_count() const { return hosts_.size(); }
   Host* find_host(const Hashname& hashname);
   NatId add_nat(Duration idle_timeout, bool refresh_on_inbound = false);
+  // A NAT with these options; its public address is assigned as above.
+  NatId add_nat(NatOptions options);
+
+  // Gives the host a routing layer. Unless set, describe_path and path_from_description map
+  // the host's PathIds to {"type":"udp4","ip":"a.b.c.d","port":n} and back. Routing does not
+  // survive restart().
+  Routing& enable_routing(Host& host, RoutingConfig config);
 
   // Replaces the host's endpoint by a new one with the same identity (a process restart):
   // a new random stream, so a new ephemeral key; no peers, paths or exchanges survive.

@@ -1,0 +1,93 @@
+// A router's table of relayed routes (PROTOCOL.md 12, "Relay"): the token of a handshake one
+// peer sent through us maps to the other peer of the pair, so later packets carrying that
+// token are forwarded unchanged, before any cryptographic work. Routes exist only for pairs
+// we introduced; each pair has a byte rate limit (token bucket) and is forgotten after
+// `idle` without traffic. Sans-I/O: time is an argument.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "core/bytes.hpp"
+#include "core/cs3a.hpp"
+#include "core/hashname.hpp"
+#include "core/time.hpp"
+
+namespace e3x {
+
+// The token a router routes by: a channel packet's TOKEN (BODY[0:16]), or for a message
+// packet SHA256(BODY[4:20])[0:16] (PROTOCOL.md 3 and 4). nullopt for anything else.
+std::optional<Token> routing_token_of(ByteView packet);
+
+struct RelayLimits {
+  bool relay = true;               // forward channel packets (introductions always go)
+  std::uint64_t rate = 2'000'000;  // bytes per second per pair
+  Duration idle = seconds(120);    // a pair unused this long is forgotten
+};
+
+// One introduced pair, for status (e3xctl routes).
+struct RelayPairStats {
+  Hashname a, b;  // a: the peer that asked first
+  std::uint64_t introductions = 0;
+  std::uint64_t relayed_packets = 0, relayed_bytes = 0;
+  std::uint64_t dropped_rate_limited = 0;
+  double rate = 0;        // bytes/s relayed, averaged over the last few seconds
+  Duration idle{};        // since the pair's last introduction or relayed packet
+  bool relaying = false;  // a packet was relayed within the last relay_idle / 4
+};
+
+class RelayRoutes {
+ public:
+  explicit RelayRoutes(RelayLimits limits = {}) : limits_(limits) {}
+  void set_limits(RelayLimits limits) { limits_ = limits; }
+  const RelayLimits& limits() const { return limits_; }
+
+  // `from` introduced itself to `to` with a handshake carrying `token`: packets with that
+  // token go to `to` from now on. False when the token already routes for another pair (the
+  // first registration wins: a peer cannot steal a route by replaying someone's handshake).
+  bool add_route(Instant now, const Token& token, const Hashname& from, const Hashname& to);
+
+  enum class Verdict { kNotRouted, kForward, kRateLimited, kRelayOff };
+  // For a packet carrying `token` of `size` bytes: where it goes, counted.
+  std::pair<Verdict, Hashname> route(Instant now, const Token& token, std::size_t size);
+
+  // Forgets idle pairs and their tokens.
+  void expire(Instant now);
+  std::optional<Instant> next_expiry() const;
+  // Forgets every pair involving `peer` (it was removed, or may no longer be routed for).
+  void forget_peer(const Hashname& peer);
+
+  std::vector<RelayPairStats> pairs(Instant now) const;
+  std::size_t route_count() const { return by_token_.size(); }
+
+ private:
+  using PairKey = std::pair<Hashname, Hashname>;  // ordered: first < second
+  struct Pair {
+    Hashname first_asker;
+    std::uint64_t introductions = 0;
+    std::uint64_t relayed_packets = 0, relayed_bytes = 0, dropped_rate_limited = 0;
+    Instant last_used{};
+    std::optional<Instant> last_relayed;
+    double bucket = 0;  // bytes that may still be sent now
+    Instant bucket_at{};
+    // A rate estimate: bytes in the current and previous 1 s windows.
+    Instant window_start{};
+    std::uint64_t window_bytes = 0, previous_window_bytes = 0;
+    std::vector<Token> tokens;
+  };
+  struct Route {
+    PairKey pair;
+    Hashname to;
+  };
+  static PairKey key_of(const Hashname& a, const Hashname& b);
+  void refill(Pair& pair, Instant now) const;
+
+  RelayLimits limits_;
+  std::map<PairKey, Pair> pairs_;
+  std::map<Token, Route> by_token_;
+};
+
+}  // namespace e3x
