@@ -176,6 +176,7 @@ std::optional<StartError> Host::start() {
   };
   endpoint_ = std::make_unique<Endpoint>(std::move(endpoint_config));
   now();  // anchors Unix time
+  routing_ = std::make_unique<Routing>(*endpoint_, routing_config());
 
   for (auto& module : modules_) {
     if (auto error = module->start()) return error;
@@ -269,7 +270,16 @@ void Host::on_packet(PathId path, ByteView packet) {
   // An authenticated packet makes its path a peer's: its address survives a flood of new
   // ones, and an accepted TCP connection on it stays open (PROTOCOL.md 10.9).
   const std::uint64_t unauthenticated = endpoint_->stats().dropped_unauthenticated;
-  if (endpoint_->handle_datagram(now(), path, packet)) network_->mark_authenticated(path);
+  const Instant at = now();
+  // A router forwards what it routes before any cryptographic work (PROTOCOL.md 12); a packet
+  // of a peer we reach through a router is delivered on that relay path.
+  const Routing::Decision decision = routing_->on_datagram(at, path, packet);
+  if (decision.kind == Routing::Decision::Kind::kForward) {
+    network_->send(decision.path, packet);
+    return;
+  }
+  if (decision.kind == Routing::Decision::Kind::kDrop) return;
+  if (endpoint_->handle_datagram(at, decision.path, packet)) network_->mark_authenticated(path);
   // A message packet (LENGTH 1: a handshake or an application message) that did not open or
   // authenticate: its sender has the wrong key for us, or is no one we know. Channel packets
   // that fail are left to the counters: a stale exchange sends those after every restart.
@@ -315,8 +325,12 @@ void Host::drive() {
       }
     }
     bool worked = false;
-    while (auto transmit = endpoint_->poll_transmit()) {
+    while (auto polled = endpoint_->poll_transmit()) {
       worked = true;
+      // On a relay path: to the router, a handshake wrapped in a `peer` channel (whose own
+      // transmit comes out of the endpoint next).
+      auto transmit = routing_->on_transmit(now(), std::move(*polled));
+      if (!transmit) continue;
       if (may_send) {
         network_->send(transmit->path, transmit->packet);
       } else {
@@ -339,7 +353,10 @@ void Host::drive() {
 }
 
 void Host::arm_core_timer() {
-  const auto next = endpoint_->next_timeout();
+  auto next = endpoint_->next_timeout();
+  if (auto routing = routing_->next_timeout(); routing && (!next || *routing < *next)) {
+    next = routing;
+  }
   if (!next) {
     core_timer_.cancel();
     return;
@@ -352,13 +369,16 @@ void Host::arm_core_timer() {
 
 void Host::on_core_timer() {
   if (stopping_) return;
-  endpoint_->handle_timeout(now());
+  const Instant at = now();
+  endpoint_->handle_timeout(at);
+  routing_->handle_timeout(at);
   drive();
 }
 
 void Host::housekeeping() {
   if (stopping_) return;
   connect_due_peers();
+  connect_via_routers();
   const Instant at = now();
   for (auto& module : modules_) module->tick(at);
   if (at - last_drop_summary_ >= kDropSummaryInterval) summarise_drops();

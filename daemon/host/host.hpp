@@ -30,6 +30,7 @@
 
 #include "config/config.hpp"
 #include "core/endpoint.hpp"
+#include "core/routing.hpp"
 #include "core/keystream_random.hpp"
 #include "core/random.hpp"
 #include "daemon/control/control_server.hpp"
@@ -125,7 +126,7 @@ class Host {
   // Someone needs the peer now (e3xctl connect): a configured peer that is down is dialled
   // at once, its backoff reset.
   void connect_now(const Hashname& hashname);
-  std::string path_text(PathId path) const;            // "udp4 127.0.0.1:42424"
+  std::string path_text(PathId path) const;  // "udp4 127.0.0.1:42424", "relayed via hub"
   boost::json::object path_object(PathId path) const;  // {"type","ip","port"}
   std::string endpoint_url(PathId path) const;         // "tcp://127.0.0.1:4000"
 
@@ -151,6 +152,13 @@ class Host {
   SeqStore::Lookup seq_lookup() const;
   SeqStore::KnownPeers known_peers() const;
   void renew_seq_marks();
+
+  // ---- routing through a mutual peer (host_routing.cpp) ----
+  RoutingConfig routing_config();
+  void connect_via_routers();
+  boost::json::object reach_json(const Hashname& hashname, bool detailed) const;
+  boost::json::object routes_json();
+  void log_path_upgrade(const Hashname& hashname, PathId path);
 
   // ---- core events (host_events.cpp) ----
   void handle_event(Event& event);
@@ -200,6 +208,9 @@ class Host {
   std::unique_ptr<SeqStore> seq_store_;
   KeyPair identity_;
   std::unique_ptr<Endpoint> endpoint_;
+  // Introductions, relay and hole punching (PROTOCOL.md 12): every datagram, transmit and
+  // event of the endpoint passes through it first.
+  std::unique_ptr<Routing> routing_;
   std::unique_ptr<net::Network> network_;
   std::unique_ptr<control::ControlServer> control_;
   boost::asio::steady_timer core_timer_;

@@ -58,9 +58,15 @@ void Host::serve_builtin_commands() {
     }
     json::object peer = peer_json(*hashname);
     if (auto flow = path_flow_json(*hashname)) peer["congestion"] = std::move(*flow);
+    const json::object detail = reach_json(*hashname, /*detailed=*/true);
+    peer["path_history"] = detail.at("path_history");
+    peer["punch"] = detail.at("punch");
     respond(json::value(std::move(peer)));
   });
   serve_command("reload", [this](const control::Request&, Respond respond) { respond(reload()); });
+  serve_command("routes", [this](const control::Request&, Respond respond) {
+    respond(json::value(routes_json()));
+  });
 }
 
 void Host::handle_control(const control::Request& request, Respond respond) {
@@ -155,6 +161,7 @@ json::object Host::peer_json(const Hashname& hashname) const {
   json::object out;
   out["name"] = runtime ? json::value(runtime->config.name) : json::value();
   out["hashname"] = hashname.to_string();
+  out["reach"] = reach_json(hashname, /*detailed=*/false);
   out["key"] = status && status->key ? json::value(base32_encode(*status->key)) : json::value();
   const ExchangeState state = status ? status->state : ExchangeState::kNone;
   out["state"] = state_name(state);
@@ -276,6 +283,7 @@ Reply Host::reload() {
   running.udp.keepalive_s = next->udp.keepalive_s;
   running.tcp.keepalive_s = next->tcp.keepalive_s;
   running.messages = next->messages;
+  running.router = next->router;
   std::vector<std::string> failed;
   for (const auto& peer : next->peers) {
     const bool is_new =
@@ -342,6 +350,7 @@ Reply Host::reload() {
   if (diff.log_level_changed) set_log_level(running.log_level);
   broadcast(json::object{{"event", "reload"}, {"result", result}});
   for (auto& module : modules_) module->reloaded();
+  routing_->reconfigure(routing_config());
   connect_due_peers();
   drive();
   notify_ready("reloaded");

@@ -10,6 +10,8 @@
 namespace e3x::daemon {
 
 void Host::handle_event(Event& event) {
+  // `peer` and `connect` channels are routing's own; it also follows paths and exchanges.
+  if (routing_->on_event(now(), event)) return;
   std::visit(
       [this](auto& e) {
         using T = std::decay_t<decltype(e)>;
@@ -35,6 +37,8 @@ void Host::on_exchange_up(const event::ExchangeUp& up) {
     peer->backoff = kReconnectBackoffFirst;
     peer->next_attempt.reset();
     peer->down_reason.clear();
+    peer->attempt_started.reset();
+    peer->via_attempt.reset();
   }
   apply_keepalive(up.peer);
   const std::string token = to_hex(up.remote_token);
@@ -66,6 +70,7 @@ void Host::on_exchange_down(const event::ExchangeDown& down) {
 void Host::on_path_changed(const event::PathChanged& changed) {
   apply_keepalive(changed.peer);
   spdlog::info("peer {}: path changed to {}", peer_label(changed.peer), path_text(changed.path));
+  log_path_upgrade(changed.peer, changed.path);
   broadcast(boost::json::object{{"event", "path_changed"}, {"path", path_text(changed.path)}},
             changed.peer);
 }

@@ -48,6 +48,7 @@ void Host::remove_configured_peer(const std::string& name) {
   drive();
   names_.erase(found);
   runtimes_.erase(hashname);
+  routing_->forget_peer(hashname);
   std::erase_if(channel_owners_, [&](const auto& owned) { return owned.first.first == hashname; });
   for (auto& module : modules_) module->peer_removed(hashname);
 }
@@ -130,6 +131,7 @@ void Host::resolve_endpoints(PeerRuntime& peer) {
 void Host::attempt_connect(PeerRuntime& peer) {
   peer.next_attempt.reset();  // until this attempt times out (on_exchange_down)
   const Instant at = now();
+  if (!peer.attempt_started) peer.attempt_started = at;
   for (const PathId path : peer.endpoint_paths) {
     auto sent = endpoint_->connect(at, peer.config.hashname, path);
     if (!sent) {
@@ -211,6 +213,9 @@ std::string Host::peer_label(const Hashname& hashname) const {
 }
 
 std::string Host::path_text(PathId path) const {
+  if (auto relay = routing_ ? routing_->relay_path_info(path) : std::nullopt) {
+    return "relayed via " + peer_label(relay->router);
+  }
   const net::PathAddress* address = network_->address_of(path);
   return address ? net::to_string(*address) : "(no path)";
 }

@@ -27,6 +27,10 @@ struct PeerRuntime {
   Duration backoff{};
   std::string down_reason = "never connected";
   std::optional<Duration> probe_rtt;  // from the last "path" channel round trip
+  // When the current direct attempt began (a peer with `via` turns to its routers when it
+  // goes unanswered), and when we last handshook through a router.
+  std::optional<Instant> attempt_started;
+  std::optional<Instant> via_attempt;
 };
 
 // A "path" channel we opened to learn how a peer sees us (and `e3xctl ping`).
