@@ -102,10 +102,11 @@ class Daemon:
     def tcp_endpoint(self, ip=None):
         return f"tcp://{self.host(ip)}:{self.tcp_port}"
 
-    def add_peer(self, other, endpoints=(), keepalive=None, by_hashname=False, name=None):
+    def add_peer(self, other, endpoints=(), keepalive=None, by_hashname=False, name=None,
+                 via=()):
         self.peers.append(dict(name=name or other.name, key=other.key, hashname=other.hashname,
                                endpoints=list(endpoints), keepalive=keepalive,
-                               by_hashname=by_hashname))
+                               by_hashname=by_hashname, via=list(via)))
 
     def write_config(self):
         def listen(port):
@@ -139,6 +140,8 @@ class Daemon:
                 lines.append("endpoints = [" + ", ".join(f'"{e}"' for e in peer["endpoints"]) + "]")
             if peer["keepalive"] is not None:
                 lines.append(f"keepalive = {peer['keepalive']}")
+            if peer.get("via"):
+                lines.append("via = [" + ", ".join(f'"{v}"' for v in peer["via"]) + "]")
         with open(self.config_path, "w") as f:
             f.write("\n".join(lines) + "\n")
 
