@@ -125,13 +125,31 @@ struct MetricsConfig {
   friend bool operator==(const MetricsConfig&, const MetricsConfig&) = default;
 };
 
+// [router]: introducing and relaying for pairs of our peers that cannot reach each other
+// directly (PROTOCOL.md 12). Off unless configured; never an open relay.
+struct RouterConfig {
+  bool enable = false;
+  // `allow = "peers"`, or "peers" in the list: every configured peer.
+  bool allow_all_peers = false;
+  // Configured peer names or hashnames (as written) it introduces and relays for; both ends of
+  // a pair must be allowed.
+  std::vector<std::string> allow;
+  bool relay = true;                     // keep forwarding when no direct path can be made
+  std::uint64_t relay_rate = 2'000'000;  // bytes per second, per pair
+  std::uint32_t relay_idle_s = 120;      // a route without traffic this long expires
+  friend bool operator==(const RouterConfig&, const RouterConfig&) = default;
+};
+
 struct PeerConfig {
   std::string name;              // unique; [A-Za-z0-9_-]+
   std::optional<PublicKey> key;  // from `key`
   Hashname hashname;             // from `key`, or `hashname` for a peer that only connects
   std::vector<PeerEndpoint> endpoints;
   std::optional<std::uint32_t> keepalive_s;  // override of the transport's keepalive
-  int line = 0;                              // where the [[peer]] table starts
+  // Names of configured peers that may introduce us to this one (and relay), in order of
+  // preference (PROTOCOL.md 12). Never the peer itself; no duplicates.
+  std::vector<std::string> via;
+  int line = 0;  // where the [[peer]] table starts
   friend bool operator==(const PeerConfig&, const PeerConfig&) = default;
 };
 
@@ -149,6 +167,7 @@ struct Config {
   MessagesConfig messages;
   StreamsConfig streams;
   MetricsConfig metrics;
+  RouterConfig router;
   std::vector<PeerConfig> peers;
   std::vector<ServiceConfig> services;
   std::vector<ForwardConfig> forwards;
