@@ -69,4 +69,15 @@ std::optional<std::uint64_t> parse_byte_size(std::string_view text) {
   return static_cast<std::uint64_t>(bytes);
 }
 
+std::optional<std::uint64_t> parse_byte_rate(std::string_view text) {
+  text = trim(text);
+  if (!text.ends_with("/s")) return std::nullopt;
+  const std::string_view size = trim(text.substr(0, text.size() - 2));
+  // The unit is what says bytes (and not bits, or packets): it is required.
+  if (size.empty() || (size.back() >= '0' && size.back() <= '9')) return std::nullopt;
+  const std::optional<std::uint64_t> bytes = parse_byte_size(size);
+  if (!bytes || *bytes == 0) return std::nullopt;
+  return bytes;
+}
+
 }  // namespace e3x

@@ -16,4 +16,9 @@ std::optional<std::uint64_t> parse_byte_size(std::string_view text);
 // The units parse_byte_size knows, for error messages.
 inline constexpr std::string_view kByteSizeUnits = "B, kB, KiB, MB, MiB, GB, GiB";
 
+// A rate in bytes per second: a byte size with its unit, then "/s" ("2 MB/s", "512 KiB/s",
+// "1000 B/s"). The unit is required (a bare "1000/s" is refused, as is "2 MB" without "/s"),
+// and so is a rate of at least one byte a second: nullopt otherwise.
+std::optional<std::uint64_t> parse_byte_rate(std::string_view text);
+
 }  // namespace e3x

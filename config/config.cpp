@@ -506,6 +506,79 @@ void parse_metrics(const toml::node& node, MetricsConfig& config) {
   }
 }
 
+// [router] (PROTOCOL.md 12); `config` arrives holding the defaults. Names in `allow` are
+// checked against the peers in check_peer_references.
+void parse_router(const toml::node& node, RouterConfig& config) {
+  const toml::table& table = get_table(node, "router", "a table ([router])");
+  check_keys(table, "router",
+             {{"enable", ""}, {"allow", ""}, {"relay", ""}, {"relay_rate", ""}, {"relay_idle", ""}},
+             "keys in [router]");
+  if (const toml::node* enable = table.get("enable")) {
+    config.enable = get_bool(*enable, "router.enable");
+  }
+  constexpr std::string_view kAllowWhat =
+      "\"peers\" or an array of peer names or hashnames, such as [\"alice\", \"bob\"]";
+  if (const toml::node* allow = table.get("allow")) {
+    if (allow->is_string()) {
+      const std::string& text = allow->as_string()->get();
+      if (text != "peers") {
+        fail(where(*allow, "router.allow"),
+             in_quotes(text) +
+                 " is not a list; write allow = \"peers\" (every configured peer) or an array "
+                 "of peer names or hashnames, such as [\"" +
+                 text + "\"]");
+      }
+      config.allow_all_peers = true;
+    } else {
+      const toml::array& list = get_array(*allow, "router.allow", kAllowWhat);
+      if (list.empty()) {
+        fail(where(*allow, "router.allow"),
+             "a router must name the peers it routes for; write \"peers\" for every configured "
+             "peer");
+      }
+      for (std::size_t i = 0; i < list.size(); ++i) {
+        const std::string& entry =
+            get_string(list[i], indexed("router.allow", i), "a peer name or hashname");
+        if (entry == "peers") {
+          config.allow_all_peers = true;
+        } else {
+          config.allow.push_back(entry);
+        }
+      }
+    }
+  } else if (config.enable) {
+    // Never an open relay, and no silent router for nobody either.
+    fail(where(node, "router"),
+         "missing key 'allow'; an enabled router must name the peers it routes for: allow = "
+         "\"peers\" (every configured peer) or an array of peer names or hashnames");
+  }
+  if (const toml::node* relay = table.get("relay")) config.relay = get_bool(*relay, "router.relay");
+  if (const toml::node* rate = table.get("relay_rate")) {
+    const std::string& text =
+        get_string(*rate, "router.relay_rate", "a rate string such as \"2 MB/s\"");
+    const std::optional<std::uint64_t> parsed = parse_byte_rate(text);
+    if (!parsed) {
+      const std::string_view trimmed = text.ends_with("/s")
+                                           ? std::string_view(text).substr(0, text.size() - 2)
+                                           : std::string_view();
+      if (parse_byte_size(trimmed) == std::uint64_t{0}) {
+        fail(where(*rate, "router.relay_rate"),
+             in_quotes(text) +
+                 " relays nothing; use at least \"1 B/s\", or relay = false to "
+                 "stop relaying");
+      }
+      fail(where(*rate, "router.relay_rate"),
+           in_quotes(text) + " is not a rate; use a number, one of " + std::string(kByteSizeUnits) +
+               ", and \"/s\", such as \"2 MB/s\"");
+    }
+    config.relay_rate = *parsed;
+  }
+  if (const toml::node* idle = table.get("relay_idle")) {
+    config.relay_idle_s =
+        static_cast<std::uint32_t>(get_integer_in(*idle, "router.relay_idle", 1, 86400, "seconds"));
+  }
+}
+
 bool is_peer_name(std::string_view name) {
   return !name.empty() && name.size() <= kMaxPeerName &&
          std::all_of(name.begin(), name.end(), [](char c) {
@@ -525,7 +598,12 @@ std::string key_format_message(std::string_view what, std::string_view text) {
 PeerConfig parse_peer(const toml::node& node, const std::string& path) {
   const toml::table& table = get_table(node, path, "a table ([[peer]])");
   check_keys(table, path,
-             {{"name", ""}, {"key", ""}, {"hashname", ""}, {"endpoints", ""}, {"keepalive", ""}},
+             {{"name", ""},
+              {"key", ""},
+              {"hashname", ""},
+              {"endpoints", ""},
+              {"keepalive", ""},
+              {"via", ""}},
              "keys in [[peer]]");
   PeerConfig peer;
   peer.line = line_of(node);
@@ -593,6 +671,27 @@ PeerConfig parse_peer(const toml::node& node, const std::string& path) {
   }
   if (const toml::node* keepalive = table.get("keepalive")) {
     peer.keepalive_s = get_keepalive(*keepalive, join(path, "keepalive"));
+  }
+  // Routers for this peer (PROTOCOL.md 12); that they are configured peers is checked in
+  // check_peer_references, once every peer is known.
+  if (const toml::node* via = table.get("via")) {
+    const std::string list_key = join(path, "via");
+    const toml::array& list =
+        get_array(*via, list_key, "an array of peer names, such as [\"hub\"]");
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const Where at = where(list[i], indexed(list_key, i));
+      const std::string& name = get_string(list[i], at.key, "a peer name");
+      if (name == peer.name) {
+        fail(at, "peer " + in_quotes(peer.name) +
+                     " cannot be its own router; name other configured peers that can reach it");
+      }
+      for (std::size_t j = 0; j < peer.via.size(); ++j) {
+        if (peer.via[j] == name) {
+          fail(at, in_quotes(name) + " is listed twice (also " + indexed(list_key, j) + ")");
+        }
+      }
+      peer.via.push_back(name);
+    }
   }
   return peer;
 }
@@ -767,6 +866,30 @@ void check_peer_references(const toml::table& root, const Config& config) {
            in_quotes(config.forwards[i].peer) + " is not a configured peer name (" + names() + ")");
     }
   }
+  // [router] allow: like a service's (the "peers" entries stand for every configured peer).
+  if (const toml::node* router = root.get("router")) {
+    const toml::node* allow = router->as_table()->get("allow");
+    if (allow != nullptr && allow->is_array()) {
+      const toml::array& list = *allow->as_array();
+      for (std::size_t j = 0; j < list.size(); ++j) {
+        const std::string& entry = list[j].as_string()->get();
+        if (entry == "peers" || configured(entry) || Hashname::parse(entry)) continue;
+        fail(where(list[j], indexed("router.allow", j)),
+             in_quotes(entry) + " is neither a configured peer name nor a hashname (" + names() +
+                 "; \"peers\" stands for all of them)");
+      }
+    }
+  }
+  // A peer's routers are configured peers, named.
+  for (std::size_t i = 0; i < config.peers.size(); ++i) {
+    const PeerConfig& peer = config.peers[i];
+    for (std::size_t j = 0; j < peer.via.size(); ++j) {
+      if (configured(peer.via[j])) continue;
+      const toml::node& via = *root.get("peer")->as_array()->get(i)->as_table()->get("via");
+      fail(where(*via.as_array()->get(j), indexed(join(indexed("peer", i), "via"), j)),
+           in_quotes(peer.via[j]) + " is not a configured peer name (" + names() + ")");
+    }
+  }
 }
 
 std::vector<PeerConfig> parse_peers(const toml::node& node) {
@@ -812,6 +935,7 @@ Config parse_root(const toml::table& root, std::string source, const fs::path& b
               {"messages", "[messages]"},
               {"streams", "[streams]"},
               {"metrics", "[metrics]"},
+              {"router", "[router]"},
               {"peer", "[[peer]]"},
               {"service", "[[service]]"},
               {"forward", "[[forward]]"}},
@@ -872,6 +996,7 @@ Config parse_root(const toml::table& root, std::string source, const fs::path& b
   }
   if (const toml::node* streams = root.get("streams")) parse_streams(*streams, config.streams);
   if (const toml::node* metrics = root.get("metrics")) parse_metrics(*metrics, config.metrics);
+  if (const toml::node* router = root.get("router")) parse_router(*router, config.router);
   if (const toml::node* peers = root.get("peer")) config.peers = parse_peers(*peers);
   if (const toml::node* services = root.get("service")) config.services = parse_services(*services);
   if (const toml::node* forwards = root.get("forward")) config.forwards = parse_forwards(*forwards);

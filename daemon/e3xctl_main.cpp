@@ -645,6 +645,8 @@ int main(int argc, char** argv) {
   auto* forwards =
       app.add_subcommand("forwards", "list forwards: where they listen, connections, bytes");
   auto* streams = app.add_subcommand("streams", "list open streams");
+  auto* routes = app.add_subcommand(
+      "routes", "show the router: pairs of peers it introduced, what it relays for them");
   auto* metrics =
       app.add_subcommand("metrics", "print the daemon's counters in the Prometheus text format");
   auto* keygen = app.add_subcommand("keygen", "create a new identity file (mode 0600)");
@@ -743,6 +745,11 @@ int main(int argc, char** argv) {
   if (*services) return list("services", ctl::format_services);
   if (*forwards) return list("forwards", ctl::format_forwards);
   if (*streams) return list("streams", ctl::format_streams);
+  if (*routes) {
+    return run_request(options, {{"cmd", "routes"}}, for_object([](const json::object& result) {
+                         return ctl::format_routes(result);
+                       }));
+  }
   if (*metrics) {
     // The text as the HTTP endpoint serves it; --json shows the result object around it.
     return run_request(options, {{"cmd", "metrics"}},

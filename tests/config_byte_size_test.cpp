@@ -42,5 +42,24 @@ TEST(ByteSize, SixtyFourBitsAtMost) {
   EXPECT_EQ(parse_byte_size("99999999999999999999.5 GiB"), std::nullopt);
 }
 
+TEST(ByteRate, AByteSizeWithItsUnitPerSecond) {
+  EXPECT_EQ(parse_byte_rate("2 MB/s"), 2'000'000u);
+  EXPECT_EQ(parse_byte_rate("2MB/s"), 2'000'000u);
+  EXPECT_EQ(parse_byte_rate("512 KiB/s"), 512u * 1024);
+  EXPECT_EQ(parse_byte_rate("1000 B/s"), 1000u);
+  EXPECT_EQ(parse_byte_rate("1.5 MiB/s"), 1572864u);
+  EXPECT_EQ(parse_byte_rate(" 10 GB/s "), 10'000'000'000ull);
+  EXPECT_EQ(parse_byte_rate("64 kB /s"), 64'000u);
+}
+
+TEST(ByteRate, AnythingElseIsRefused) {
+  for (const char* text :
+       {"", "/s", "2 MB", "2 MB/", "2 MB/min", "2 MB/S", "2 MB/ss", "0 MB/s", "0 B/s",
+        "0.0001 KiB/s", "1000/s", "1000 /s", "2 Mb/s", "2 mb/s", "-2 MB/s", "2 MB/s/s", "MB/s",
+        "2 MB per s", "18446744073709551616 B/s"}) {
+    EXPECT_EQ(parse_byte_rate(text), std::nullopt) << text;
+  }
+}
+
 }  // namespace
 }  // namespace e3x

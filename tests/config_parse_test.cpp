@@ -223,6 +223,70 @@ TEST(ConfigParse, MetricsAreOffUnlessAListenAddressIsGiven) {
             (ListenAddress{"::1", 0}));
 }
 
+// [router] (PROTOCOL.md 12): off unless configured, with the documented defaults.
+TEST(ConfigParse, RouterIsOffUnlessConfigured) {
+  const RouterConfig defaults = parse_ok("").router;
+  EXPECT_EQ(defaults, RouterConfig{});
+  EXPECT_FALSE(defaults.enable);
+  EXPECT_FALSE(defaults.allow_all_peers);
+  EXPECT_TRUE(defaults.allow.empty());
+  EXPECT_TRUE(defaults.relay);
+  EXPECT_EQ(defaults.relay_rate, 2'000'000u);
+  EXPECT_EQ(defaults.relay_idle_s, 120u);
+  EXPECT_EQ(parse_ok("[router]\n").router, RouterConfig{});
+  // Off, an allow list is not required.
+  EXPECT_EQ(parse_ok("[router]\nenable = false\n").router, RouterConfig{});
+}
+
+TEST(ConfigParse, RouterSettings) {
+  const std::string peers = "[[peer]]\nname = \"alice\"\nkey = \"" + key_text(1) +
+                            "\"\n[[peer]]\nname = \"bob\"\nkey = \"" + key_text(2) + "\"\n";
+  // A hashname that is not configured is allowed, as in a service's allow (accept = "any").
+  const std::string stranger(52, 'a');
+  const Config config =
+      parse_ok("[router]\nenable = true\nallow = [\"alice\", \"bob\", \"" + stranger +
+               "\"]\nrelay = false\nrelay_rate = \"512 KiB/s\"\n"
+               "relay_idle = 30\n" +
+               peers);
+  EXPECT_TRUE(config.router.enable);
+  EXPECT_FALSE(config.router.allow_all_peers);
+  EXPECT_EQ(config.router.allow, (std::vector<std::string>{"alice", "bob", stranger}));
+  EXPECT_FALSE(config.router.relay);
+  EXPECT_EQ(config.router.relay_rate, 512u * 1024);
+  EXPECT_EQ(config.router.relay_idle_s, 30u);
+
+  // "peers": every configured peer, as the whole value or as an entry of the list.
+  const RouterConfig all = parse_ok("[router]\nenable = true\nallow = \"peers\"\n").router;
+  EXPECT_TRUE(all.allow_all_peers);
+  EXPECT_TRUE(all.allow.empty());
+  const RouterConfig mixed =
+      parse_ok("[router]\nenable = true\nallow = [\"peers\", \"" + stranger + "\"]\n").router;
+  EXPECT_TRUE(mixed.allow_all_peers);
+  EXPECT_EQ(mixed.allow, std::vector<std::string>{stranger});
+
+  // Rates as a byte size per second; idle at its bounds.
+  EXPECT_EQ(parse_ok("[router]\nrelay_rate = \"1000 B/s\"\n").router.relay_rate, 1000u);
+  EXPECT_EQ(parse_ok("[router]\nrelay_rate = \"2 MB/s\"\n").router.relay_rate, 2'000'000u);
+  EXPECT_EQ(parse_ok("[router]\nrelay_rate = \"1 GiB/s\"\n").router.relay_rate,
+            1024u * 1024 * 1024);
+  EXPECT_EQ(parse_ok("[router]\nrelay_idle = 1\n").router.relay_idle_s, 1u);
+  EXPECT_EQ(parse_ok("[router]\nrelay_idle = 86400\n").router.relay_idle_s, 86400u);
+}
+
+// A peer's `via`: configured peers that route for it, in the order given; any order of the
+// [[peer]] tables.
+TEST(ConfigParse, PeerVia) {
+  const Config config = parse_ok("[[peer]]\nname = \"alice\"\nkey = \"" + key_text(1) +
+                                 "\"\nvia = [\"hub2\", \"hub\"]\n[[peer]]\nname = \"hub\"\n"
+                                 "key = \"" +
+                                 key_text(2) + "\"\n[[peer]]\nname = \"hub2\"\nkey = \"" +
+                                 key_text(3) + "\"\nvia = []\n");
+  ASSERT_EQ(config.peers.size(), 3u);
+  EXPECT_EQ(config.peers[0].via, (std::vector<std::string>{"hub2", "hub"}));
+  EXPECT_TRUE(config.peers[1].via.empty());
+  EXPECT_TRUE(config.peers[2].via.empty());
+}
+
 TEST(ConfigParse, PartialTablesKeepOtherDefaults) {
   const Config config = parse_ok("[udp]\ncloak = false\n[tcp]\nkeepalive = 60\n");
   EXPECT_EQ(config.udp, (TransportConfig{{{"0.0.0.0", 42424}}, false, 25}));
@@ -386,8 +450,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "log_levle",
                   {"unknown key 'log_levle'", "did you mean 'log_level'?",
                    "allowed top-level keys: identity, state_dir, control_socket, log_level, "
-                   "accept, [udp], [tcp], [messages], [streams], [metrics], [[peer]], [[service]], "
-                   "[[forward]]"}},
+                   "accept, [udp], [tcp], [messages], [streams], [metrics], [router], [[peer]], "
+                   "[[service]], [[forward]]"}},
         // [[service]] and [[forward]] (PROTOCOL.md 11, issue 11).
         ErrorCase{"ServiceWithoutAllow",
                   "[[service]]\nname = \"ssh\"\ntarget = \"tcp://127.0.0.1:22\"\n",
@@ -463,7 +527,7 @@ INSTANTIATE_TEST_SUITE_P(
                   4,
                   "peer[0].address",
                   {"unknown key 'address'",
-                   "allowed keys in [[peer]]: name, key, hashname, endpoints, keepalive"}},
+                   "allowed keys in [[peer]]: name, key, hashname, endpoints, keepalive, via"}},
         ErrorCase{"WrongTypeKeepalive",
                   "[udp]\nkeepalive = \"25\"\n",
                   2,
@@ -717,6 +781,116 @@ INSTANTIATE_TEST_SUITE_P(
                   2,
                   "streams.congestoin",
                   {"did you mean 'congestion'?", "allowed keys in [streams]: congestion"}},
+        // [router] and a peer's via (PROTOCOL.md 12, issue 12).
+        ErrorCase{"RouterUnknownKey",
+                  "[router]\nenable = true\nallow = \"peers\"\nrelay_rte = \"1 MB/s\"\n",
+                  4,
+                  "router.relay_rte",
+                  {"did you mean 'relay_rate'?",
+                   "allowed keys in [router]: enable, allow, relay, relay_rate, relay_idle"}},
+        ErrorCase{
+            "RouterNotATable", "router = true\n", 1, "router", {"expected a table ([router])"}},
+        ErrorCase{"RouterEnableNotABoolean",
+                  "[router]\nenable = \"yes\"\n",
+                  2,
+                  "router.enable",
+                  {"expected a boolean (true or false), found a string"}},
+        ErrorCase{"RouterEnabledWithoutAllow",
+                  "\n[router]\nenable = true\n",
+                  2,
+                  "router",
+                  {"missing key 'allow'", "allow = \"peers\""}},
+        ErrorCase{"RouterEmptyAllow",
+                  "[router]\nenable = true\nallow = []\n",
+                  3,
+                  "router.allow",
+                  {"a router must name the peers it routes for"}},
+        ErrorCase{"RouterAllowOtherString",
+                  "[router]\nenable = true\nallow = \"all\"\n",
+                  3,
+                  "router.allow",
+                  {"'all' is not a list", "\"peers\" (every configured peer)"}},
+        ErrorCase{
+            "RouterAllowWrongType",
+            "[router]\nallow = 1\n",
+            2,
+            "router.allow",
+            {"expected \"peers\" or an array of peer names or hashnames", "found an integer"}},
+        ErrorCase{"RouterAllowEntryNotAString",
+                  "[router]\nallow = [\"peers\", 2]\n",
+                  2,
+                  "router.allow[1]",
+                  {"expected a peer name or hashname, found an integer"}},
+        ErrorCase{"RouterAllowsUnknownPeer",
+                  peer("name = \"alice\"\nkey = \"" + kKey1 + "\"\n") +
+                      "[router]\nenable = true\nallow = [\"alice\",\n  \"bobb\"]\n",
+                  7,
+                  "router.allow[1]",
+                  {"'bobb' is neither a configured peer name nor a hashname", "configured: alice"}},
+        ErrorCase{"RouterRateWithoutPerSecond",
+                  "[router]\nrelay_rate = \"2 MB\"\n",
+                  2,
+                  "router.relay_rate",
+                  {"'2 MB' is not a rate", "B, kB, KiB, MB, MiB, GB, GiB", "\"2 MB/s\""}},
+        ErrorCase{"RouterRateUnknownUnit",
+                  "[router]\nrelay_rate = \"2 Mbit/s\"\n",
+                  2,
+                  "router.relay_rate",
+                  {"'2 Mbit/s' is not a rate"}},
+        ErrorCase{"RouterRateZero",
+                  "[router]\nrelay_rate = \"0 MB/s\"\n",
+                  2,
+                  "router.relay_rate",
+                  {"'0 MB/s' relays nothing", "relay = false"}},
+        ErrorCase{"RouterRateAsANumber",
+                  "[router]\nrelay_rate = 2000000\n",
+                  2,
+                  "router.relay_rate",
+                  {"expected a rate string such as \"2 MB/s\", found an integer"}},
+        ErrorCase{"RouterIdleZero",
+                  "[router]\nrelay_idle = 0\n",
+                  2,
+                  "router.relay_idle",
+                  {"0 is out of range; use 1 to 86400 seconds"}},
+        ErrorCase{"RouterIdleTooLong",
+                  "[router]\nrelay_idle = 86401\n",
+                  2,
+                  "router.relay_idle",
+                  {"86401 is out of range; use 1 to 86400 seconds"}},
+        ErrorCase{"RouterRelayNotABoolean",
+                  "[router]\nrelay = 1\n",
+                  2,
+                  "router.relay",
+                  {"expected a boolean"}},
+        ErrorCase{"PeerViaUnknownPeer",
+                  peer("name = \"alice\"\nkey = \"" + kKey1 + "\"\nvia = [\"hbu\"]\n") +
+                      peer("name = \"hub\"\nkey = \"" + kKey2 + "\"\n"),
+                  4,
+                  "peer[0].via[0]",
+                  {"'hbu' is not a configured peer name", "configured: alice, hub"}},
+        ErrorCase{"PeerViaAHashnameIsNotAName",
+                  peer("name = \"alice\"\nkey = \"" + kKey1 + "\"\nvia = [\"" +
+                       std::string(52, 'a') + "\"]\n"),
+                  4,
+                  "peer[0].via[0]",
+                  {"is not a configured peer name"}},
+        ErrorCase{"PeerViaItself",
+                  peer("name = \"alice\"\nkey = \"" + kKey1 + "\"\nvia = [\"alice\"]\n"),
+                  4,
+                  "peer[0].via[0]",
+                  {"peer 'alice' cannot be its own router"}},
+        ErrorCase{
+            "PeerViaDuplicate",
+            peer("name = \"hub\"\nkey = \"" + kKey2 + "\"\n") +
+                peer("name = \"alice\"\nkey = \"" + kKey1 + "\"\nvia = [\"hub\",\n  \"hub\"]\n"),
+            8,
+            "peer[1].via[1]",
+            {"'hub' is listed twice (also peer[1].via[0])"}},
+        ErrorCase{"PeerViaNotAnArray",
+                  peer("name = \"alice\"\nkey = \"" + kKey1 + "\"\nvia = \"hub\"\n"),
+                  4,
+                  "peer[0].via",
+                  {"expected an array of peer names", "found a string"}},
         ErrorCase{"MessagesNotATable",
                   "messages = 5\n",
                   1,
@@ -755,13 +929,13 @@ TEST(ConfigParse, DocumentedMessages) {
       {"logg_level = \"debug\"\n",
        "e3xd.toml:1: logg_level: unknown key 'logg_level' (did you mean 'log_level'?); allowed "
        "top-level keys: identity, state_dir, control_socket, log_level, accept, [udp], [tcp], "
-       "[messages], [streams], [metrics], [[peer]], [[service]], [[forward]]"},
+       "[messages], [streams], [metrics], [router], [[peer]], [[service]], [[forward]]"},
       {"[udp]\nkeepalve = 25\n",
        "e3xd.toml:2: udp.keepalve: unknown key 'keepalve' (did you mean 'keepalive'?); allowed "
        "keys in [udp]: listen, cloak, keepalive, receive_buffer, send_buffer, gso"},
       {"[[peer]]\nname = \"alpha\"\nkey = \"KEY_A\"\nendpiont = [\"udp://192.0.2.7:42424\"]\n",
        "e3xd.toml:4: peer[0].endpiont: unknown key 'endpiont' (did you mean 'endpoints'?); allowed "
-       "keys in [[peer]]: name, key, hashname, endpoints, keepalive"},
+       "keys in [[peer]]: name, key, hashname, endpoints, keepalive, via"},
       {"[udp]\nkeepalive = \"25\"\n",
        "e3xd.toml:2: udp.keepalive: expected an integer number of seconds (0 to 86400), found a "
        "string"},
@@ -836,6 +1010,11 @@ TEST(ConfigParse, DocumentedMessages) {
       {"[streams]\ncongestion = \"reno\"\n",
        "e3xd.toml:2: streams.congestion: unknown congestion control 'reno'; use \"newreno\", "
        "\"cubic\" or \"bbr\""},
+      {"[router]\nrelay_rate = \"2 MB\"\n",
+       "e3xd.toml:2: router.relay_rate: '2 MB' is not a rate; use a number, one of B, kB, KiB, "
+       "MB, MiB, GB, GiB, and \"/s\", such as \"2 MB/s\""},
+      {"[[peer]]\nname = \"alpha\"\nkey = \"KEY_A\"\nvia = [\"hub\"]\n",
+       "e3xd.toml:4: peer[0].via[0]: 'hub' is not a configured peer name (configured: alpha)"},
       {"state_dir = \"\"\n",
        "e3xd.toml:1: state_dir: the path is empty; give a file or directory path"},
       {"identity = \"~/identity.json\"\n",

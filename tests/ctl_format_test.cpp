@@ -405,5 +405,148 @@ TEST(CtlFormat, LongTextBodiesAreCut) {
             std::string::npos);
 }
 
+TEST(CtlFormat, Rates) {
+  EXPECT_EQ(format_rate(0), "0 B/s");
+  EXPECT_EQ(format_rate(999), "999 B/s");
+  EXPECT_EQ(format_rate(999.7), "1.0 KB/s");
+  EXPECT_EQ(format_rate(1234.5), "1.2 KB/s");
+  EXPECT_EQ(format_rate(2'000'000), "2.0 MB/s");
+  EXPECT_EQ(format_rate(999'960), "1.0 MB/s");  // would be "1000.0 KB/s"
+  EXPECT_EQ(format_rate(1.5e9), "1.5 GB/s");
+  EXPECT_EQ(format_rate(-1), "?");
+}
+
+// PROTOCOL.md 12: how a peer is reached, when the daemon says.
+TEST(CtlFormat, PeerReachDirectRelayedOrConnecting) {
+  json::object peer = up_peer();
+  const std::string without = format_peer(peer, kNow);
+  EXPECT_EQ(without.find("reach"), std::string::npos);
+  peer["reach"] = object_of(R"({"kind":"direct","via":null})");
+  std::string text = format_peer(peer, kNow);
+  EXPECT_NE(text.find("  endpoint: udp4 127.0.0.1:42425\n  reach: direct\n"), std::string::npos)
+      << text;
+  // Nothing else moves.
+  EXPECT_EQ(text, without.substr(0, without.find("  latest handshake")) + "  reach: direct\n" +
+                      without.substr(without.find("  latest handshake")));
+  peer["reach"] = object_of(R"({"kind":"relayed","via":"hub"})");
+  EXPECT_NE(format_peer(peer, kNow).find("  reach: relayed via hub\n"), std::string::npos);
+  peer["reach"] = object_of(R"({"kind":"connecting","via":"hub"})");
+  EXPECT_NE(format_peer(peer, kNow).find("  reach: connecting via hub\n"), std::string::npos);
+  // format_peers shows each block's reach.
+  json::array peers{up_peer(), peer};
+  const std::string blocks = format_peers(peers, kNow);
+  EXPECT_EQ(blocks.find("reach: connecting via hub"), blocks.rfind("reach:"));
+  EXPECT_NE(blocks.find("reach: connecting via hub"), std::string::npos);
+  EXPECT_EQ(format_peers(json::array{up_peer()}, kNow), without);
+}
+
+TEST(CtlFormat, PeersTableHasAReachColumnOnlyWhenReported) {
+  const json::array plain{up_peer()};
+  const std::string before = format_peers_table(plain, kNow);
+  EXPECT_EQ(before.find("REACH"), std::string::npos);
+  json::object relayed = up_peer();
+  relayed["name"] = "beta";
+  relayed["reach"] = object_of(R"({"kind":"relayed","via":"hub"})");
+  json::object direct = up_peer();
+  direct["reach"] = object_of(R"({"kind":"direct","via":null})");
+  EXPECT_EQ(format_peers_table(json::array{direct, relayed, up_peer()}, kNow),
+            "NAME   HASHNAME      STATE  REACH            ENDPOINT              HANDSHAKE  RX   "
+            "     TX        RTT\n"
+            "alpha  b5jnzq3q7mgx  up     direct           udp4 127.0.0.1:42425  12 s ago   1.21 "
+            "KiB  3.40 KiB  0.4 ms\n"
+            "beta   b5jnzq3q7mgx  up     relayed via hub  udp4 127.0.0.1:42425  12 s ago   1.21 "
+            "KiB  3.40 KiB  0.4 ms\n"
+            "alpha  b5jnzq3q7mgx  up     -                udp4 127.0.0.1:42425  12 s ago   1.21 "
+            "KiB  3.40 KiB  0.4 ms\n");
+}
+
+TEST(CtlFormat, PeerPathHistoryAndPunchState) {
+  json::object peer = up_peer();
+  peer["reach"] = object_of(R"({"kind":"direct","via":null})");
+  peer["punch"] = object_of(R"({"state":"idle","last_failure":null,"next_attempt_in":null})");
+  peer["path_history"] = json::parse(R"([
+      {"at":1714564700,"from":null,"to":"relayed via hub","reason":"introduced by hub"},
+      {"at":1714564791,"from":"relayed via hub","to":"direct udp4 10.0.0.2:4242",
+       "reason":"punched in 0.4 s"}])");
+  const std::string text = format_peer(peer, kNow);
+  EXPECT_NE(text.find("  channels: 1\n"
+                      "  punch: idle\n"
+                      "  path history:\n"
+                      "    1 min, 43 s ago: relayed via hub (introduced by hub)\n"
+                      "    12 s ago: relayed via hub -> direct udp4 10.0.0.2:4242 (punched in "
+                      "0.4 s)\n"),
+            std::string::npos)
+      << text;
+  peer["punch"] = object_of(
+      R"({"state":"failed","last_failure":"no answer from 2 addresses in 3.1 s",
+          "next_attempt_in":56.2})");
+  peer["path_history"] = json::array{};
+  const std::string failed = format_peer(peer, kNow);
+  EXPECT_NE(failed.find("  punch: failed; last failure: no answer from 2 addresses in 3.1 s; "
+                        "next attempt in 57 s\n"),
+            std::string::npos)
+      << failed;
+  EXPECT_EQ(failed.find("path history"), std::string::npos);  // nothing to show
+  peer["punch"] = object_of(R"({"state":"punching","last_failure":null,"next_attempt_in":0})");
+  EXPECT_NE(format_peer(peer, kNow).find("  punch: punching; next attempt in 0 s\n"),
+            std::string::npos);
+  // Absent: not a word of either.
+  const std::string plain = format_peer(up_peer(), kNow);
+  EXPECT_EQ(plain.find("punch"), std::string::npos);
+  EXPECT_EQ(plain.find("path history"), std::string::npos);
+  // Odd members do not throw.
+  peer["punch"] = 5;
+  peer["path_history"] = json::parse(R"([1, {"at":"x"}])");
+  peer["reach"] = "direct";
+  EXPECT_NO_THROW(format_peer(peer, kNow));
+  EXPECT_NE(format_peer(peer, kNow).find("    ?: ?\n"), std::string::npos);
+}
+
+json::object routes_result() {
+  return object_of(R"({
+    "router":{"enable":true,"relay":true,"relay_rate":2000000,"relay_idle":120},
+    "routes":[
+      {"a":"alice","a_hashname":"b5jnzq3q7mgxv6mmy5ro4zvd2aa6g7hxkvunl7nsacpjwbjcmr4a",
+       "b":"bob","b_hashname":"x7kq2m4ztbhvdz6fnlc3brswzx6ifiutmcyfgqzk6c2bvdz2i3ha",
+       "introductions":3,"relayed_packets":120,"relayed_bytes":150000,"rate":1234.5,
+       "dropped_rate_limited":0,"idle_seconds":4.2,"relaying":true},
+      {"a":null,"a_hashname":"x7kq2m4ztbhvdz6fnlc3brswzx6ifiutmcyfgqzk6c2bvdz2i3ha",
+       "b":"carol","b_hashname":"b5jnzq3q7mgxv6mmy5ro4zvd2aa6g7hxkvunl7nsacpjwbjcmr4a",
+       "introductions":1,"relayed_packets":0,"relayed_bytes":0,"rate":0,
+       "dropped_rate_limited":17,"idle_seconds":95,"relaying":false}]})");
+}
+
+TEST(CtlFormat, Routes) {
+  EXPECT_EQ(format_routes(routes_result()),
+            "router on: relays up to 2.0 MB/s per pair, routes expire after 2 min idle\n"
+            "A             B      INTRODUCTIONS  RELAYED                  RATE      DROPPED  IDLE "
+            "        STATE\n"
+            "alice         bob    3              120 packets, 146.48 KiB  1.2 KB/s  0        4 s "
+            "         relaying\n"
+            "x7kq2m4ztbhv  carol  1              0 packets, 0 B           0 B/s     17       1 "
+            "min, 35 s  introduced\n");
+  json::object none = routes_result();
+  none["routes"] = json::array{};
+  EXPECT_EQ(format_routes(none),
+            "router on: relays up to 2.0 MB/s per pair, routes expire after 2 min idle\n"
+            "no routes\n");
+  none["router"].as_object()["relay"] = false;
+  none["router"].as_object()["relay_idle"] = 30;
+  EXPECT_EQ(format_routes(none),
+            "router on: introductions only, no relaying, routes expire after 30 s idle\n"
+            "no routes\n");
+  none["router"].as_object()["enable"] = false;
+  EXPECT_EQ(format_routes(none), "router off\n");
+  // Turned off by a reload while routes were still there: they are listed under it.
+  json::object off = routes_result();
+  off["router"].as_object()["enable"] = false;
+  const std::string text = format_routes(off);
+  EXPECT_EQ(text.substr(0, 11), "router off\n");
+  EXPECT_NE(text.find("\nalice "), std::string::npos);
+  EXPECT_NO_THROW(format_routes(json::object{}));
+  EXPECT_EQ(format_routes(json::object{}), "router off\n");
+  EXPECT_NO_THROW(format_routes(object_of(R"({"router":1,"routes":[1,{"a":2}]})")));
+}
+
 }  // namespace
 }  // namespace e3x::control

@@ -114,5 +114,52 @@ TEST(ConfigDiff, EverySettingAppliedLiveIsListedWithItsOldAndNewValue) {
   EXPECT_TRUE(diff_config(running, bound).applied.empty());
 }
 
+// A peer's routers (PROTOCOL.md 12) change like its endpoints: the peer is "changed", which
+// keeps its exchange, never "rekeyed"; nothing needs a restart.
+TEST(ConfigDiff, APeerWhoseOnlyChangeIsViaIsChangedAndKeepsItsExchange) {
+  config::Config running;
+  running.peers = {peer("alice", 1), peer("hub", 2), peer("hub2", 3)};
+  config::Config next = running;
+  next.peers[0].via = {"hub"};
+  ConfigDiff diff = diff_config(running, next);
+  EXPECT_EQ(diff.changed, Names{"alice"});
+  EXPECT_TRUE(diff.rekeyed.empty());
+  EXPECT_TRUE(diff.added.empty());
+  EXPECT_TRUE(diff.removed.empty());
+  EXPECT_EQ(diff.unchanged, (Names{"hub", "hub2"}));
+  EXPECT_TRUE(diff.restart_required.empty());
+  EXPECT_TRUE(diff.applied.empty());
+  // Another order is another preference: a change too.
+  running.peers[0].via = {"hub", "hub2"};
+  next.peers[0].via = {"hub2", "hub"};
+  EXPECT_EQ(diff_config(running, next).changed, Names{"alice"});
+  next.peers[0].via = running.peers[0].via;
+  EXPECT_EQ(diff_config(running, next).changed, Names{});
+}
+
+TEST(ConfigDiff, RouterSettingsApplyLiveWithTheirOldAndNewValues) {
+  config::Config running;
+  running.peers = {peer("alice", 1)};
+  config::Config next = running;
+  next.router.enable = true;
+  next.router.allow = {"alice"};
+  next.router.relay = false;
+  next.router.relay_rate = 1'000'000;
+  next.router.relay_idle_s = 30;
+  const ConfigDiff diff = diff_config(running, next);
+  EXPECT_EQ(
+      diff.applied,
+      (Names{"router.enable: false -> true", "router.allow: changed", "router.relay: true -> false",
+             "router.relay_rate: 2000000 -> 1000000", "router.relay_idle: 120 -> 30"}));
+  EXPECT_TRUE(diff.restart_required.empty());
+  // Peers are not disturbed by the router's settings.
+  EXPECT_EQ(diff.unchanged, Names{"alice"});
+  // "peers" for every configured peer is a change of allow too.
+  config::Config all = running;
+  all.router.allow_all_peers = true;
+  EXPECT_EQ(diff_config(running, all).applied, Names{"router.allow: changed"});
+  EXPECT_TRUE(diff_config(next, next).applied.empty());
+}
+
 }  // namespace
 }  // namespace e3x::daemon

@@ -128,6 +128,45 @@ std::vector<std::string> reload_parts(const json::object& result) {
   return parts;
 }
 
+// A peer's "reach" object as "direct", "relayed via hub" or "connecting via hub" (PROTOCOL.md
+// 12); nullopt when the peer object has none (an older daemon), so callers show what they
+// always did.
+std::optional<std::string> reach_text(const json::object& peer) {
+  const json::value* reach = peer.if_contains("reach");
+  if (reach == nullptr || !reach->is_object()) return std::nullopt;
+  std::string out = get_string(reach->get_object(), "kind").value_or("?");
+  if (auto via = get_string(reach->get_object(), "via")) out += " via " + *via;
+  return out;
+}
+
+// A configured name, or the first 12 characters of the hashname (enough to tell peers apart).
+std::string short_label(const json::object& object, std::string_view name_key,
+                        std::string_view hashname_key) {
+  if (auto name = get_string(object, name_key)) return *name;
+  if (auto hashname = get_string(object, hashname_key)) return hashname->substr(0, 12);
+  return "?";
+}
+
+// Rows as aligned columns, two spaces apart, without trailing spaces.
+std::string table_text(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()), 0);
+    for (std::size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string format_duration(std::int64_t seconds) {
@@ -161,6 +200,25 @@ std::string format_bytes(std::uint64_t bytes) {
   }
   char text[64];
   std::snprintf(text, sizeof(text), "%.2f %s", value, kUnits[unit]);
+  return text;
+}
+
+std::string format_rate(double bytes_per_s) {
+  if (!std::isfinite(bytes_per_s) || bytes_per_s < 0) return "?";
+  char text[64];
+  if (bytes_per_s < 999.5) {
+    std::snprintf(text, sizeof(text), "%.0f B/s", bytes_per_s);
+    return text;
+  }
+  static constexpr std::array<const char*, 4> kUnits{"KB/s", "MB/s", "GB/s", "TB/s"};
+  double value = bytes_per_s / 1000.0;
+  std::size_t unit = 0;
+  // Move up while the value would print as 1000.0 or more.
+  while (unit + 1 < kUnits.size() && value >= 1000.0 - 0.05) {
+    value /= 1000.0;
+    ++unit;
+  }
+  std::snprintf(text, sizeof(text), "%.1f %s", value, kUnits[unit]);
   return text;
 }
 
@@ -303,6 +361,7 @@ std::string format_peer(const json::object& peer, std::int64_t now) {
   } else {
     out += "  endpoint: none\n";
   }
+  if (auto reach = reach_text(peer)) out += "  reach: " + *reach + "\n";
 
   // Why a configured endpoint gives no address (DNS): kept until it resolves again.
   if (const json::value* errors = peer.if_contains("endpoint_errors");
@@ -330,6 +389,30 @@ std::string format_peer(const json::object& peer, std::int64_t now) {
   if (const json::value* flow = peer.if_contains("congestion"); flow && flow->is_object()) {
     out += "  congestion: " + format_congestion(flow->get_object()) + "\n";
   }
+  // Hole punching toward a relayed peer, and how its path changed (`peer NAME` only).
+  if (const json::value* punch = peer.if_contains("punch"); punch && punch->is_object()) {
+    const json::object& p = punch->get_object();
+    out += "  punch: " + get_string(p, "state").value_or("?");
+    if (auto failure = get_string(p, "last_failure")) out += "; last failure: " + *failure;
+    if (auto next = get_number(p, "next_attempt_in"); next && std::isfinite(*next)) {
+      out += "; next attempt in " + format_duration(static_cast<std::int64_t>(std::ceil(*next)));
+    }
+    out += "\n";
+  }
+  if (const json::value* history = peer.if_contains("path_history");
+      history && history->is_array() && !history->get_array().empty()) {
+    out += "  path history:\n";
+    for (const json::value& value : history->get_array()) {
+      if (!value.is_object()) continue;
+      const json::object& change = value.get_object();
+      const auto at = get_int(change, "at");
+      out += "    " + (at ? format_age(now - *at) : std::string("?")) + ": ";
+      if (auto from = get_string(change, "from")) out += *from + " -> ";
+      out += get_string(change, "to").value_or("?");
+      if (auto reason = get_string(change, "reason")) out += " (" + *reason + ")";
+      out += "\n";
+    }
+  }
   if (const json::value* exhausted = peer.if_contains("seq_exhausted");
       exhausted && exhausted->is_bool() && exhausted->get_bool()) {
     out += "  error: no SEQ value is left toward this peer; nothing more can be sent to it\n";
@@ -350,6 +433,11 @@ std::string format_peers(const json::array& peers, std::int64_t now) {
 std::string format_peers_table(const json::array& peers, std::int64_t now) {
   std::vector<std::vector<std::string>> rows{
       {"NAME", "HASHNAME", "STATE", "ENDPOINT", "HANDSHAKE", "RX", "TX", "RTT"}};
+  // A REACH column (direct, relayed via hub) only when the daemon reports it (PROTOCOL.md 12).
+  const bool with_reach = std::any_of(peers.begin(), peers.end(), [](const json::value& value) {
+    return value.is_object() && reach_text(value.get_object());
+  });
+  if (with_reach) rows.front().insert(rows.front().begin() + 3, "REACH");
   std::vector<std::string> reasons{""};
   for (const json::value& value : peers) {
     if (!value.is_object()) continue;
@@ -368,6 +456,7 @@ std::string format_peers_table(const json::array& peers, std::int64_t now) {
                     handshake ? format_age(now - *handshake) : "never",
                     count_bytes(peer, "rx_bytes"), count_bytes(peer, "tx_bytes"),
                     rtt ? format_rtt(*rtt) : "-"});
+    if (with_reach) rows.back().insert(rows.back().begin() + 3, reach_text(peer).value_or("-"));
     reasons.push_back(get_string(peer, "reason").value_or(""));
   }
   if (rows.size() == 1) return "no peers\n";
@@ -567,6 +656,54 @@ std::string format_event(const json::object& event, std::int64_t utc_offset_s) {
     out += name + " " + json::serialize(rest);
   }
   return out + "\n";
+}
+
+std::string format_routes(const json::object& result) {
+  std::string out;
+  const json::value* router = result.if_contains("router");
+  const json::object no_router;
+  const json::object& r =
+      router != nullptr && router->is_object() ? router->get_object() : no_router;
+  if (!get_bool(r, "enable").value_or(false)) {
+    out = "router off\n";
+  } else {
+    out = "router on: ";
+    if (get_bool(r, "relay").value_or(true)) {
+      const auto rate = get_number(r, "relay_rate");
+      out += "relays up to " + (rate ? format_rate(*rate) : std::string("?")) + " per pair";
+    } else {
+      out += "introductions only, no relaying";
+    }
+    if (auto idle = get_int(r, "relay_idle")) {
+      out += ", routes expire after " + format_duration(*idle) + " idle";
+    }
+    out += "\n";
+  }
+
+  std::vector<std::vector<std::string>> rows{
+      {"A", "B", "INTRODUCTIONS", "RELAYED", "RATE", "DROPPED", "IDLE", "STATE"}};
+  if (const json::value* routes = result.if_contains("routes"); routes && routes->is_array()) {
+    for (const json::value& value : routes->get_array()) {
+      if (!value.is_object()) continue;
+      const json::object& route = value.get_object();
+      const auto rate = get_number(route, "rate");
+      const auto idle = get_number(route, "idle_seconds");
+      const auto relaying = get_bool(route, "relaying");
+      rows.push_back(
+          {short_label(route, "a", "a_hashname"), short_label(route, "b", "b_hashname"),
+           int_or_unknown(get_int(route, "introductions")),
+           int_or_unknown(get_int(route, "relayed_packets")) + " packets, " +
+               count_bytes(route, "relayed_bytes"),
+           rate ? format_rate(*rate) : "?", int_or_unknown(get_int(route, "dropped_rate_limited")),
+           idle && std::isfinite(*idle) ? format_duration(static_cast<std::int64_t>(*idle)) : "?",
+           relaying ? (*relaying ? "relaying" : "introduced") : "?"});
+    }
+  }
+  if (rows.size() == 1) {
+    // Routes linger after a reload turned the router off; "no routes" only says there are none.
+    return get_bool(r, "enable").value_or(false) ? out + "no routes\n" : out;
+  }
+  return out + table_text(rows);
 }
 
 std::string format_services(const json::array& services) {

@@ -20,6 +20,9 @@ std::string format_duration(std::int64_t seconds);
 std::string format_age(std::int64_t seconds);
 // "512 B", "1.21 KiB", "3.40 MiB", "1.00 GiB" (binary units, two decimals, GiB at most).
 std::string format_bytes(std::uint64_t bytes);
+// A rate in decimal units, as [router] relay_rate is written: "512 B/s", "1.2 KB/s",
+// "2.0 MB/s", "1.5 GB/s" (one decimal above bytes; "?" for a negative or non-finite rate).
+std::string format_rate(double bytes_per_s);
 // "0.4 ms" (one decimal).
 std::string format_rtt(double milliseconds);
 // "2024-05-01 12:00:03": `unix_seconds` shifted by `utc_offset_s` (the local zone's offset,
@@ -45,6 +48,10 @@ std::string format_status(const boost::json::object& status);
 // pacing rate and congestion events (what limits a stream on this path).
 std::string format_congestion(const boost::json::object& flow);
 // One peer object as a block (see e3xctl peers); `now` is the current Unix time, for ages.
+// With a "reach" member (PROTOCOL.md 12) a "reach: direct | relayed via hub | connecting via
+// hub" line; with "punch", a "punch: failed; last failure: ...; next attempt in 57 s" line;
+// with a non-empty "path_history", one indented line per change ("12 s ago: relayed via hub
+// -> direct udp4 10.0.0.2:4242 (punched in 0.4 s)"). Without them, none of these lines.
 std::string format_peer(const boost::json::object& peer, std::int64_t now);
 // The "peers" result: blocks separated by blank lines, or "no peers\n".
 std::string format_peers(const boost::json::array& peers, std::int64_t now);
@@ -54,7 +61,8 @@ std::string format_peers(const boost::json::array& peers, std::int64_t now);
 // endpoint), latest handshake, bytes received and sent, rtt, and why a peer is down:
 //   NAME   HASHNAME      STATE  ENDPOINT              HANDSHAKE  RX        TX        RTT
 //   alpha  b5jnzq3q7mgx  up     udp4 127.0.0.1:42425  12 s ago   1.21 KiB  3.40 KiB  0.4 ms
-// or "no peers".
+// or "no peers". When any peer has a "reach" member, a REACH column follows STATE ("direct",
+// "relayed via hub", "-" for a peer without one).
 std::string format_peers_table(const boost::json::array& peers, std::int64_t now);
 
 // The "reload" result (or a "reload" event): the peers that changed, the settings applied
@@ -102,6 +110,15 @@ std::string format_speedtest(const boost::json::object& result);
 //   2024-05-01 12:02:00 reload: added beta; removed gamma
 // Unknown events print their name and JSON.
 std::string format_event(const boost::json::object& event, std::int64_t utc_offset_s);
+
+// The "routes" result (PROTOCOL.md 12): the router's settings, then one line per pair it
+// introduced, names falling back to the first 12 characters of the hashname:
+//   router on: relays up to 2.0 MB/s per pair, routes expire after 2 min idle
+//   A      B    INTRODUCTIONS  RELAYED                  RATE      DROPPED  IDLE  STATE
+//   alice  bob  3              120 packets, 146.48 KiB  1.2 KB/s  0        4 s   relaying
+// "router off" when it is not enabled (any routes left are still listed), "no routes" when
+// it is and there are none. STATE is "introduced" once nothing is relayed any more.
+std::string format_routes(const boost::json::object& result);
 
 // `e3xctl services`: one line per service, "ssh  tcp://127.0.0.1:22  allow: beta, gamma".
 std::string format_services(const boost::json::array& services);

@@ -1,5 +1,6 @@
 #include "daemon/host/config_diff.hpp"
 
+#include <concepts>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -16,6 +17,11 @@ std::string text(config::Accept accept) {
 }
 std::string text(std::uint64_t number) {
   return std::to_string(number);
+}
+// Only a bool itself: other integers stay numbers.
+template <typename Flag>
+requires std::same_as<Flag, bool> std::string text(Flag flag) {
+  return flag ? "true" : "false";
 }
 
 }  // namespace
@@ -54,6 +60,14 @@ ConfigDiff diff_config(const config::Config& running, const config::Config& next
   applied("messages.expiry", running.messages.expiry_s, next.messages.expiry_s);
   applied("messages.store_quota", running.messages.store_quota, next.messages.store_quota);
   applied("messages.peer_quota", running.messages.peer_quota, next.messages.peer_quota);
+  applied("router.enable", running.router.enable, next.router.enable);
+  if (running.router.allow_all_peers != next.router.allow_all_peers ||
+      running.router.allow != next.router.allow) {
+    diff.applied.emplace_back("router.allow: changed");
+  }
+  applied("router.relay", running.router.relay, next.router.relay);
+  applied("router.relay_rate", running.router.relay_rate, next.router.relay_rate);
+  applied("router.relay_idle", running.router.relay_idle_s, next.router.relay_idle_s);
   if (running.services != next.services) diff.applied.emplace_back("services: changed");
   if (running.forwards != next.forwards) diff.applied.emplace_back("forwards: changed");
 
@@ -74,7 +88,8 @@ ConfigDiff diff_config(const config::Config& running, const config::Config& next
     if (old.hashname != peer.hashname || old.key != peer.key) {
       diff.rekeyed.push_back(peer.name);
     } else if (old.endpoints != peer.endpoints || old.keepalive_s != peer.keepalive_s ||
-               (keepalive_defaults_changed && !peer.keepalive_s)) {
+               old.via != peer.via || (keepalive_defaults_changed && !peer.keepalive_s)) {
+      // Its exchange stays up: other routers only matter when it has to be found again.
       diff.changed.push_back(peer.name);
     } else {
       diff.unchanged.push_back(peer.name);
