@@ -117,6 +117,20 @@ Routing::Decision Routing::on_datagram(Instant now, PathId from, ByteView packet
 // ---------------------------------------------------------------------------------------
 // Transmits on relay paths
 
+std::optional<Transmit> Routing::poll_transmit(Instant now) {
+  for (;;) {
+    std::optional<Transmit> next;
+    if (!unprocessed_.empty()) {
+      next = std::move(unprocessed_.front());
+      unprocessed_.pop_front();
+    } else {
+      next = endpoint_.poll_transmit();
+    }
+    if (!next) return std::nullopt;
+    if (auto transmit = on_transmit(now, std::move(*next))) return transmit;
+  }
+}
+
 std::optional<Transmit> Routing::on_transmit(Instant now, Transmit transmit) {
   if (!is_relay_path(transmit.path)) return transmit;
   const auto info = relay_path_info_.find(transmit.path);
@@ -130,8 +144,22 @@ std::optional<Transmit> Routing::on_transmit(Instant now, Transmit transmit) {
     // token it routes by and passes it on in a `connect` (PROTOCOL.md 12).
     boost::json::object extra;
     extra["peer"] = info->second.peer.to_string();
+    // With the router's exchange in sync the open leaves at once: it is the endpoint's last
+    // transmit. It goes first: packets queued before it (the path probe a peer opens when
+    // the exchange comes up, pending packets flushed at sync) use the route it sets up.
+    const bool leaves_now = endpoint_.exchange_up(router);
     auto opened =
         endpoint_.open_channel(now, router, kPeerChannel, false, std::move(extra), transmit.packet);
+    if (opened && leaves_now) {
+      std::deque<Transmit> queued;
+      while (auto next = endpoint_.poll_transmit()) queued.push_back(std::move(*next));
+      if (!queued.empty()) {
+        Transmit wrapped = std::move(queued.back());
+        queued.pop_back();
+        for (auto& earlier : queued) unprocessed_.push_back(std::move(earlier));
+        return wrapped;
+      }
+    }
     if (opened) return std::nullopt;
     // Too large for a channel: sent as it is; the router forwards it by token once the pair
     // has a route.
@@ -380,6 +408,14 @@ PathId Routing::relay_path(const Hashname& router, const Hashname& peer) {
     ++next_relay_path_;
   }
   return it->second;
+}
+
+bool Routing::in_order_needed(PathId from) const {
+  if (config_.router) return true;
+  for (const auto& [pair, path] : relay_paths_) {
+    if (endpoint_.current_path(pair.first) == from) return true;
+  }
+  return false;
 }
 
 std::optional<Routing::RelayPathInfo> Routing::relay_path_info(PathId path) const {

@@ -8,8 +8,9 @@
 //                             is a relay path when the packet came through a router for a
 //                             peer reached that way
 //                   kDrop:    nothing (counted in stats())
-//   transmit out  t = routing.on_transmit(now, transmit); send t if there is one (a transmit
-//                 on a relay path goes to the router, a handshake wrapped in a `peer` channel)
+//   transmit out  while (auto t = routing.poll_transmit(now)) send t: the endpoint's transmits,
+//                 those on a relay path rewritten (to the router; a handshake wrapped in a
+//                 `peer` channel, sent ahead of what was queued behind it)
 //   event         routing.on_event(now, event) first; true means it was routing's own (a
 //                 `peer` or `connect` channel) and the application never sees it
 //   timer         min(endpoint.next_timeout(), routing.next_timeout()); handle_timeout(now)
@@ -110,7 +111,7 @@ class Routing {
     PathId path = kNoPath;
   };
   Decision on_datagram(Instant now, PathId from, ByteView packet);
-  std::optional<Transmit> on_transmit(Instant now, Transmit transmit);
+  std::optional<Transmit> poll_transmit(Instant now);
   bool on_event(Instant now, const Event& event);
   void handle_timeout(Instant now);
   std::optional<Instant> next_timeout() const;
@@ -125,6 +126,11 @@ class Routing {
     Hashname router, peer;
   };
   std::optional<RelayPathInfo> relay_path_info(PathId path) const;
+  // Whether a datagram from `from` may carry routing's own signalling (we are a router, or
+  // `from` is the current path of a router we use): a driver that batches datagrams must then
+  // let routing see the events of this one before it handles the next (an introduction must
+  // set up its route before the packets that follow it are routed).
+  bool in_order_needed(PathId from) const;
 
   // Configuration that can change on reload; routes of pairs no longer allowed are dropped.
   void reconfigure(RoutingConfig config);
@@ -148,6 +154,7 @@ class Routing {
     Hashname peer;
   };
 
+  std::optional<Transmit> on_transmit(Instant now, Transmit transmit);
   void on_peer_request(Instant now, const event::ChannelOpened& open);
   void on_connect(Instant now, const event::ChannelOpened& open);
   void on_path(Instant now, const Hashname& peer, PathId path, const std::string& why);
@@ -166,6 +173,10 @@ class Routing {
   std::map<PathId, RelayPathInfo> relay_path_info_;
   std::map<Token, IncomingToken> incoming_tokens_;
   std::map<Hashname, PeerState> peers_;
+  // Transmits taken from the endpoint that on_transmit has not seen yet (taken so a wrapped
+  // handshake can go ahead of them: the router must learn the route before the packets that
+  // use it arrive).
+  std::deque<Transmit> unprocessed_;
 };
 
 }  // namespace e3x

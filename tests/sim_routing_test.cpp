@@ -273,3 +273,83 @@ TEST(SimRouting, TheRouterCannotAlterRelayedData) {
 
 }  // namespace
 }  // namespace e3x::sim
+
+namespace e3x::sim {
+namespace {
+
+TEST(SimRouting, BothSidesAskingAtOnceStillGiveOneSessionThatCarriesBothDirections) {
+  // Each end has the other in `via` and no endpoint: the daemon sends both introductions in
+  // the same second. Every channel opened afterwards, either way, must arrive.
+  Sites sites;
+  ASSERT_TRUE(sites.sim.connect(*sites.a, *sites.h));
+  ASSERT_TRUE(sites.sim.connect(*sites.b, *sites.h));
+  ASSERT_TRUE(sites.sim.run_until_in_sync(*sites.a, *sites.h, seconds(5)));
+  ASSERT_TRUE(sites.sim.run_until_in_sync(*sites.b, *sites.h, seconds(5)));
+  // Each side probes the other as soon as it is up, as the daemon's path module does.
+  for (Host* host : {sites.a, sites.b}) {
+    host->on_event = [&sites](Host& self, const Event& event) {
+      if (const auto* up = std::get_if<event::ExchangeUp>(&event)) {
+        Host& other = up->peer == sites.a->hashname() ? *sites.a : *sites.b;
+        if (&other != &self && up->peer != sites.h->hashname()) {
+          (void)self.endpoint().open_channel(sites.sim.now(), other.hashname(), "probe", false);
+        }
+      }
+    };
+  }
+  ASSERT_TRUE(
+      sites.a_routing->connect_via(sites.sim.now(), sites.b->hashname(), sites.h->hashname()));
+  ASSERT_TRUE(
+      sites.b_routing->connect_via(sites.sim.now(), sites.a->hashname(), sites.h->hashname()));
+  sites.sim.drain_all();
+  ASSERT_TRUE(sites.sim.run_until(
+      [&] { return sites.direct(*sites.a, *sites.b) && sites.direct(*sites.b, *sites.a); },
+      seconds(6)));
+  sites.sim.run_for(seconds(1));
+  // The probes opened the moment each exchange came up (through the router) arrived: the
+  // handshake that set up the route left ahead of them.
+  EXPECT_EQ(received_on(*sites.b, sites.a->hashname(), "probe"), 1u);
+  EXPECT_EQ(received_on(*sites.a, sites.b->hashname(), "probe"), 1u);
+  const auto a_dropped = sites.a->stats().dropped_channel;
+  const auto b_dropped = sites.b->stats().dropped_channel;
+  send_burst(sites.sim, *sites.a, *sites.b, 10);
+  send_burst(sites.sim, *sites.b, *sites.a, 10);
+  sites.sim.run_for(seconds(1));
+  EXPECT_EQ(received_on(*sites.b, sites.a->hashname(), "burst"), 10u);
+  EXPECT_EQ(received_on(*sites.a, sites.b->hashname(), "burst"), 10u);
+  EXPECT_EQ(sites.a->stats().dropped_channel, a_dropped);
+  EXPECT_EQ(sites.b->stats().dropped_channel, b_dropped);
+}
+
+}  // namespace
+}  // namespace e3x::sim
+
+namespace e3x::sim {
+namespace {
+
+TEST(SimRouting, AChannelOpenedTheMomentTheExchangeComesUpArrivesThroughTheRouter) {
+  // The daemon's path module opens a channel as soon as an exchange is up; on the side that
+  // answered the introduction that happens before its reply (wrapped in a `peer` channel)
+  // has left. The wrapped reply must reach the router first: it sets up the route.
+  Sites sites(/*b_symmetric=*/true);
+  ASSERT_TRUE(sites.sim.connect(*sites.a, *sites.h));
+  ASSERT_TRUE(sites.sim.connect(*sites.b, *sites.h));
+  ASSERT_TRUE(sites.sim.run_until_in_sync(*sites.a, *sites.h, seconds(5)));
+  ASSERT_TRUE(sites.sim.run_until_in_sync(*sites.b, *sites.h, seconds(5)));
+  for (Host* host : {sites.a, sites.b}) {
+    host->on_event = [&sites](Host& self, const Event& event) {
+      const auto* up = std::get_if<event::ExchangeUp>(&event);
+      if (!up || up->peer == sites.h->hashname()) return;
+      (void)self.endpoint().open_channel(sites.sim.now(), up->peer, "probe", false);
+    };
+  }
+  ASSERT_TRUE(
+      sites.a_routing->connect_via(sites.sim.now(), sites.b->hashname(), sites.h->hashname()));
+  sites.sim.drain(*sites.a);
+  ASSERT_TRUE(sites.sim.run_until_in_sync(*sites.a, *sites.b, seconds(5)));
+  sites.sim.run_for(seconds(1));
+  EXPECT_EQ(received_on(*sites.b, sites.a->hashname(), "probe"), 1u);
+  EXPECT_EQ(received_on(*sites.a, sites.b->hashname(), "probe"), 1u);
+}
+
+}  // namespace
+}  // namespace e3x::sim

@@ -287,7 +287,10 @@ void Host::on_packet(PathId path, ByteView packet) {
   if (message_packet && endpoint_->stats().dropped_unauthenticated != unauthenticated) {
     on_unauthenticated(path);
   }
-  // drive() runs once for the whole batch (the network's batch handler).
+  // An introduction (`peer` at a router, `connect` at its target) must take effect before the
+  // next datagram of the batch: the packets right behind it are routed by what it sets up.
+  // Otherwise drive() runs once for the whole batch (the network's batch handler).
+  if (routing_->in_order_needed(path)) drive();
 }
 
 void Host::drive() {
@@ -325,12 +328,9 @@ void Host::drive() {
       }
     }
     bool worked = false;
-    while (auto polled = endpoint_->poll_transmit()) {
+    // The endpoint's transmits, those on a relay path rewritten by routing (core/routing.hpp).
+    while (auto transmit = routing_->poll_transmit(now())) {
       worked = true;
-      // On a relay path: to the router, a handshake wrapped in a `peer` channel (whose own
-      // transmit comes out of the endpoint next).
-      auto transmit = routing_->on_transmit(now(), std::move(*polled));
-      if (!transmit) continue;
       if (may_send) {
         network_->send(transmit->path, transmit->packet);
       } else {

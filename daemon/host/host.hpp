@@ -30,9 +30,9 @@
 
 #include "config/config.hpp"
 #include "core/endpoint.hpp"
-#include "core/routing.hpp"
 #include "core/keystream_random.hpp"
 #include "core/random.hpp"
+#include "core/routing.hpp"
 #include "daemon/control/control_server.hpp"
 #include "daemon/host/config_diff.hpp"
 #include "daemon/host/module.hpp"
@@ -126,7 +126,7 @@ class Host {
   // Someone needs the peer now (e3xctl connect): a configured peer that is down is dialled
   // at once, its backoff reset.
   void connect_now(const Hashname& hashname);
-  std::string path_text(PathId path) const;  // "udp4 127.0.0.1:42424", "relayed via hub"
+  std::string path_text(PathId path) const;            // "udp4 127.0.0.1:42424", "relayed via hub"
   boost::json::object path_object(PathId path) const;  // {"type","ip","port"}
   std::string endpoint_url(PathId path) const;         // "tcp://127.0.0.1:4000"
 

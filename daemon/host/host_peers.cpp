@@ -229,6 +229,10 @@ std::string Host::endpoint_url(PathId path) const {
 }
 
 boost::json::object Host::path_object(PathId path) const {
+  // A relay path is telehash's `peer` path type (path.md): the router's hashname.
+  if (auto relay = routing_ ? routing_->relay_path_info(path) : std::nullopt) {
+    return boost::json::object{{"type", "peer"}, {"hn", relay->router.to_string()}};
+  }
   const net::PathAddress* address = network_->address_of(path);
   if (!address) return {};
   return boost::json::object{

@@ -3,8 +3,8 @@
 // through their routers, and what `e3xctl routes` and `peers` show of it.
 #include <algorithm>
 
-#include <boost/asio/ip/address.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/asio/ip/address.hpp>
 
 #include "daemon/host/host.hpp"
 
@@ -17,7 +17,9 @@ namespace {
 // without an answer (the issue: "one with endpoints, after direct attempts fail").
 constexpr Duration kDirectAttemptBeforeVia = seconds(5);
 
-double seconds_of(Duration duration) { return std::chrono::duration<double>(duration).count(); }
+double seconds_of(Duration duration) {
+  return std::chrono::duration<double>(duration).count();
+}
 }  // namespace
 
 RoutingConfig Host::routing_config() {

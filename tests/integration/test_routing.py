@@ -26,7 +26,7 @@ class Routing(DaemonTestCase):
         sites.create()
         return sites
 
-    def daemons(self, sites, relay_rate="2 MB/s"):
+    def start_daemons(self, sites, relay_rate="2 MB/s"):
         h = self.daemon("h", udp_port=PORT, listen_ip=sites.h_ip, netns=sites.ns("h"),
                         extra_config=("[router]\nenable = true\nallow = [\"a\", \"b\"]\n"
                                       f"relay_rate = \"{relay_rate}\"\n"))
@@ -51,7 +51,7 @@ class Routing(DaemonTestCase):
 
     def test_cone_nats_move_to_a_direct_path_and_h_relays_nothing_after(self):
         sites = self.sites("rc")
-        h, a, b = self.daemons(sites)
+        h, a, b = self.start_daemons(sites)
         wait_until(lambda: a.peer("b")["state"] == "up", 30, "A and B up through H")
         up = time.monotonic()
         wait_until(lambda: a.peer("b")["reach"]["kind"] == "direct" and
@@ -89,7 +89,7 @@ class Routing(DaemonTestCase):
 
     def test_a_symmetric_nat_keeps_the_pair_relayed_through_h(self):
         sites = self.sites("rs", b_nat="symmetric")
-        h, a, b = self.daemons(sites, relay_rate="1 MB/s")
+        h, a, b = self.start_daemons(sites, relay_rate="1 MB/s")
         wait_until(lambda: a.peer("b")["state"] == "up", 30, "A and B up through H")
         # One whole punching attempt (5 s) fails: the pair stays relayed.
         wait_until(lambda: a.ctl("peer", "b")["punch"]["state"] == "failed", 15,

@@ -272,11 +272,11 @@ std::vector<SentRecord> Simulator::sent_by(
 void Simulator::drain(Host& host) {
   for (;;) {
     bool any = false;
-    while (auto polled = host.endpoint().poll_transmit()) {
+    for (;;) {
+      std::optional<Transmit> transmit =
+          host.routing_ ? host.routing_->poll_transmit(now_) : host.endpoint().poll_transmit();
+      if (!transmit) break;
       any = true;
-      std::optional<Transmit> transmit = std::move(polled);
-      if (host.routing_) transmit = host.routing_->on_transmit(now_, std::move(*transmit));
-      if (!transmit) continue;
       ++host.datagrams_sent_;
       auto address = host.address_of(transmit->path);
       if (!address) {

@@ -17,6 +17,13 @@ std::string describe_reported_path(const json::value* path) {
   const auto* type = object->if_contains("type");
   const auto* ip = object->if_contains("ip");
   const auto* port = object->if_contains("port");
+  if (type && type->is_string() && type->get_string() == "peer") {
+    // Reached through a router (PROTOCOL.md 12): the peer sees us relayed by `hn`.
+    const auto* hn = object->if_contains("hn");
+    const auto router =
+        hn && hn->is_string() ? Hashname::parse(std::string_view(hn->get_string())) : std::nullopt;
+    return router ? "relayed via " + router->to_string() : std::string{};
+  }
   if (!type || !type->is_string() || !ip || !ip->is_string() || !port || !port->is_int64()) {
     return {};
   }
@@ -111,7 +118,8 @@ void PathModule::channel_data(event::ChannelData& data) {
   }
   const Duration rtt = host_.now() - found->second.opened_at;
   probe_rtts_[data.peer] = rtt;
-  if (public_paths_.size() < kPublicPathLimit && public_paths_.insert(seen_as).second) {
+  if (seen_as.rfind("relayed", 0) != 0 && public_paths_.size() < kPublicPathLimit &&
+      public_paths_.insert(seen_as).second) {
     spdlog::info("peer {} sees us at {}", host_.peer_label(data.peer), seen_as);
   }
   auto waiters = std::move(found->second.waiters);
