@@ -349,7 +349,7 @@ void Channel::receive(const boost::json::object& json, ByteView body, Instant no
   if (state_ == ChannelState::kOpening && initiator_) state_ = ChannelState::kOpen;
   // The seq first, so that packets sent because of the ack carry the freshest ack.
   if (seq) on_seq(*seq, json, body, now);
-  if (ack) on_ack(*ack, json.if_contains("miss"), now);
+  if (ack) on_ack(*ack, json.if_contains("miss"), !seq, now);
   check_ended(now);
 }
 

@@ -313,7 +313,8 @@ class Channel {
   boost::json::object reliable_json(const Sending& packet);
   ChannelOutgoing transmit(Sending& packet, Instant now);
   void queue(Sending packet);
-  void on_ack(std::uint32_t ack, const boost::json::value* miss, Instant now);
+  // `adhoc`: an ack on its own, not riding on the peer's content.
+  void on_ack(std::uint32_t ack, const boost::json::value* miss, bool adhoc, Instant now);
   std::optional<std::uint64_t> settle_acked(std::uint32_t ack, Instant now);
   std::optional<std::uint64_t> presume_delivered(std::uint32_t above, Instant now);
   void detect_losses(Instant now);
@@ -373,6 +374,10 @@ class Channel {
   std::optional<Instant> loss_time_;           // the time threshold of the earliest suspect
   std::optional<Instant> rto_at_;
   std::uint32_t rto_backoff_ = 0;
+  // Timeouts since the peer last answered (ack progress, or an ack on its own): two in a row
+  // are persistent congestion. rto_backoff_ counts from the last ack progress, which one
+  // head-of-line packet lost again and again holds back while the path delivers the rest.
+  std::uint32_t silent_timeouts_ = 0;
   Instant last_ack_progress_{};
   std::uint64_t stat_transmissions_ = 0, stat_retransmissions_ = 0, stat_losses_ = 0,
                 stat_timeouts_ = 0, stat_duplicates_ = 0;

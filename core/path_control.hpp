@@ -103,7 +103,7 @@ class PathControl {
                     const DeliverySnapshot* snapshot = nullptr);
   // A packet was declared lost; `in_flight`: it was still counted (not presumed delivered).
   void on_lost(Instant now, Instant sent, std::size_t bytes, bool in_flight);
-  // Timeouts fired repeatedly with nothing acknowledged: the window collapses.
+  // Timeouts fired in a row with nothing acknowledged in between: the window collapses.
   void on_persistent_congestion(Instant now);
   // Bytes leave the flight with no verdict (their channel closed).
   void forget(std::size_t bytes);

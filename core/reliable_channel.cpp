@@ -234,8 +234,12 @@ std::optional<std::uint64_t> Channel::presume_delivered(std::uint32_t above, Ins
   return std::nullopt;
 }
 
-void Channel::on_ack(std::uint32_t ack, const boost::json::value* miss, Instant now) {
+void Channel::on_ack(std::uint32_t ack, const boost::json::value* miss, bool adhoc, Instant now) {
   if (ack < peer_ack_) return;  // overtaken by a newer ack: nothing in it is news
+  // The peer answered: the path is not silent. An ack on its own answers packets of ours
+  // (the peer sends one when they arrive, or when its reader makes room); one riding on the
+  // peer's content comes whether ours arrive or not, so only its progress tells.
+  if (adhoc || ack > peer_ack_) silent_timeouts_ = 0;
   std::optional<DecodedMiss> decoded;
   if (miss != nullptr && miss->is_array()) {
     // "miss" is advisory: a malformed one is ignored rather than fatal.
@@ -343,13 +347,18 @@ void Channel::declare_lost(Sending& packet, Instant now) {
 // (it holds up in-order delivery, and before the peer answered at all it is the open that
 // creates the channel there) and the newest sent (its ack carries the whole miss list); one
 // packet goes twice. Two probes give a lossy path two chances per timeout. The timeout backs
-// off exponentially; a second one in a row is persistent congestion.
+// off exponentially while the ack does not move. A second timeout in a row with no answer
+// in between (on_ack) is persistent congestion: the path was silent for a timeout and the
+// twice as long one after it (RFC 9002 7.6: about three PTOs in which nothing sent was
+// acknowledged). An ack that answered the probes, even one still reporting the oldest
+// missing, shows a path that delivers: that packet was lost again, which is loss, not silence.
 void Channel::on_retransmission_timeout(Instant now) {
   rto_at_.reset();
   if (!has_unacked_sent() || sending_.empty()) return;
   ++stat_timeouts_;
   if (rto_backoff_ < 16) ++rto_backoff_;
-  if (rto_backoff_ >= 2) path().on_persistent_congestion(now);
+  if (silent_timeouts_ < 16) ++silent_timeouts_;
+  if (silent_timeouts_ >= 2) path().on_persistent_congestion(now);
   const std::uint32_t oldest = sending_.front().seq;
   const auto newest = static_cast<std::uint32_t>(highest_sent_);
   for (const std::uint32_t seq : {oldest, newest}) {

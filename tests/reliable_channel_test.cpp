@@ -504,6 +504,55 @@ TEST(ReliableChannel, AnAckRestoresTheTimeoutWithoutBackoff) {
   EXPECT_EQ(a.next_timeout(), at_ms(2300));
 }
 
+// Persistent congestion is a path gone silent (RFC 9002 7.6: no packet sent between the lost
+// ones acknowledged): two timeouts in a row with no answer from the peer in between (ack
+// progress, or an ack on its own). A timeout whose probes were answered is not silence, even
+// without ack progress: the oldest packet lost once more while the other probe arrived is
+// loss. (SimBbr seeds 158, 189 and 196 at 1% loss: one packet lost at each of its sends up to
+// the first timeout's probe, the newest probe answered, and the second timeout collapsed
+// BBR's window to 4 packets on a path that was delivering.)
+TEST(ReliableChannel, PersistentCongestionOnlyWhenTimeoutsGoUnanswered) {
+  PathControl path(CongestionAlgorithm::kBbr);
+  auto a = Channel::open(1, "stream", true, {}, bytes_of("open"), at_ms(0));
+  a.set_path(&path);
+  auto poll = [&a](Instant now) {
+    std::vector<std::int64_t> seqs;
+    while (auto packet = a.poll_data(now)) seqs.push_back(int_key(packet->json, "seq").value());
+    for (const auto& packet : drain_out(a)) seqs.push_back(int_key(packet.json, "seq").value());
+    return seqs;
+  };
+  EXPECT_EQ(poll(at_ms(0)), (std::vector<std::int64_t>{1}));
+  a.receive(json_of(R"({"c":1,"ack":1,"miss":[100]})"), {}, at_ms(100));  // srtt 100: RTO 300
+  for (const char* body : {"2", "3"}) ASSERT_TRUE(a.send({}, bytes_of(body), false, at_ms(1000)));
+  EXPECT_EQ(poll(at_ms(1000)), (std::vector<std::int64_t>{2, 3}));
+  // 2 is lost, 3 arrives: reported, 2 is lost by the time threshold and resent (lost again).
+  a.receive(json_of(kReportTwo), {}, at_ms(1100));
+  a.handle_timeout(at_us(1'112'500));
+  EXPECT_EQ(poll(at_us(1'112'500)), (std::vector<std::int64_t>{2}));
+  // The timeout probes with 2 (lost a third time) and 3, which arrives: B reports 2 again.
+  EXPECT_EQ(a.next_timeout(), at_ms(1300));
+  a.handle_timeout(at_ms(1300));
+  EXPECT_EQ(poll(at_ms(1300)), (std::vector<std::int64_t>{2, 3}));
+  a.receive(json_of(kReportTwo), {}, at_ms(1400));
+  const std::size_t window = path.window();
+  // The next timeout (backed off) probes again, but the path answered since the last one.
+  EXPECT_EQ(a.next_timeout(), at_ms(1900));
+  a.handle_timeout(at_ms(1900));
+  EXPECT_EQ(poll(at_ms(1900)), (std::vector<std::int64_t>{2, 3}));
+  EXPECT_EQ(a.flow().rto_backoff, 2u);
+  EXPECT_EQ(path.stats().persistent_congestion, 0u);
+  EXPECT_EQ(path.window(), window);
+  // The peer's own content carries its ack whether or not our packets arrive: no answer.
+  a.receive(json_of(R"({"c":1,"seq":1,"ack":1,"miss":[1,99]})"), bytes_of("from b"), at_ms(2000));
+  a.handle_timeout(at_ms(2025));  // A acks it
+  drain_out(a);
+  // Silence: the timeout after one that went unanswered is persistent congestion.
+  EXPECT_EQ(a.next_timeout(), at_ms(3100));
+  a.handle_timeout(at_ms(3100));
+  EXPECT_EQ(path.stats().persistent_congestion, 1u);
+  EXPECT_LT(path.window(), window);
+}
+
 // ---- flow control -----------------------------------------------------------------------
 
 // Consumer pacing (PROTOCOL.md 11 and 13): delivered packets count against the window until
