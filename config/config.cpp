@@ -523,9 +523,9 @@ void parse_router(const toml::node& node, RouterConfig& config) {
       const std::string& text = allow->as_string()->get();
       if (text != "peers") {
         fail(where(*allow, "router.allow"),
-             in_quotes(text) +
-                 " is not a list; write allow = \"peers\" (every configured peer) or an array "
-                 "of peer names or hashnames, such as [\"" +
+             "unknown value " + in_quotes(text) +
+                 "; write allow = \"peers\" (every configured peer) or an array of peer names "
+                 "or hashnames, such as [\"" +
                  text + "\"]");
       }
       config.allow_all_peers = true;

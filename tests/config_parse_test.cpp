@@ -805,11 +805,12 @@ INSTANTIATE_TEST_SUITE_P(
                   3,
                   "router.allow",
                   {"a router must name the peers it routes for"}},
-        ErrorCase{"RouterAllowOtherString",
-                  "[router]\nenable = true\nallow = \"all\"\n",
-                  3,
-                  "router.allow",
-                  {"'all' is not a list", "\"peers\" (every configured peer)"}},
+        ErrorCase{
+            "RouterAllowOtherString",
+            "[router]\nenable = true\nallow = \"all\"\n",
+            3,
+            "router.allow",
+            {"unknown value 'all'", "such as [\"all\"]", "\"peers\" (every configured peer)"}},
         ErrorCase{
             "RouterAllowWrongType",
             "[router]\nallow = 1\n",
