@@ -440,6 +440,12 @@ PathId Endpoint::current_path(const Hashname& hashname) const {
   return peer && peer->exchange ? peer->exchange->path() : kNoPath;
 }
 
+std::optional<Instant> Endpoint::handshake_outstanding_since(const Hashname& hashname) const {
+  const Peer* peer = find_peer(hashname);
+  if (!peer || !peer->exchange) return std::nullopt;
+  return peer->exchange->handshake_outstanding_since();
+}
+
 bool Endpoint::exchange_up(const Hashname& hashname) const {
   const Peer* peer = find_peer(hashname);
   return peer && peer->exchange && peer->exchange->in_sync();

@@ -187,6 +187,9 @@ class Endpoint {
   // when there is no exchange. Cheap (no status built): the routing layer asks per datagram.
   PathId current_path(const Hashname& peer) const;
   bool exchange_up(const Hashname& peer) const;
+  // When the handshake toward `peer` that is still unconfirmed was first sent; nullopt when
+  // none is outstanding (routing offers it on the relay path too when it goes unanswered).
+  std::optional<Instant> handshake_outstanding_since(const Hashname& peer) const;
   // Whether `token` is the remote token of one of our exchanges: a packet carrying it is ours
   // to open, never one for a router to forward (PROTOCOL.md 12).
   bool knows_remote_token(const Token& token) const { return by_remote_token_.count(token) != 0; }

@@ -76,6 +76,9 @@ class Exchange {
   const SharedKey* cached_k_box_in(const PublicKey& key) const;
   bool in_sync() const { return in_sync_; }
   bool handshake_outstanding() const { return outstanding_.has_value(); }
+  std::optional<Instant> handshake_outstanding_since() const {
+    return outstanding_ ? std::optional<Instant>(outstanding_->first_sent) : std::nullopt;
+  }
   const HandshakeSeqState& seq_state() const { return seq_; }
   PathId path() const { return path_; }
   std::vector<PathId> paths() const { return {paths_.begin(), paths_.end()}; }

@@ -358,8 +358,32 @@ std::optional<Instant> Routing::next_punch(const PeerState& state) const {
 // ---------------------------------------------------------------------------------------
 // Timers
 
+PathId Routing::fallback_path(const Hashname& peer) const {
+  for (const auto& [pair, path] : relay_paths_) {
+    if (pair.second == peer) return path;
+  }
+  return kNoPath;
+}
+
+std::optional<Instant> Routing::fallback_due(const Hashname& peer, const PeerState& state) const {
+  if (state.reach.kind != ReachKind::kDirect) return std::nullopt;
+  const auto since = endpoint_.handshake_outstanding_since(peer);
+  if (!since || state.fallback_offered_for == since) return std::nullopt;
+  return *since + kRelayFallbackAfter;
+}
+
 void Routing::handle_timeout(Instant now) {
   if (auto next = routes_.next_expiry(); next && *next <= now) routes_.expire(now);
+  for (auto& [peer, state] : peers_) {
+    if (auto due = fallback_due(peer, state); due && *due <= now) {
+      // The same handshake, offered through the router: the peer answers it from there and
+      // the exchange moves to the relay (a fresh confirmation), or the direct path recovers.
+      state.fallback_offered_for = endpoint_.handshake_outstanding_since(peer);
+      if (const PathId relay = fallback_path(peer); relay != kNoPath) {
+        (void)endpoint_.connect(now, peer, relay);
+      }
+    }
+  }
   for (auto& [peer, state] : peers_) {
     if (state.reach.kind != ReachKind::kRelayed) continue;
     if (!state.attempt_started && state.reach.next_attempt && *state.reach.next_attempt <= now) {
@@ -392,6 +416,7 @@ void Routing::handle_timeout(Instant now) {
 std::optional<Instant> Routing::next_timeout() const {
   std::optional<Instant> next = routes_.next_expiry();
   for (const auto& [peer, state] : peers_) {
+    if (auto at = fallback_due(peer, state); at && (!next || *at < *next)) next = at;
     if (state.reach.kind != ReachKind::kRelayed) continue;
     if (auto at = next_punch(state); at && (!next || *at < *next)) next = at;
   }

@@ -50,6 +50,10 @@ inline constexpr Duration kPunchSchedule[] = {milliseconds(0),    milliseconds(1
 // An attempt has failed when the path is still relayed this long after it began.
 inline constexpr Duration kPunchAttemptLength = seconds(5);
 inline constexpr Duration kDefaultUpgradeRetry = seconds(60);
+// A handshake on a direct path unanswered this long is offered on the relay path too (the
+// relay is the fallback: a NAT that rebinds or a firewall that closes the direct path must not
+// take the pair down). After the 1 s resend, before the 3 s one.
+inline constexpr Duration kRelayFallbackAfter = seconds(2);
 // Addresses remembered per peer for punching, path changes kept per peer for status.
 inline constexpr std::size_t kMaxObservedPaths = 8;
 inline constexpr std::size_t kMaxPathHistory = 16;
@@ -147,6 +151,8 @@ class Routing {
     std::optional<Instant> attempt_started;
     std::size_t punches_sent = 0;  // of kPunchSchedule in the current attempt
     std::optional<Instant> relayed_since;
+    // The outstanding handshake (by when it was first sent) already offered on the relay.
+    std::optional<Instant> fallback_offered_for;
   };
   struct IncomingToken {
     PathId relay = kNoPath;
@@ -159,6 +165,9 @@ class Routing {
   void on_connect(Instant now, const event::ChannelOpened& open);
   void on_path(Instant now, const Hashname& peer, PathId path, const std::string& why);
   void start_attempt(Instant now, PeerState& state);
+  // The relay path of `peer` through its first router, kNoPath when it was never routed.
+  PathId fallback_path(const Hashname& peer) const;
+  std::optional<Instant> fallback_due(const Hashname& peer, const PeerState& state) const;
   void remember_token(const Token& token, PathId relay);
   void forget_tokens_of(const Hashname& peer);
   std::string describe_reach(const PeerState& state, PathId path) const;

@@ -15,10 +15,12 @@ namespace e3x::sim {
 namespace {
 
 struct Sites {
-  explicit Sites(bool b_symmetric = false, std::uint64_t seed = 0)
+  explicit Sites(bool b_symmetric = false, std::uint64_t seed = 0,
+                 Duration a_nat_idle = seconds(30))
       : sim(resolve_seed(seed == 0 ? 1201 : seed)) {
     NatOptions a_nat;
     a_nat.address_dependent_filtering = true;
+    a_nat.idle_timeout = a_nat_idle;
     NatOptions b_nat = a_nat;
     b_nat.symmetric = b_symmetric;
     h = &sim.add_host("h");
@@ -349,6 +351,48 @@ TEST(SimRouting, AChannelOpenedTheMomentTheExchangeComesUpArrivesThroughTheRoute
   sites.sim.run_for(seconds(1));
   EXPECT_EQ(received_on(*sites.b, sites.a->hashname(), "probe"), 1u);
   EXPECT_EQ(received_on(*sites.a, sites.b->hashname(), "probe"), 1u);
+}
+
+}  // namespace
+}  // namespace e3x::sim
+
+namespace e3x::sim {
+namespace {
+
+TEST(SimRouting, WhenANatRebindsThePairRecoversThroughTheRouterAndPunchesAgain) {
+  // A's NAT forgets a mapping after 20 s without outbound traffic, less than the 25 s
+  // keepalive: between keepalives A's public port changes. B's NAT filters by address, so
+  // A's packets from the new port are dropped there until B has sent to it: the pair falls
+  // back to the relay, learns the new address from the router's `connect`, and punches again.
+  Sites sites(/*b_symmetric=*/false, /*seed=*/0, /*a_nat_idle=*/seconds(20));
+  sites.introduce();
+  ASSERT_TRUE(sites.sim.run_until(
+      [&] { return sites.direct(*sites.a, *sites.b) && sites.direct(*sites.b, *sites.a); },
+      seconds(5)));
+  const Address first = *sites.sim.address_of(*sites.a);
+  sites.sim.run_for(seconds(300));
+  const auto nat = *sites.sim.network().nat_of(sites.a->id());
+  EXPECT_GE(sites.sim.network().nat(nat).mappings_created(), 3u) << "the NAT did not rebind";
+  EXPECT_NE(*sites.sim.address_of(*sites.a), first);
+  // Each rebinding: back to the relay (the fallback handshake), then direct again.
+  std::size_t to_relay = 0, to_direct = 0;
+  for (const auto& changed : sites.a->events_of<event::PathChanged>()) {
+    (is_relay_path(changed.path) ? to_relay : to_direct) += 1;
+  }
+  EXPECT_GE(to_relay, 2u);
+  EXPECT_GE(to_direct, to_relay);
+  EXPECT_TRUE(sites.direct(*sites.a, *sites.b));
+  EXPECT_EQ(sites.a->count<event::ExchangeDown>(), 0u);
+  EXPECT_EQ(sites.b->count<event::ExchangeDown>(), 0u);
+  EXPECT_TRUE(sites.sim.in_sync(*sites.a, *sites.b));
+  EXPECT_GE(sites.a_routing->stats().punches_succeeded + sites.b_routing->stats().punches_succeeded,
+            2u);
+  // Traffic flows whichever path the pair is on at this moment.
+  send_burst(sites.sim, *sites.a, *sites.b, 20);
+  send_burst(sites.sim, *sites.b, *sites.a, 20);
+  sites.sim.run_for(seconds(2));
+  EXPECT_EQ(received_on(*sites.b, sites.a->hashname(), "burst"), 20u);
+  EXPECT_EQ(received_on(*sites.a, sites.b->hashname(), "burst"), 20u);
 }
 
 }  // namespace
