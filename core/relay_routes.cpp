@@ -50,9 +50,21 @@ bool RelayRoutes::add_route(Instant now, const Token& token, const Hashname& fro
     pair.bucket_at = now;
     pair.window_start = now;
   }
+  if (now - pair.introductions_window >= seconds(1)) {
+    pair.introductions_window = now;
+    pair.introductions_in_window = 0;
+  }
+  if (pair.introductions_in_window >= kMaxIntroductionsPerSecond) return false;
+  pair.introductions_in_window += 1;
   pair.introductions += 1;
   pair.last_used = now;
-  if (by_token_.emplace(token, Route{key, to}).second) pair.tokens.push_back(token);
+  if (by_token_.emplace(token, Route{key, to}).second) {
+    pair.tokens.push_back(token);
+    if (pair.tokens.size() > kMaxTokensPerPair) {
+      by_token_.erase(pair.tokens.front());
+      pair.tokens.erase(pair.tokens.begin());
+    }
+  }
   return true;
 }
 

@@ -22,6 +22,13 @@ namespace e3x {
 // packet SHA256(BODY[4:20])[0:16] (PROTOCOL.md 3 and 4). nullopt for anything else.
 std::optional<Token> routing_token_of(ByteView packet);
 
+// A pair keeps the tokens of its newest exchanges only (each side has one per session; more
+// is someone registering junk), and takes at most this many introductions a second (a wrapped
+// handshake each: keepalives, punches and fallbacks come seconds apart). Bounds what one
+// allowed peer can make a router hold and send.
+inline constexpr std::size_t kMaxTokensPerPair = 16;
+inline constexpr std::uint32_t kMaxIntroductionsPerSecond = 8;
+
 struct RelayLimits {
   bool relay = true;               // forward channel packets (introductions always go)
   std::uint64_t rate = 2'000'000;  // bytes per second per pair
@@ -47,7 +54,8 @@ class RelayRoutes {
 
   // `from` introduced itself to `to` with a handshake carrying `token`: packets with that
   // token go to `to` from now on. False when the token already routes for another pair (the
-  // first registration wins: a peer cannot steal a route by replaying someone's handshake).
+  // first registration wins: a peer cannot steal a route by replaying someone's handshake),
+  // or the pair is over kMaxIntroductionsPerSecond.
   bool add_route(Instant now, const Token& token, const Hashname& from, const Hashname& to);
 
   enum class Verdict { kNotRouted, kForward, kRateLimited, kRelayOff };
@@ -76,7 +84,9 @@ class RelayRoutes {
     // A rate estimate: bytes in the current and previous 1 s windows.
     Instant window_start{};
     std::uint64_t window_bytes = 0, previous_window_bytes = 0;
-    std::vector<Token> tokens;
+    std::vector<Token> tokens;  // oldest first, at most kMaxTokensPerPair
+    Instant introductions_window{};
+    std::uint32_t introductions_in_window = 0;
   };
   struct Route {
     PairKey pair;

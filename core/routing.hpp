@@ -141,6 +141,9 @@ class Routing {
   void forget_peer(const Hashname& peer);
 
   PeerReach reach(const Hashname& peer) const;
+  // Whether routing has anything to say about the peer (it was introduced, relayed or punched
+  // toward): displays show reach only then, or when the peer has routers configured.
+  bool tracks(const Hashname& peer) const { return peers_.count(peer) != 0; }
   std::vector<RelayPairStats> route_pairs(Instant now) const { return routes_.pairs(now); }
   const RoutingStats& stats() const { return stats_; }
   const RoutingConfig& config() const { return config_; }

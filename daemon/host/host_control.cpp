@@ -58,9 +58,11 @@ void Host::serve_builtin_commands() {
     }
     json::object peer = peer_json(*hashname);
     if (auto flow = path_flow_json(*hashname)) peer["congestion"] = std::move(*flow);
-    const json::object detail = reach_json(*hashname, /*detailed=*/true);
-    peer["path_history"] = detail.at("path_history");
-    peer["punch"] = detail.at("punch");
+    if (peer.contains("reach")) {
+      const json::object detail = reach_json(*hashname, /*detailed=*/true);
+      peer["path_history"] = detail.at("path_history");
+      peer["punch"] = detail.at("punch");
+    }
     respond(json::value(std::move(peer)));
   });
   serve_command("reload", [this](const control::Request&, Respond respond) { respond(reload()); });
@@ -161,7 +163,11 @@ json::object Host::peer_json(const Hashname& hashname) const {
   json::object out;
   out["name"] = runtime ? json::value(runtime->config.name) : json::value();
   out["hashname"] = hashname.to_string();
-  out["reach"] = reach_json(hashname, /*detailed=*/false);
+  // How the peer is reached, for peers that routing concerns (PROTOCOL.md 12): those with
+  // `via`, and any it introduced or relayed. Other peers' output is what it always was.
+  if ((runtime && !runtime->config.via.empty()) || routing_->tracks(hashname)) {
+    out["reach"] = reach_json(hashname, /*detailed=*/false);
+  }
   out["key"] = status && status->key ? json::value(base32_encode(*status->key)) : json::value();
   const ExchangeState state = status ? status->state : ExchangeState::kNone;
   out["state"] = state_name(state);

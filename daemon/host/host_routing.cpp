@@ -106,7 +106,11 @@ void Host::connect_via_routers() {
 json::object Host::reach_json(const Hashname& hashname, bool detailed) const {
   const PeerReach reach = routing_->reach(hashname);
   json::object out{{"kind", to_string(reach.kind)}};
-  out["via"] = reach.via ? json::value(peer_label(*reach.via)) : json::value(nullptr);
+  // The router only while it matters: a direct peer is not reached "via" anyone.
+  const bool through_router =
+      reach.kind == ReachKind::kRelayed || reach.kind == ReachKind::kConnectingVia;
+  out["via"] =
+      reach.via && through_router ? json::value(peer_label(*reach.via)) : json::value(nullptr);
   if (!detailed) return out;
   json::array history;
   const Instant at = const_cast<Host*>(this)->now();

@@ -92,7 +92,7 @@ class Routing(DaemonTestCase):
         time.sleep(2)
         a.ctl("ping", "b")
         self.assertEqual(a.peer("b")["state"], "up")
-        self.assertEqual(a.peer("b")["reach"]["kind"], "direct")
+        self.assertEqual(a.peer("b")["reach"], {"kind": "direct", "via": None})
 
     def test_a_symmetric_nat_keeps_the_pair_relayed_through_h(self):
         sites = self.sites("rs", b_nat="symmetric")
