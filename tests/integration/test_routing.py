@@ -65,6 +65,8 @@ class Routing(DaemonTestCase):
                    b.peer("a")["reach"]["kind"] == "direct", 10, "a direct path")
         took = time.monotonic() - up
         self.assertLess(took, 5.0, f"direct path after {took:.1f} s")
+        print(f"cone NATs: direct {took:.2f} s after coming up through H "
+              f"({a.ctl('peer', 'b')['path_history'][-1]['reason']})", file=sys.stderr)
         detail = a.ctl("peer", "b")
         self.assertTrue(detail["path"].startswith("udp4 10.88.0.2:"), detail["path"])
         history = detail["path_history"]
