@@ -56,9 +56,26 @@ class Routing(DaemonTestCase):
     def relayed_packets(self, h):
         return sum(route["relayed_packets"] for route in h.ctl("routes")["routes"])
 
+    def sink(self, sites):
+        """B's service: a TCP server in B's namespace that answers with the SHA-256 of what it
+        read, at the stream's end. Returns the [[service]] config for B."""
+        server = subprocess.Popen(sites.exec_args("b") + [sys.executable, "-c", SINK_SERVER],
+                                  stdout=subprocess.PIPE, text=True)
+        self.addCleanup(server.kill)
+        port = int(server.stdout.readline())
+        return f'[[service]]\nname = "sink"\ntarget = "tcp://127.0.0.1:{port}"\nallow = ["a"]\n'
+
+    def stream(self, a, payload):
+        started = time.monotonic()
+        out = subprocess.run([E3XCTL, "-s", a.socket, "connect", "b", "sink"], input=payload,
+                             capture_output=True, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout.decode().strip(), hashlib.sha256(payload).hexdigest())
+        return time.monotonic() - started
+
     def test_cone_nats_move_to_a_direct_path_and_h_relays_nothing_after(self):
         sites = self.sites("rc")
-        h, a, b = self.start_daemons(sites)
+        h, a, b = self.start_daemons(sites, b_config=self.sink(sites))
         wait_until(lambda: a.peer("b")["state"] == "up", 30, "A and B up through H")
         up = time.monotonic()
         wait_until(lambda: a.peer("b")["reach"]["kind"] == "direct" and
@@ -77,17 +94,29 @@ class Routing(DaemonTestCase):
         self.assertEqual(len(routes["routes"]), 1, routes)
         self.assertGreaterEqual(routes["routes"][0]["introductions"], 2, routes)
 
-        # From now on H forwards nothing for the pair, while A and B talk.
+        # From now on H forwards nothing for the pair, while A and B exchange pings, a message,
+        # a speed test and a 5 MB stream.
         time.sleep(1)
         relayed = self.relayed_packets(h)
         between = sites.between_nats_counters()
+        at_h = sites.h_counters()
         for _ in range(5):
             a.ctl("ping", "b")
             b.ctl("ping", "a")
+        sent = a.request("send", peer="b", text="directly, not through h")
+        self.assertTrue(sent["ok"], sent)
+        wait_until(lambda: any(m["id"] == sent["result"]["id"] for m in b.result("inbox")), 10,
+                   "the message at B")
         a.ctl("speedtest", "b", "--seconds", "1", "--size", "1000")
+        self.stream(a, os.urandom(5 * 1000 * 1000))
         self.assertEqual(self.relayed_packets(h), relayed, "H relayed packets of a direct pair")
         after = sites.between_nats_counters()
-        self.assertGreater(after["ra_to_rb"]["packets"], between["ra_to_rb"]["packets"] + 100)
+        self.assertGreater(after["ra_to_rb"]["packets"], between["ra_to_rb"]["packets"] + 1000)
+        self.assertGreater(after["ra_to_rb"]["bytes"], between["ra_to_rb"]["bytes"] + 5_000_000)
+        # H's segment saw only A's and B's own keepalives with H meanwhile (nft counters at H).
+        at_h_after = sites.h_counters()
+        self.assertLess(at_h_after["to_h"]["packets"] - at_h["to_h"]["packets"], 20,
+                        (at_h, at_h_after))
 
         # H gone: A and B go on.
         h.kill()
@@ -98,16 +127,7 @@ class Routing(DaemonTestCase):
 
     def test_a_symmetric_nat_keeps_the_pair_relayed_through_h(self):
         sites = self.sites("rs", b_nat="symmetric")
-        # B's service: a TCP server in B's namespace that answers with the SHA-256 of what it
-        # read, at the stream's end.
-        sink = subprocess.Popen(sites.exec_args("b") + [sys.executable, "-c", SINK_SERVER],
-                                stdout=subprocess.PIPE, text=True)
-        self.addCleanup(sink.kill)
-        port = int(sink.stdout.readline())
-        h, a, b = self.start_daemons(
-            sites, relay_rate="2 MB/s",
-            b_config=f'[[service]]\nname = "sink"\ntarget = "tcp://127.0.0.1:{port}"\n'
-                     'allow = ["a"]\n')
+        h, a, b = self.start_daemons(sites, relay_rate="2 MB/s", b_config=self.sink(sites))
         wait_until(lambda: a.peer("b")["state"] == "up", 30, "A and B up through H")
         # One whole punching attempt (5 s) fails: the pair stays relayed.
         wait_until(lambda: a.ctl("peer", "b")["punch"]["state"] == "failed", 15,
@@ -120,12 +140,7 @@ class Routing(DaemonTestCase):
         self.assertIn("relayed via h", shown)
 
         payload = os.urandom(20 * 1000 * 1000)
-        started = time.monotonic()
-        out = subprocess.run([E3XCTL, "-s", a.socket, "connect", "b", "sink"], input=payload,
-                             capture_output=True, timeout=120)
-        took = time.monotonic() - started
-        self.assertEqual(out.returncode, 0, out.stderr)
-        self.assertEqual(out.stdout.decode().strip(), hashlib.sha256(payload).hexdigest())
+        took = self.stream(a, payload)
         routes = h.ctl("routes")["routes"]
         self.assertEqual(len(routes), 1, routes)
         self.assertGreater(routes[0]["relayed_bytes"], len(payload), routes)
