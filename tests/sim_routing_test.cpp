@@ -397,3 +397,44 @@ TEST(SimRouting, WhenANatRebindsThePairRecoversThroughTheRouterAndPunchesAgain) 
 
 }  // namespace
 }  // namespace e3x::sim
+
+namespace e3x::sim {
+namespace {
+
+TEST(SimRouting, IntroductionAndPunchingSurviveLossJitterAndDuplicates) {
+  // 5% loss, 20-40 ms one way, duplicates: the introduction is retried with the handshake's
+  // resends, punches are repeated six times, and the pair still ends up direct.
+  Sites sites;
+  LinkParams lossy;
+  lossy.delay = milliseconds(20);
+  lossy.jitter = milliseconds(20);
+  lossy.loss = 0.05;
+  lossy.duplicate = 0.02;
+  sites.sim.network().set_default_link(lossy);
+  ASSERT_TRUE(sites.sim.connect(*sites.a, *sites.h));
+  ASSERT_TRUE(sites.sim.connect(*sites.b, *sites.h));
+  ASSERT_TRUE(sites.sim.run_until_in_sync(*sites.a, *sites.h, seconds(20)));
+  ASSERT_TRUE(sites.sim.run_until_in_sync(*sites.b, *sites.h, seconds(20)));
+  ASSERT_TRUE(
+      sites.a_routing->connect_via(sites.sim.now(), sites.b->hashname(), sites.h->hashname()));
+  sites.sim.drain(*sites.a);
+  ASSERT_TRUE(sites.sim.run_until_in_sync(*sites.a, *sites.b, seconds(30)));
+  ASSERT_TRUE(sites.sim.run_until(
+      [&] { return sites.direct(*sites.a, *sites.b) && sites.direct(*sites.b, *sites.a); },
+      seconds(70)))
+      << "punching never succeeded (attempts every 60 s)";
+  const std::uint32_t channel = sites.sim.open_channel(*sites.a, *sites.b, "data", true);
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(sites.sim.send_channel(*sites.a, *sites.b, channel, bytes_of(std::to_string(i))));
+  }
+  sites.sim.run_for(seconds(10));
+  std::size_t got = 0;
+  for (const auto& data : sites.b->events_of<event::ChannelData>()) {
+    got += data.peer == sites.a->hashname() ? 1 : 0;
+  }
+  EXPECT_EQ(got, 50u);
+  EXPECT_EQ(sites.a->count<event::ExchangeDown>(), 0u);
+}
+
+}  // namespace
+}  // namespace e3x::sim
