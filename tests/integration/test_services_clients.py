@@ -316,6 +316,12 @@ class ServicesWithRealClients(DaemonTestCase):
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.addCleanup(web.wait)
         self.addCleanup(web.terminate)
+        # The server must listen before the first stream asks for it (a loaded machine takes
+        # a while to start Python): a refused stream is not what this test is about.
+        probe = f"import socket; socket.create_connection(('127.0.0.1', {web_port}), 1)"
+        wait_until(lambda: subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", probe],
+                                          capture_output=True).returncode == 0, 30,
+                   "the web server to listen")
         a, b = connected_pair(self)
         a.extra_config = self.forward(forward_port, "web")
         b.extra_config = self.service("web", f"tcp://127.0.0.1:{web_port}")
