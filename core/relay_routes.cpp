@@ -125,8 +125,12 @@ std::optional<Instant> RelayRoutes::next_expiry() const {
 }
 
 void RelayRoutes::forget_peer(const Hashname& peer) {
+  forget_pairs_unless([&peer](const Hashname& end) { return end != peer; });
+}
+
+void RelayRoutes::forget_pairs_unless(const std::function<bool(const Hashname&)>& keep) {
   for (auto it = pairs_.begin(); it != pairs_.end();) {
-    if (it->first.first == peer || it->first.second == peer) {
+    if (!keep(it->first.first) || !keep(it->first.second)) {
       for (const Token& token : it->second.tokens) by_token_.erase(token);
       it = pairs_.erase(it);
     } else {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <utility>
@@ -67,6 +68,8 @@ class RelayRoutes {
   std::optional<Instant> next_expiry() const;
   // Forgets every pair involving `peer` (it was removed, or may no longer be routed for).
   void forget_peer(const Hashname& peer);
+  // Forgets every pair with an end that `keep` refuses.
+  void forget_pairs_unless(const std::function<bool(const Hashname&)>& keep);
 
   std::vector<RelayPairStats> pairs(Instant now) const;
   std::size_t route_count() const { return by_token_.size(); }

@@ -62,14 +62,10 @@ Routing::Routing(Endpoint& endpoint, RoutingConfig config)
 void Routing::reconfigure(RoutingConfig config) {
   config_ = std::move(config);
   routes_.set_limits(config_.relay);
-  if (!config_.router) {
-    for (const auto& pair : routes_.pairs(Instant{})) routes_.forget_peer(pair.a);
-  } else if (config_.may_route) {
-    for (const auto& pair : routes_.pairs(Instant{})) {
-      if (!config_.may_route(pair.a)) routes_.forget_peer(pair.a);
-      if (!config_.may_route(pair.b)) routes_.forget_peer(pair.b);
-    }
-  }
+  // Routes of pairs we may no longer route for go at once (a router turned off: all of them).
+  routes_.forget_pairs_unless([this](const Hashname& peer) {
+    return config_.router && (!config_.may_route || config_.may_route(peer));
+  });
 }
 
 void Routing::forget_peer(const Hashname& peer) {
@@ -199,7 +195,7 @@ bool Routing::on_event(Instant now, const Event& event) {
       PeerState& state = it->second;
       if (state.reach.kind != ReachKind::kNone) {
         state.reach.history.push_back(
-            {now, describe_reach(state, state.reach.path), "none", "exchange down"});
+            {now, describe_reach(state.reach.path), "none", "exchange down"});
         if (state.reach.history.size() > kMaxPathHistory) state.reach.history.pop_front();
       }
       state.reach.kind = ReachKind::kNone;
@@ -279,14 +275,13 @@ void Routing::forget_tokens_of(const Hashname& peer) {
   std::erase_if(incoming_tokens_, [&](const auto& entry) { return entry.second.peer == peer; });
 }
 
-std::string Routing::describe_reach(const PeerState& state, PathId path) const {
+std::string Routing::describe_reach(PathId path) const {
   if (path == kNoPath) return "none";
   if (is_relay_path(path)) {
     const auto info = relay_path_info_.find(path);
     return info == relay_path_info_.end() ? "relayed"
                                           : "relayed via " + info->second.router.to_string();
   }
-  (void)state;
   return "direct";
 }
 
@@ -299,7 +294,7 @@ void Routing::on_path(Instant now, const Hashname& peer, PathId path, const std:
   }
   PeerState& state = it->second;
   const PathId before = state.reach.path;
-  const std::string from = describe_reach(state, before);
+  const std::string from = describe_reach(before);
   state.reach.path = path;
   if (relayed) {
     state.reach.kind = ReachKind::kRelayed;
@@ -328,8 +323,8 @@ void Routing::on_path(Instant now, const Hashname& peer, PathId path, const std:
     if (state.reach.history.size() > kMaxPathHistory) state.reach.history.pop_front();
     return;
   }
-  if (from != describe_reach(state, path)) {
-    state.reach.history.push_back({now, from, describe_reach(state, path), why});
+  if (from != describe_reach(path)) {
+    state.reach.history.push_back({now, from, describe_reach(path), why});
     if (state.reach.history.size() > kMaxPathHistory) state.reach.history.pop_front();
   }
 }

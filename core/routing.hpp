@@ -173,7 +173,7 @@ class Routing {
   std::optional<Instant> fallback_due(const Hashname& peer, const PeerState& state) const;
   void remember_token(const Token& token, PathId relay);
   void forget_tokens_of(const Hashname& peer);
-  std::string describe_reach(const PeerState& state, PathId path) const;
+  std::string describe_reach(PathId path) const;
   std::optional<Instant> next_punch(const PeerState& state) const;
 
   Endpoint& endpoint_;

@@ -124,6 +124,17 @@ TEST(RelayRoutes, OnePeerCannotMakeTheRouterHoldOrSendWithoutBound) {
   EXPECT_LE(routes.route_count(), kMaxTokensPerPair);
 }
 
+TEST(RelayRoutes, PairsWithAnEndNoLongerAllowedAreForgotten) {
+  RelayRoutes routes;
+  ASSERT_TRUE(routes.add_route(kT0, token_of_byte(9), name_of(1), name_of(2)));
+  ASSERT_TRUE(routes.add_route(kT0, token_of_byte(8), name_of(3), name_of(4)));
+  routes.forget_pairs_unless([](const Hashname& peer) { return peer != name_of(2); });
+  EXPECT_EQ(routes.route(kT0, token_of_byte(9), 10).first, RelayRoutes::Verdict::kNotRouted);
+  EXPECT_EQ(routes.route(kT0, token_of_byte(8), 10).first, RelayRoutes::Verdict::kForward);
+  routes.forget_peer(name_of(3));
+  EXPECT_EQ(routes.route_count(), 0u);
+}
+
 TEST(RelayRoutes, AnIdlePairIsForgotten) {
   RelayLimits limits;
   limits.idle = seconds(120);

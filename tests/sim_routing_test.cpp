@@ -52,14 +52,21 @@ struct Sites {
     };
     return config;
   }
-  // A and B up with H, then A asks H to introduce it to B.
-  void introduce() {
+  // A and B up with H (their configured router).
+  void link_to_hub(Duration timeout = seconds(5)) {
     ASSERT_TRUE(sim.connect(*a, *h));
     ASSERT_TRUE(sim.connect(*b, *h));
-    ASSERT_TRUE(sim.run_until_in_sync(*a, *h, seconds(5)));
-    ASSERT_TRUE(sim.run_until_in_sync(*b, *h, seconds(5)));
+    ASSERT_TRUE(sim.run_until_in_sync(*a, *h, timeout));
+    ASSERT_TRUE(sim.run_until_in_sync(*b, *h, timeout));
+  }
+  // A asks H to introduce it to B.
+  void ask_hub_for_b() {
     ASSERT_TRUE(a_routing->connect_via(sim.now(), b->hashname(), h->hashname()));
     sim.drain(*a);
+  }
+  void introduce() {
+    link_to_hub();
+    ask_hub_for_b();
     ASSERT_TRUE(sim.run_until_in_sync(*a, *b, seconds(5)));
   }
   bool direct(Host& from, const Host& to) {
@@ -273,20 +280,11 @@ TEST(SimRouting, TheRouterCannotAlterRelayedData) {
   for (int i = 0; i < 20; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)], "x" + std::to_string(i));
 }
 
-}  // namespace
-}  // namespace e3x::sim
-
-namespace e3x::sim {
-namespace {
-
 TEST(SimRouting, BothSidesAskingAtOnceStillGiveOneSessionThatCarriesBothDirections) {
   // Each end has the other in `via` and no endpoint: the daemon sends both introductions in
   // the same second. Every channel opened afterwards, either way, must arrive.
   Sites sites;
-  ASSERT_TRUE(sites.sim.connect(*sites.a, *sites.h));
-  ASSERT_TRUE(sites.sim.connect(*sites.b, *sites.h));
-  ASSERT_TRUE(sites.sim.run_until_in_sync(*sites.a, *sites.h, seconds(5)));
-  ASSERT_TRUE(sites.sim.run_until_in_sync(*sites.b, *sites.h, seconds(5)));
+  sites.link_to_hub();
   // Each side probes the other as soon as it is up, as the daemon's path module does.
   for (Host* host : {sites.a, sites.b}) {
     host->on_event = [&sites](Host& self, const Event& event) {
@@ -322,21 +320,12 @@ TEST(SimRouting, BothSidesAskingAtOnceStillGiveOneSessionThatCarriesBothDirectio
   EXPECT_EQ(sites.b->stats().dropped_channel, b_dropped);
 }
 
-}  // namespace
-}  // namespace e3x::sim
-
-namespace e3x::sim {
-namespace {
-
 TEST(SimRouting, AChannelOpenedTheMomentTheExchangeComesUpArrivesThroughTheRouter) {
   // The daemon's path module opens a channel as soon as an exchange is up; on the side that
   // answered the introduction that happens before its reply (wrapped in a `peer` channel)
   // has left. The wrapped reply must reach the router first: it sets up the route.
   Sites sites(/*b_symmetric=*/true);
-  ASSERT_TRUE(sites.sim.connect(*sites.a, *sites.h));
-  ASSERT_TRUE(sites.sim.connect(*sites.b, *sites.h));
-  ASSERT_TRUE(sites.sim.run_until_in_sync(*sites.a, *sites.h, seconds(5)));
-  ASSERT_TRUE(sites.sim.run_until_in_sync(*sites.b, *sites.h, seconds(5)));
+  sites.link_to_hub();
   for (Host* host : {sites.a, sites.b}) {
     host->on_event = [&sites](Host& self, const Event& event) {
       const auto* up = std::get_if<event::ExchangeUp>(&event);
@@ -344,20 +333,12 @@ TEST(SimRouting, AChannelOpenedTheMomentTheExchangeComesUpArrivesThroughTheRoute
       (void)self.endpoint().open_channel(sites.sim.now(), up->peer, "probe", false);
     };
   }
-  ASSERT_TRUE(
-      sites.a_routing->connect_via(sites.sim.now(), sites.b->hashname(), sites.h->hashname()));
-  sites.sim.drain(*sites.a);
+  sites.ask_hub_for_b();
   ASSERT_TRUE(sites.sim.run_until_in_sync(*sites.a, *sites.b, seconds(5)));
   sites.sim.run_for(seconds(1));
   EXPECT_EQ(received_on(*sites.b, sites.a->hashname(), "probe"), 1u);
   EXPECT_EQ(received_on(*sites.a, sites.b->hashname(), "probe"), 1u);
 }
-
-}  // namespace
-}  // namespace e3x::sim
-
-namespace e3x::sim {
-namespace {
 
 TEST(SimRouting, WhenANatRebindsThePairRecoversThroughTheRouterAndPunchesAgain) {
   // A's NAT forgets a mapping after 20 s without outbound traffic, less than the 25 s
@@ -395,12 +376,6 @@ TEST(SimRouting, WhenANatRebindsThePairRecoversThroughTheRouterAndPunchesAgain) 
   EXPECT_EQ(received_on(*sites.a, sites.b->hashname(), "burst"), 20u);
 }
 
-}  // namespace
-}  // namespace e3x::sim
-
-namespace e3x::sim {
-namespace {
-
 TEST(SimRouting, IntroductionAndPunchingSurviveLossJitterAndDuplicates) {
   // 5% loss, 20-40 ms one way, duplicates: the introduction is retried with the handshake's
   // resends, punches are repeated six times, and the pair still ends up direct.
@@ -411,13 +386,8 @@ TEST(SimRouting, IntroductionAndPunchingSurviveLossJitterAndDuplicates) {
   lossy.loss = 0.05;
   lossy.duplicate = 0.02;
   sites.sim.network().set_default_link(lossy);
-  ASSERT_TRUE(sites.sim.connect(*sites.a, *sites.h));
-  ASSERT_TRUE(sites.sim.connect(*sites.b, *sites.h));
-  ASSERT_TRUE(sites.sim.run_until_in_sync(*sites.a, *sites.h, seconds(20)));
-  ASSERT_TRUE(sites.sim.run_until_in_sync(*sites.b, *sites.h, seconds(20)));
-  ASSERT_TRUE(
-      sites.a_routing->connect_via(sites.sim.now(), sites.b->hashname(), sites.h->hashname()));
-  sites.sim.drain(*sites.a);
+  sites.link_to_hub(seconds(20));
+  sites.ask_hub_for_b();
   ASSERT_TRUE(sites.sim.run_until_in_sync(*sites.a, *sites.b, seconds(30)));
   ASSERT_TRUE(sites.sim.run_until(
       [&] { return sites.direct(*sites.a, *sites.b) && sites.direct(*sites.b, *sites.a); },
