@@ -54,6 +54,8 @@ Counters:
   public_flows()          every UDP flow seen crossing the public segment, (src ip, src port,
                           dst ip, dst port) -> packets/bytes: which public port a NAT used
                           towards whom.
+nft counts packets as the kernel holds them: a UDP GSO send that stays one skb through
+veth and forwarding counts once however many datagrams it carries; bytes are exact.
 
 Namespace names are e3x-<tag>-<node>-<pid>, so parallel test runs (and several fixtures with
 different tags in one run) do not collide; addresses repeat, each fixture has its own

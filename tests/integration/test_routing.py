@@ -111,7 +111,8 @@ class Routing(DaemonTestCase):
         self.stream(a, os.urandom(5 * 1000 * 1000))
         self.assertEqual(self.relayed_packets(h), relayed, "H relayed packets of a direct pair")
         after = sites.between_nats_counters()
-        self.assertGreater(after["ra_to_rb"]["packets"], between["ra_to_rb"]["packets"] + 1000)
+        # Bytes, not packets: with UDP GSO one forwarded skb carries up to 64 datagrams and nft
+        # counts it once (CI saw 782 "packets" for 16,832 speed-test datagrams and the stream).
         self.assertGreater(after["ra_to_rb"]["bytes"], between["ra_to_rb"]["bytes"] + 5_000_000)
         # H's segment saw only A's and B's own keepalives with H meanwhile (nft counters at H).
         at_h_after = sites.h_counters()
