@@ -76,6 +76,10 @@ struct MessagesConfig {
   // Bytes of unacknowledged messages one peer may have in our inbox (tombstones excluded),
   // so no peer can fill the inbox for everyone (PROTOCOL.md 10, issue 10 item 9).
   std::uint64_t peer_quota = 64ull * 1024 * 1024;
+  // A message not delivered directly this long (seconds) is deposited at the recipient's
+  // mailboxes ([[peer]] mailbox); 0: at once. Also at once while the recipient has no
+  // exchange up (PROTOCOL.md 14).
+  std::uint32_t deposit_after_s = 30;
   friend bool operator==(const MessagesConfig&, const MessagesConfig&) = default;
 };
 
@@ -140,6 +144,20 @@ struct RouterConfig {
   friend bool operator==(const RouterConfig&, const RouterConfig&) = default;
 };
 
+// [mailbox]: this daemon holds sealed messages for peers that are offline (PROTOCOL.md 14).
+struct MailboxConfig {
+  bool enable = false;
+  // `allow = "peers"`, or "peers" in the list: every configured peer.
+  bool allow_all_peers = false;
+  // Configured peer names or hashnames (as written) that may deposit, and for whom mail is
+  // held: both the sender and the recipient of a deposit must be allowed.
+  std::vector<std::string> allow;
+  std::uint64_t quota_per_recipient = 64ull * 1024 * 1024;  // bytes held for one recipient
+  std::uint64_t quota_per_sender = 16ull * 1024 * 1024;     // bytes held from one sender
+  std::uint32_t max_age_s = 7 * 24 * 3600;  // never kept longer, whatever the message says
+  friend bool operator==(const MailboxConfig&, const MailboxConfig&) = default;
+};
+
 struct PeerConfig {
   std::string name;              // unique; [A-Za-z0-9_-]+
   std::optional<PublicKey> key;  // from `key`
@@ -149,6 +167,9 @@ struct PeerConfig {
   // Names of configured peers that may introduce us to this one (and relay), in order of
   // preference (PROTOCOL.md 12). Never the peer itself; no duplicates.
   std::vector<std::string> via;
+  // Names of configured peers that may hold our messages for this one while it is offline
+  // (PROTOCOL.md 14), in order of preference. Never the peer itself; no duplicates.
+  std::vector<std::string> mailbox;
   int line = 0;  // where the [[peer]] table starts
   friend bool operator==(const PeerConfig&, const PeerConfig&) = default;
 };
@@ -168,6 +189,7 @@ struct Config {
   StreamsConfig streams;
   MetricsConfig metrics;
   RouterConfig router;
+  MailboxConfig mailbox;
   std::vector<PeerConfig> peers;
   std::vector<ServiceConfig> services;
   std::vector<ForwardConfig> forwards;

@@ -6,6 +6,8 @@ packages=(
   cmake ninja-build g++ pkg-config clang-format
   libboost1.81-dev libboost-json1.81-dev
   libsodium-dev libspdlog-dev libtomlplusplus-dev libcli11-dev libsystemd-dev
+  # message metadata and the mailbox (daemon/support/sqlite.hpp)
+  libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # integration tests: real processes driven from Python, NAT in network namespaces,
   # and `systemd-analyze verify` of the unit
