@@ -229,8 +229,8 @@ TEST(Outbox, ValidIds) {
 // ---------------------------------------------------------------- inbox
 
 Inbox::Arrival arrival(std::uint8_t from, std::string id, std::int64_t now = 100) {
-  return Inbox::Arrival{name_of(from), std::move(id), "msg",   {{"type", "msg"}},
-                        "network",     now,           now + 50};
+  return Inbox::Arrival{name_of(from), std::move(id), "msg",    {{"type", "msg"}},
+                        "network",     now,           now + 50, ""};
 }
 
 std::string key_of(std::uint8_t from, std::string_view id, std::string_view payload) {

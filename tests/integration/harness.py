@@ -103,10 +103,10 @@ class Daemon:
         return f"tcp://{self.host(ip)}:{self.tcp_port}"
 
     def add_peer(self, other, endpoints=(), keepalive=None, by_hashname=False, name=None,
-                 via=()):
+                 via=(), mailbox=()):
         self.peers.append(dict(name=name or other.name, key=other.key, hashname=other.hashname,
                                endpoints=list(endpoints), keepalive=keepalive,
-                               by_hashname=by_hashname, via=list(via)))
+                               by_hashname=by_hashname, via=list(via), mailbox=list(mailbox)))
 
     def write_config(self):
         def listen(port):
@@ -142,6 +142,8 @@ class Daemon:
                 lines.append(f"keepalive = {peer['keepalive']}")
             if peer.get("via"):
                 lines.append("via = [" + ", ".join(f'"{v}"' for v in peer["via"]) + "]")
+            if peer.get("mailbox"):
+                lines.append("mailbox = [" + ", ".join(f'"{m}"' for m in peer["mailbox"]) + "]")
         with open(self.config_path, "w") as f:
             f.write("\n".join(lines) + "\n")
 

@@ -145,6 +145,7 @@ Result<Inbox::Stored, StoreError> Inbox::store(const Arrival& arrival, ByteView 
   entry.id = arrival.id;
   entry.type = arrival.type;
   entry.via = arrival.via;
+  entry.mailbox = arrival.mailbox;
   entry.sha256 = sha;
   entry.order = next_order_;
   entry.received = arrival.now;

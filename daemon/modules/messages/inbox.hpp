@@ -36,8 +36,9 @@ struct InboxEntry {
   Hashname from;
   std::string id;  // the sender's message id (any string: it is never used as a file name)
   std::string type;
-  std::string via;     // "network" or "import"
-  std::string sha256;  // of the payload; empty for a tombstone written before revision 2
+  std::string via;      // "network", "import" or "mailbox"
+  std::string mailbox;  // hashname text of the mailbox it came through, "" when not
+  std::string sha256;   // of the payload; empty for a tombstone written before revision 2
   std::uint64_t order = 0;
   std::int64_t received = 0;  // Unix seconds
   std::size_t bytes = 0;      // payload size
@@ -65,6 +66,7 @@ class Inbox {
     std::string via;
     std::int64_t now = 0;
     std::int64_t keep_until = 0;  // the message's expiry: its tombstone is kept until then
+    std::string mailbox;          // hashname text of the mailbox it came through, "" when not
   };
   enum class Stored { kNew, kDuplicate };
   // Stores the message unless (from, id, payload) is already here (stored or acknowledged).

@@ -42,6 +42,7 @@ Duration with_jitter(Duration delay, Random& random) {
 
 MessagesModule::MessagesModule(Host& host) : host_(host) {
   host_.serve_messages(*this);
+  host_.serve_channel("mail", *this);  // from our mailboxes (messages_mailbox.cpp)
   const auto serve = [this](const char* name,
                             Reply (MessagesModule::*command)(const control::Request&)) {
     host_.serve_command(name,
@@ -61,6 +62,8 @@ MessagesModule::MessagesModule(Host& host) : host_(host) {
 void MessagesModule::tick(Instant now) {
   pump_outbox();
   flush_receipts();
+  deposit_due(now);
+  deposit_receipts_due(now);
   if (now - last_store_sweep_ >= kStoreSweepInterval) {
     last_store_sweep_ = now;
     inbox_->forget_tombstones(unix_seconds());
@@ -137,6 +140,8 @@ void MessagesModule::on_receipt(const event::MessageReceived& receipt) {
     spdlog::warn("outbox: {}", error);
   }
   message_stats_.delivered += 1;
+  deposit_errors_.erase(id);
+  deposit_retry_at_.erase(id);
   spdlog::info("peer {}: message {} delivered (after {} attempt(s))",
                host_.peer_label(receipt.from), id, attempts);
   host_.broadcast(json::object{{"event", "delivered"}, {"id", id}, {"attempts", attempts}},
@@ -153,6 +158,7 @@ void MessagesModule::on_inbox_message(event::MessageReceived& message) {
   // when it is in sync, on its current path, never back to where this packet came from,
   // which a replayer chooses (PROTOCOL.md 10.7).
   owe_receipt(arrival);
+  note_receipt_for_deposit(arrival);
 }
 
 void MessagesModule::owe_receipt(const ApplicationMessage& message) {
@@ -167,8 +173,9 @@ void MessagesModule::flush_receipts() {
   receipts_.flush(host_.now(), host_.endpoint());
 }
 
-Result<Inbox::Stored, StoreError> MessagesModule::store_arrival(const ApplicationMessage& message,
-                                                                const std::string& via) {
+Result<Inbox::Stored, StoreError> MessagesModule::store_arrival(
+    const ApplicationMessage& message, const std::string& via,
+    const std::optional<Hashname>& mailbox) {
   const std::int64_t at = unix_seconds();
   // Rule 7: only a message with a valid expiry is stored (the core already dropped those from
   // the network; sealed files come here directly). Its tombstone lives exactly that long:
@@ -186,7 +193,8 @@ Result<Inbox::Stored, StoreError> MessagesModule::store_arrival(const Applicatio
                                message.head,
                                via,
                                at,
-                               *message_expires(message.head)};
+                               *message_expires(message.head),
+                               mailbox ? mailbox->to_string() : std::string()};
   const InboxQuota quota{host_.config().messages.store_quota, host_.config().messages.peer_quota};
   auto stored = inbox_->store(arrival, message.body, quota);
   if (!stored) {
@@ -205,16 +213,18 @@ Result<Inbox::Stored, StoreError> MessagesModule::store_arrival(const Applicatio
     return stored;
   }
   message_stats_.received += 1;
+  const std::string how = mailbox ? "via mailbox " + host_.peer_label(*mailbox) : via;
   spdlog::info("peer {}: message {} ({} '{}', {} bytes) stored in the inbox",
-               host_.peer_label(message.from), escape_text(message.id), via,
+               host_.peer_label(message.from), escape_text(message.id), how,
                escape_text(message.type), message.body.size());
-  host_.broadcast(json::object{{"event", "message"},
-                               {"type", message.type},
-                               {"id", message.id},
-                               {"via", via},
-                               {"bytes", message.body.size()},
-                               {"body_base64", to_base64(message.body)}},
-                  message.from);
+  json::object event{{"event", "message"},
+                     {"type", message.type},
+                     {"id", message.id},
+                     {"via", via},
+                     {"bytes", message.body.size()},
+                     {"body_base64", to_base64(message.body)}};
+  if (mailbox) event["mailbox"] = host_.peer_label(*mailbox);
+  host_.broadcast(std::move(event), message.from);
   return stored;
 }
 
@@ -527,6 +537,14 @@ Host::Reply MessagesModule::outbox_command(const control::Request& request) {
   const std::int64_t unix_now = unix_seconds();
   const json::value* all = request.args.if_contains("all");
   json::array messages;
+  const auto last_error = [&](const OutboxEntry& entry) -> json::value {
+    if (auto deposit = deposit_errors_.find(entry.id);
+        deposit != deposit_errors_.end() && !entry.deposited && entry.pending()) {
+      return json::value(deposit->second +
+                         (entry.last_error.empty() ? std::string() : "; " + entry.last_error));
+    }
+    return entry.last_error.empty() ? json::value() : json::value(entry.last_error);
+  };
   const auto row = [&](const OutboxEntry& entry, const char* state) {
     return json::object{
         {"id", entry.id},
@@ -539,15 +557,18 @@ Host::Reply MessagesModule::outbox_command(const control::Request& request) {
         {"state", state},
         {"attempts", entry.attempts},
         {"last_attempt", entry.last_attempt ? json::value(*entry.last_attempt) : json::value()},
-        {"last_error", entry.last_error.empty() ? json::value() : json::value(entry.last_error)},
+        {"last_error", last_error(entry)},
         {"delivered", entry.delivered ? json::value(*entry.delivered) : json::value()},
+        {"deposited", deposited_json(entry)},
     };
   };
   for (OutboxEntry* entry : outbox_->in_order()) {
     // Report an expiry now rather than at the next housekeeping tick, so the list and the
     // log never disagree.
     if (entry->expired(unix_now) && !entry->expiry_reported) report_expiry(*entry);
-    messages.emplace_back(row(*entry, entry->expired(unix_now) ? "expired" : "pending"));
+    messages.emplace_back(row(*entry, entry->expired(unix_now) ? "expired"
+                                      : entry->deposited       ? "deposited"
+                                                               : "pending"));
   }
   if (all && all->is_bool() && all->get_bool()) {
     for (const OutboxEntry* entry : outbox_->delivered()) {
@@ -591,13 +612,17 @@ Host::Reply MessagesModule::outbox_cancel_command(const control::Request& reques
 Host::Reply MessagesModule::inbox_command(const control::Request&) {
   json::array messages;
   for (const InboxEntry* entry : inbox_->pending()) {
-    messages.emplace_back(json::object{{"id", entry->id},
-                                       {"peer", host_.peer_label(entry->from)},
-                                       {"hashname", entry->from.to_string()},
-                                       {"type", entry->type},
-                                       {"bytes", entry->bytes},
-                                       {"received", entry->received},
-                                       {"via", entry->via}});
+    json::object row{{"id", entry->id},
+                     {"peer", host_.peer_label(entry->from)},
+                     {"hashname", entry->from.to_string()},
+                     {"type", entry->type},
+                     {"bytes", entry->bytes},
+                     {"received", entry->received},
+                     {"via", entry->via}};
+    if (const auto mailbox = Hashname::parse(entry->mailbox)) {
+      row["mailbox"] = host_.peer_label(*mailbox);
+    }
+    messages.emplace_back(std::move(row));
   }
   return json::value(std::move(messages));
 }
@@ -797,6 +822,11 @@ json::object MessagesModule::messages_json() const {
                       {"delivered", message_stats_.delivered},
                       {"mismatched_receipts", message_stats_.mismatched_receipts},
                       {"receipts_sent", receipts_.sent()},
+                      {"deposited", message_stats_.deposited},
+                      {"deposit_refused", message_stats_.deposit_refused},
+                      {"receipts_deposited", message_stats_.receipts_deposited},
+                      {"mail_received", message_stats_.mail_received},
+                      {"mail_dropped", message_stats_.mail_dropped},
                       {"receipts_owed", receipts_.owed()},
                       {"corrupt_files", outbox_->corrupt_files() + inbox_->corrupt_files()}};
 }

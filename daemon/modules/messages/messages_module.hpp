@@ -5,9 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
 #include <boost/json/object.hpp>
 
@@ -47,7 +50,19 @@ struct MessageStats {
   std::uint64_t unmatched_receipts = 0;   // receipts for nothing in the outbox (already done)
   std::uint64_t mismatched_receipts = 0;  // receipts naming another payload than ours
   std::uint64_t expired = 0;
+  // Mailboxes (PROTOCOL.md 14; messages_mailbox.cpp).
+  std::uint64_t deposited = 0;           // messages a mailbox said it stored
+  std::uint64_t deposit_refused = 0;     // deposits a mailbox refused (policy, quota)
+  std::uint64_t receipts_deposited = 0;  // receipts for offline senders left at their mailbox
+  std::uint64_t mail_received = 0;       // packets handed over by a mailbox (repeats included)
+  std::uint64_t mail_dropped = 0;        // ... that failed to open, authenticate or were expired
 };
+
+// Deposit channels open at once (messages and receipts together), and how long to wait
+// before offering a message to a mailbox again after a refusal or a failed channel.
+inline constexpr std::size_t kDepositsInFlight = 32;
+inline constexpr Duration kDepositRetryAfterRefusal = seconds(60);
+inline constexpr Duration kDepositRetryAfterFailure = seconds(10);
 
 class MessagesModule final : public Module {
  public:
@@ -57,6 +72,9 @@ class MessagesModule final : public Module {
   void tick(Instant now) override;
   void exchange_up(const event::ExchangeUp& up) override;
   void message_received(event::MessageReceived& message) override;
+  void channel_opened(event::ChannelOpened& opened) override;
+  void channel_data(event::ChannelData& data) override;
+  void channel_closed(const ChannelKey& key, const std::string& reason) override;
   void add_status(boost::json::object& status) const override;
 
  private:
@@ -70,7 +88,27 @@ class MessagesModule final : public Module {
   // Durably stores an arrival (or recognises a repeat). On an error no receipt is owed: the
   // sender keeps the message and retries.
   Result<Inbox::Stored, StoreError> store_arrival(const ApplicationMessage& message,
-                                                  const std::string& via);
+                                                  const std::string& via,
+                                                  const std::optional<Hashname>& mailbox = {});
+
+  // ---- mailboxes (messages_mailbox.cpp) ----
+  // Configured peers named in `peer`'s mailbox list, in order.
+  std::vector<Hashname> mailboxes_for(const Hashname& peer) const;
+  // Whether `peer` is a mailbox of any peer of ours (only those may hand us mail).
+  bool is_mailbox(const Hashname& peer) const;
+  // Opens deposits for messages (and receipts) whose recipient stayed unreachable.
+  void deposit_due(Instant now);
+  void deposit_receipts_due(Instant now);
+  bool start_deposit(const Hashname& mailbox, const Hashname& recipient, Bytes packet,
+                     std::int64_t expires, const std::string& outbox_id,
+                     const std::string& receipt_id);
+  void on_deposit_answer(const ChannelKey& key, const event::ChannelData& data);
+  void on_deposit_closed(const ChannelKey& key, const std::string& reason);
+  // A packet a mailbox handed over: opened and checked exactly like one from the network.
+  void on_mail(const Hashname& mailbox, ByteView packet);
+  // Remembers a receipt owed to a sender that has mailboxes, to leave there if it stays away.
+  void note_receipt_for_deposit(const ApplicationMessage& message);
+  boost::json::value deposited_json(const OutboxEntry& entry) const;
 
   // ---- delivery ----
   void pump_outbox();
@@ -105,6 +143,30 @@ class MessagesModule final : public Module {
   std::unique_ptr<Inbox> inbox_;
   MessageStats message_stats_;
   ReceiptScheduler receipts_;
+
+  // A deposit channel we opened: for an outbox message, or for a receipt (receipt_id).
+  struct DepositInFlight {
+    Hashname recipient;
+    std::string outbox_id;
+    std::string receipt_id;
+    bool stored = false;
+  };
+  std::map<ChannelKey, DepositInFlight> deposits_;
+  // When a message (by outbox id) or receipt ((sender, id)) may be offered again.
+  std::map<std::string, Instant> deposit_retry_at_;
+  struct ReceiptToDeposit {
+    std::string sha256;
+    std::int64_t expires = 0;
+    std::int64_t since = 0;  // Unix seconds it became owed
+    bool in_flight = false;
+    std::optional<Instant> retry_at;
+  };
+  std::map<std::pair<Hashname, std::string>, ReceiptToDeposit> receipt_deposits_;
+  std::set<ChannelKey> mail_channels_;  // "mail" channels mailboxes opened to us
+  // Why a message is not deposited (a refusal, a failed channel), by outbox id: shown as its
+  // last error until a deposit succeeds (pump_outbox rewrites last_error while the peer is
+  // away, and this must not be lost behind "waiting").
+  std::map<std::string, std::string> deposit_errors_;
   Instant last_store_sweep_{};
 };
 

@@ -116,6 +116,15 @@ std::string Outbox::mark_delivered(const std::string& id, std::int64_t now_unix)
   return written ? std::string() : written.error().message;
 }
 
+std::string Outbox::mark_deposited(const std::string& id, const std::string& mailbox_hashname,
+                                   std::int64_t now_unix) {
+  const auto it = entries_.find(id);
+  if (it == entries_.end()) return {};
+  it->second.deposited = now_unix;
+  it->second.deposited_with = mailbox_hashname;
+  return {};
+}
+
 std::string Outbox::remove(const std::string& id) {
   const auto it = entries_.find(id);
   if (it == entries_.end()) return {};

@@ -35,6 +35,8 @@ struct OutboxEntry {
   std::string body_sha256;   // hex: tells a repeated `send --id` from a conflicting one, and
                              // is what the receipt must name
   std::optional<std::int64_t> delivered;  // Unix seconds the receipt came; payload gone
+  std::optional<std::int64_t> deposited;  // Unix seconds a mailbox said "stored"
+  std::string deposited_with;             // that mailbox's hashname (text)
 
   // ---- delivery (memory only) ----
   std::uint32_t attempts = 0;
@@ -63,6 +65,9 @@ class Outbox {
   // Replaces the message by its delivered record (atomically: a crash leaves one or the
   // other), kept until it expires.
   std::string mark_delivered(const std::string& id, std::int64_t now_unix);
+  // Records that mailbox `mailbox_hashname` stored the message (PROTOCOL.md 14).
+  std::string mark_deposited(const std::string& id, const std::string& mailbox_hashname,
+                             std::int64_t now_unix);
   // Forgets the message and deletes its file.
   std::string remove(const std::string& id);
   // Deletes delivered records whose message has expired; returns how many.
