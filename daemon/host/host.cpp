@@ -310,6 +310,15 @@ void Host::drive() {
   // system call each (UDP GSO).
   network_->hold_udp();
   for (;;) {
+    bool worked = false;
+    // Events before transmits: what a packet delivered is handled (a message stored, mail
+    // committed to the inbox) before the ack that the same packet made due can leave, so an
+    // ack never covers something a crash could still lose (PROTOCOL.md 14: a mailbox deletes
+    // what the recipient acknowledged).
+    while (auto event = endpoint_->poll_event()) {
+      worked = true;
+      handle_event(*event);
+    }
     // The SEQ marks on disk must cover every SEQ before a packet carrying it leaves.
     bool may_send = true;
     for (auto& used : endpoint_->take_seq_usage()) uncovered_seqs_.push_back(std::move(used));
@@ -327,7 +336,6 @@ void Host::drive() {
         uncovered_seqs_.clear();
       }
     }
-    bool worked = false;
     // The endpoint's transmits, those on a relay path rewritten by routing (core/routing.hpp).
     while (auto transmit = routing_->poll_transmit(now())) {
       worked = true;
@@ -336,10 +344,6 @@ void Host::drive() {
       } else {
         held_back_packets_ += 1;
       }
-    }
-    while (auto event = endpoint_->poll_event()) {
-      worked = true;
-      handle_event(*event);
     }
     if (worked) continue;  // event handlers may have produced more; loop until both are empty
     if (pumped) break;
