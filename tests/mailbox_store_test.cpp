@@ -1,6 +1,9 @@
 // daemon/modules/mailbox/mailbox_store.hpp: durable deposits, oldest first, quotas at their
 // exact boundary, duplicates, expiry, checksums, summaries, file mode and a damaged file.
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -369,6 +372,47 @@ TEST_F(MailboxStoreTest, FilesAreMode0600) {
     ASSERT_EQ(::stat(path.c_str(), &info), 0) << path;
     EXPECT_EQ(info.st_mode & 0777, 0600u) << path;
   }
+}
+
+TEST_F(MailboxStoreTest, ABusyDatabaseIsAnIoRefusal) {
+  put(kAlice, kBob, packet_of(10, 1));
+  sqlite::Database other(file_);
+  sqlite::Transaction writing(other);  // holds the write lock past the 5 s busy timeout
+  refused(Kind::kIo, kAlice, kBob, packet_of(10, 2), MailboxLimits{});
+}
+
+// A full file system, for real: a small tmpfs in a mount namespace of a child process (a
+// file size limit is no substitute: SQLite reports EFBIG as an I/O error, only ENOSPC as
+// SQLITE_FULL). Needs CAP_SYS_ADMIN; skipped without it.
+TEST_F(MailboxStoreTest, AFullDiskIsADiskFullRefusal) {
+  store_.reset();
+  const fs::path small = dir_ / "small";
+  fs::create_directories(small);
+  enum : int { kFull = 0, kNoMount = 10, kOpenFailed, kNeverFull, kOtherKind, kChanged };
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (::unshare(CLONE_NEWNS) != 0 ||
+        ::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        ::mount("e3x-test", small.c_str(), "tmpfs", 0, "size=256k,mode=0700") != 0) {
+      ::_exit(kNoMount);
+    }
+    MailboxStore store(small / "mailbox.db");
+    if (!store.open().empty()) ::_exit(kOpenFailed);
+    for (std::uint8_t i = 0; i < 64; ++i) {
+      const std::size_t count = store.count();
+      auto stored = store.deposit(kAlice, kBob, packet_of(32 * 1024, i), kLater, kNow, {});
+      if (stored) continue;
+      if (stored.error().kind != Kind::kDiskFull) ::_exit(kOtherKind);
+      ::_exit(store.count() == count ? kFull : kChanged);
+    }
+    ::_exit(kNeverFull);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == kNoMount) GTEST_SKIP() << "cannot mount a tmpfs here";
+  EXPECT_EQ(WEXITSTATUS(status), kFull);
 }
 
 TEST_F(MailboxStoreTest, GarbageAtThePathIsAnOpenError) {
