@@ -452,7 +452,8 @@ void parse_messages(const toml::node& node, MessagesConfig& config) {
               {"expiry", ""},
               {"max_expiry", ""},
               {"store_quota", ""},
-              {"peer_quota", ""}},
+              {"peer_quota", ""},
+              {"deposit_after", ""}},
              "keys in [messages]");
   if (const toml::node* max_payload = table.get("max_payload")) {
     config.max_payload = static_cast<std::uint32_t>(
@@ -474,6 +475,11 @@ void parse_messages(const toml::node& node, MessagesConfig& config) {
   if (const toml::node* quota = table.get("peer_quota")) {
     config.peer_quota = static_cast<std::uint64_t>(
         get_integer_in(*quota, "messages.peer_quota", 65536, std::int64_t{1} << 50, "bytes"));
+  }
+  if (const toml::node* after = table.get("deposit_after")) {
+    // How long direct delivery is tried before a mailbox is asked (PROTOCOL.md 14).
+    config.deposit_after_s = static_cast<std::uint32_t>(
+        get_integer_in(*after, "messages.deposit_after", 0, 86400, "seconds"));
   }
 }
 
@@ -506,6 +512,38 @@ void parse_metrics(const toml::node& node, MetricsConfig& config) {
   }
 }
 
+// `allow` of [router] and [mailbox]: "peers" (every configured peer), or a non-empty array of
+// peer names or hashnames, in which "peers" may appear too. The names are checked against the
+// peers in check_peer_references.
+void parse_peer_allow(const toml::node& allow, const std::string& key,
+                      std::string_view empty_message, bool& all_peers,
+                      std::vector<std::string>& names) {
+  constexpr std::string_view kAllowWhat =
+      "\"peers\" or an array of peer names or hashnames, such as [\"alice\", \"bob\"]";
+  if (allow.is_string()) {
+    const std::string& text = allow.as_string()->get();
+    if (text != "peers") {
+      fail(where(allow, key),
+           "unknown value " + in_quotes(text) +
+               "; write allow = \"peers\" (every configured peer) or an array of peer names "
+               "or hashnames, such as [\"" +
+               text + "\"]");
+    }
+    all_peers = true;
+    return;
+  }
+  const toml::array& list = get_array(allow, key, kAllowWhat);
+  if (list.empty()) fail(where(allow, key), std::string(empty_message));
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const std::string& entry = get_string(list[i], indexed(key, i), "a peer name or hashname");
+    if (entry == "peers") {
+      all_peers = true;
+    } else {
+      names.push_back(entry);
+    }
+  }
+}
+
 // [router] (PROTOCOL.md 12); `config` arrives holding the defaults. Names in `allow` are
 // checked against the peers in check_peer_references.
 void parse_router(const toml::node& node, RouterConfig& config) {
@@ -516,36 +554,11 @@ void parse_router(const toml::node& node, RouterConfig& config) {
   if (const toml::node* enable = table.get("enable")) {
     config.enable = get_bool(*enable, "router.enable");
   }
-  constexpr std::string_view kAllowWhat =
-      "\"peers\" or an array of peer names or hashnames, such as [\"alice\", \"bob\"]";
   if (const toml::node* allow = table.get("allow")) {
-    if (allow->is_string()) {
-      const std::string& text = allow->as_string()->get();
-      if (text != "peers") {
-        fail(where(*allow, "router.allow"),
-             "unknown value " + in_quotes(text) +
-                 "; write allow = \"peers\" (every configured peer) or an array of peer names "
-                 "or hashnames, such as [\"" +
-                 text + "\"]");
-      }
-      config.allow_all_peers = true;
-    } else {
-      const toml::array& list = get_array(*allow, "router.allow", kAllowWhat);
-      if (list.empty()) {
-        fail(where(*allow, "router.allow"),
-             "a router must name the peers it routes for; write \"peers\" for every configured "
-             "peer");
-      }
-      for (std::size_t i = 0; i < list.size(); ++i) {
-        const std::string& entry =
-            get_string(list[i], indexed("router.allow", i), "a peer name or hashname");
-        if (entry == "peers") {
-          config.allow_all_peers = true;
-        } else {
-          config.allow.push_back(entry);
-        }
-      }
-    }
+    parse_peer_allow(*allow, "router.allow",
+                     "a router must name the peers it routes for; write \"peers\" for every "
+                     "configured peer",
+                     config.allow_all_peers, config.allow);
   } else if (config.enable) {
     // Never an open relay, and no silent router for nobody either.
     fail(where(node, "router"),
@@ -579,6 +592,50 @@ void parse_router(const toml::node& node, RouterConfig& config) {
   }
 }
 
+// The smallest mailbox quota: one message packet of the largest size (a 64 KiB TCP frame).
+constexpr std::uint64_t kMinMailboxQuota = 64 * 1024;
+constexpr std::uint64_t kMaxMailboxQuota = std::uint64_t{1} << 40;  // 1 TiB
+constexpr std::int64_t kMinMailboxAge = 60;
+
+// [mailbox] (PROTOCOL.md 14); `config` arrives holding the defaults. Names in `allow` are
+// checked against the peers in check_peer_references.
+void parse_mailbox(const toml::node& node, MailboxConfig& config) {
+  const toml::table& table = get_table(node, "mailbox", "a table ([mailbox])");
+  check_keys(table, "mailbox",
+             {{"enable", ""},
+              {"allow", ""},
+              {"quota_per_recipient", ""},
+              {"quota_per_sender", ""},
+              {"max_age", ""}},
+             "keys in [mailbox]");
+  if (const toml::node* enable = table.get("enable")) {
+    config.enable = get_bool(*enable, "mailbox.enable");
+  }
+  if (const toml::node* allow = table.get("allow")) {
+    parse_peer_allow(*allow, "mailbox.allow",
+                     "a mailbox must name the peers it holds mail for; write \"peers\" for every "
+                     "configured peer",
+                     config.allow_all_peers, config.allow);
+  } else if (config.enable) {
+    // Never a drop box for anyone who knows our key.
+    fail(where(node, "mailbox"),
+         "missing key 'allow'; an enabled mailbox must name the peers it holds mail for: allow "
+         "= \"peers\" (every configured peer) or an array of peer names or hashnames");
+  }
+  if (const toml::node* quota = table.get("quota_per_recipient")) {
+    config.quota_per_recipient =
+        get_size(*quota, "mailbox.quota_per_recipient", kMinMailboxQuota, kMaxMailboxQuota);
+  }
+  if (const toml::node* quota = table.get("quota_per_sender")) {
+    config.quota_per_sender =
+        get_size(*quota, "mailbox.quota_per_sender", kMinMailboxQuota, kMaxMailboxQuota);
+  }
+  if (const toml::node* age = table.get("max_age")) {
+    config.max_age_s = static_cast<std::uint32_t>(
+        get_integer_in(*age, "mailbox.max_age", kMinMailboxAge, kMaxMessageExpiry, "seconds"));
+  }
+}
+
 bool is_peer_name(std::string_view name) {
   return !name.empty() && name.size() <= kMaxPeerName &&
          std::all_of(name.begin(), name.end(), [](char c) {
@@ -595,6 +652,30 @@ std::string key_format_message(std::string_view what, std::string_view text) {
   return message + std::to_string(text.size()) + " characters";
 }
 
+// A [[peer]]'s list of other peers' names (`via`, `mailbox`): strings, never the peer itself
+// (`role` and `instead` say so: "cannot be its own router; name other ..."), no duplicates.
+std::vector<std::string> parse_peer_names(const toml::node& node, const std::string& list_key,
+                                          const std::string& self, std::string_view role,
+                                          std::string_view instead) {
+  const toml::array& list = get_array(node, list_key, "an array of peer names, such as [\"hub\"]");
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const Where at = where(list[i], indexed(list_key, i));
+    const std::string& name = get_string(list[i], at.key, "a peer name");
+    if (name == self) {
+      fail(at, "peer " + in_quotes(self) + " cannot be its own " + std::string(role) + "; " +
+                   std::string(instead));
+    }
+    for (std::size_t j = 0; j < names.size(); ++j) {
+      if (names[j] == name) {
+        fail(at, in_quotes(name) + " is listed twice (also " + indexed(list_key, j) + ")");
+      }
+    }
+    names.push_back(name);
+  }
+  return names;
+}
+
 PeerConfig parse_peer(const toml::node& node, const std::string& path) {
   const toml::table& table = get_table(node, path, "a table ([[peer]])");
   check_keys(table, path,
@@ -603,7 +684,8 @@ PeerConfig parse_peer(const toml::node& node, const std::string& path) {
               {"hashname", ""},
               {"endpoints", ""},
               {"keepalive", ""},
-              {"via", ""}},
+              {"via", ""},
+              {"mailbox", ""}},
              "keys in [[peer]]");
   PeerConfig peer;
   peer.line = line_of(node);
@@ -672,26 +754,15 @@ PeerConfig parse_peer(const toml::node& node, const std::string& path) {
   if (const toml::node* keepalive = table.get("keepalive")) {
     peer.keepalive_s = get_keepalive(*keepalive, join(path, "keepalive"));
   }
-  // Routers for this peer (PROTOCOL.md 12); that they are configured peers is checked in
-  // check_peer_references, once every peer is known.
+  // Routers for this peer (PROTOCOL.md 12) and its mailboxes (14); that they are configured
+  // peers is checked in check_peer_references, once every peer is known.
   if (const toml::node* via = table.get("via")) {
-    const std::string list_key = join(path, "via");
-    const toml::array& list =
-        get_array(*via, list_key, "an array of peer names, such as [\"hub\"]");
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      const Where at = where(list[i], indexed(list_key, i));
-      const std::string& name = get_string(list[i], at.key, "a peer name");
-      if (name == peer.name) {
-        fail(at, "peer " + in_quotes(peer.name) +
-                     " cannot be its own router; name other configured peers that can reach it");
-      }
-      for (std::size_t j = 0; j < peer.via.size(); ++j) {
-        if (peer.via[j] == name) {
-          fail(at, in_quotes(name) + " is listed twice (also " + indexed(list_key, j) + ")");
-        }
-      }
-      peer.via.push_back(name);
-    }
+    peer.via = parse_peer_names(*via, join(path, "via"), peer.name, "router",
+                                "name other configured peers that can reach it");
+  }
+  if (const toml::node* mailbox = table.get("mailbox")) {
+    peer.mailbox = parse_peer_names(*mailbox, join(path, "mailbox"), peer.name, "mailbox",
+                                    "name other configured peers that may hold its messages");
   }
   return peer;
 }
@@ -866,28 +937,33 @@ void check_peer_references(const toml::table& root, const Config& config) {
            in_quotes(config.forwards[i].peer) + " is not a configured peer name (" + names() + ")");
     }
   }
-  // [router] allow: like a service's (the "peers" entries stand for every configured peer).
-  if (const toml::node* router = root.get("router")) {
-    const toml::node* allow = router->as_table()->get("allow");
-    if (allow != nullptr && allow->is_array()) {
-      const toml::array& list = *allow->as_array();
-      for (std::size_t j = 0; j < list.size(); ++j) {
-        const std::string& entry = list[j].as_string()->get();
-        if (entry == "peers" || configured(entry) || Hashname::parse(entry)) continue;
-        fail(where(list[j], indexed("router.allow", j)),
-             in_quotes(entry) + " is neither a configured peer name nor a hashname (" + names() +
-                 "; \"peers\" stands for all of them)");
-      }
+  // [router] and [mailbox] allow: like a service's (the "peers" entries stand for every
+  // configured peer).
+  for (const char* table : {"router", "mailbox"}) {
+    const toml::node* section = root.get(table);
+    const toml::node* allow = section ? section->as_table()->get("allow") : nullptr;
+    if (allow == nullptr || !allow->is_array()) continue;
+    const toml::array& list = *allow->as_array();
+    for (std::size_t j = 0; j < list.size(); ++j) {
+      const std::string& entry = list[j].as_string()->get();
+      if (entry == "peers" || configured(entry) || Hashname::parse(entry)) continue;
+      fail(where(list[j], indexed(join(table, "allow"), j)),
+           in_quotes(entry) + " is neither a configured peer name nor a hashname (" + names() +
+               "; \"peers\" stands for all of them)");
     }
   }
-  // A peer's routers are configured peers, named.
+  // A peer's routers and mailboxes are configured peers, named.
   for (std::size_t i = 0; i < config.peers.size(); ++i) {
     const PeerConfig& peer = config.peers[i];
-    for (std::size_t j = 0; j < peer.via.size(); ++j) {
-      if (configured(peer.via[j])) continue;
-      const toml::node& via = *root.get("peer")->as_array()->get(i)->as_table()->get("via");
-      fail(where(*via.as_array()->get(j), indexed(join(indexed("peer", i), "via"), j)),
-           in_quotes(peer.via[j]) + " is not a configured peer name (" + names() + ")");
+    const toml::table& table = *root.get("peer")->as_array()->get(i)->as_table();
+    for (const auto& [key, list] :
+         {std::pair<const char*, const std::vector<std::string>*>{"via", &peer.via},
+          {"mailbox", &peer.mailbox}}) {
+      for (std::size_t j = 0; j < list->size(); ++j) {
+        if (configured((*list)[j])) continue;
+        fail(where(*table.get(key)->as_array()->get(j), indexed(join(indexed("peer", i), key), j)),
+             in_quotes((*list)[j]) + " is not a configured peer name (" + names() + ")");
+      }
     }
   }
 }
@@ -936,6 +1012,7 @@ Config parse_root(const toml::table& root, std::string source, const fs::path& b
               {"streams", "[streams]"},
               {"metrics", "[metrics]"},
               {"router", "[router]"},
+              {"mailbox", "[mailbox]"},
               {"peer", "[[peer]]"},
               {"service", "[[service]]"},
               {"forward", "[[forward]]"}},
@@ -997,6 +1074,7 @@ Config parse_root(const toml::table& root, std::string source, const fs::path& b
   if (const toml::node* streams = root.get("streams")) parse_streams(*streams, config.streams);
   if (const toml::node* metrics = root.get("metrics")) parse_metrics(*metrics, config.metrics);
   if (const toml::node* router = root.get("router")) parse_router(*router, config.router);
+  if (const toml::node* mailbox = root.get("mailbox")) parse_mailbox(*mailbox, config.mailbox);
   if (const toml::node* peers = root.get("peer")) config.peers = parse_peers(*peers);
   if (const toml::node* services = root.get("service")) config.services = parse_services(*services);
   if (const toml::node* forwards = root.get("forward")) config.forwards = parse_forwards(*forwards);

@@ -647,6 +647,8 @@ int main(int argc, char** argv) {
   auto* streams = app.add_subcommand("streams", "list open streams");
   auto* routes = app.add_subcommand(
       "routes", "show the router: pairs of peers it introduced, what it relays for them");
+  auto* mailbox = app.add_subcommand(
+      "mailbox", "show the mailbox: whose sealed messages it holds, how many, how old");
   auto* metrics =
       app.add_subcommand("metrics", "print the daemon's counters in the Prometheus text format");
   auto* keygen = app.add_subcommand("keygen", "create a new identity file (mode 0600)");
@@ -748,6 +750,11 @@ int main(int argc, char** argv) {
   if (*routes) {
     return run_request(options, {{"cmd", "routes"}}, for_object([](const json::object& result) {
                          return ctl::format_routes(result);
+                       }));
+  }
+  if (*mailbox) {
+    return run_request(options, {{"cmd", "mailbox"}}, for_object([now](const json::object& result) {
+                         return ctl::format_mailbox(result, now);
                        }));
   }
   if (*metrics) {

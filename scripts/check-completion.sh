@@ -72,6 +72,8 @@ expect "e3xctl outbox " cancel
 expect "e3xctl outbox --" --all --socket --json
 expect "e3xctl in" inbox
 expect "e3xctl me" metrics
+expect "e3xctl ma" mailbox
+expect "e3xctl mailbox --" --socket --json
 expect "e3xctl --" --socket --json --version --help
 expect "e3xctl send --" --text --file --stdin --type --id --socket --json
 expect "e3xctl speedtest bob --s" --seconds --size --socket

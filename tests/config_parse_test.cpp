@@ -159,6 +159,10 @@ TEST(ConfigParse, MessagesDefaultsAndValues) {
   EXPECT_EQ(set.messages, (MessagesConfig{65000, 60, 65536}));
   const Config partial = parse_ok("[messages]\nexpiry = 3600\n");
   EXPECT_EQ(partial.messages, (MessagesConfig{61440, 3600, 268435456}));
+  // deposit_after (PROTOCOL.md 14): 30 s unless given; 0 deposits at once.
+  EXPECT_EQ(defaults.messages.deposit_after_s, 30u);
+  EXPECT_EQ(parse_ok("[messages]\ndeposit_after = 0\n").messages.deposit_after_s, 0u);
+  EXPECT_EQ(parse_ok("[messages]\ndeposit_after = 86400\n").messages.deposit_after_s, 86400u);
 }
 
 TEST(ConfigParse, StreamsCongestionControl) {
@@ -285,6 +289,70 @@ TEST(ConfigParse, PeerVia) {
   EXPECT_EQ(config.peers[0].via, (std::vector<std::string>{"hub2", "hub"}));
   EXPECT_TRUE(config.peers[1].via.empty());
   EXPECT_TRUE(config.peers[2].via.empty());
+}
+
+// [mailbox] (PROTOCOL.md 14): off unless configured, with the documented defaults.
+TEST(ConfigParse, MailboxIsOffUnlessConfigured) {
+  const MailboxConfig defaults = parse_ok("").mailbox;
+  EXPECT_EQ(defaults, MailboxConfig{});
+  EXPECT_FALSE(defaults.enable);
+  EXPECT_FALSE(defaults.allow_all_peers);
+  EXPECT_TRUE(defaults.allow.empty());
+  EXPECT_EQ(defaults.quota_per_recipient, 64u * 1024 * 1024);
+  EXPECT_EQ(defaults.quota_per_sender, 16u * 1024 * 1024);
+  EXPECT_EQ(defaults.max_age_s, 604800u);
+  EXPECT_EQ(parse_ok("[mailbox]\n").mailbox, MailboxConfig{});
+  // Off, an allow list is not required.
+  EXPECT_EQ(parse_ok("[mailbox]\nenable = false\n").mailbox, MailboxConfig{});
+}
+
+TEST(ConfigParse, MailboxSettings) {
+  const std::string peers = "[[peer]]\nname = \"alice\"\nkey = \"" + key_text(1) +
+                            "\"\n[[peer]]\nname = \"bob\"\nkey = \"" + key_text(2) + "\"\n";
+  const std::string stranger(52, 'a');
+  const Config config = parse_ok(
+      "[mailbox]\nenable = true\nallow = [\"alice\", \"bob\", \"" + stranger +
+      "\"]\nquota_per_recipient = \"32 MiB\"\nquota_per_sender = 100000\nmax_age = 86400\n" +
+      peers);
+  EXPECT_TRUE(config.mailbox.enable);
+  EXPECT_FALSE(config.mailbox.allow_all_peers);
+  EXPECT_EQ(config.mailbox.allow, (std::vector<std::string>{"alice", "bob", stranger}));
+  EXPECT_EQ(config.mailbox.quota_per_recipient, 32u * 1024 * 1024);
+  EXPECT_EQ(config.mailbox.quota_per_sender, 100000u);
+  EXPECT_EQ(config.mailbox.max_age_s, 86400u);
+  // The router is untouched by it.
+  EXPECT_EQ(config.router, RouterConfig{});
+
+  const MailboxConfig all = parse_ok("[mailbox]\nenable = true\nallow = \"peers\"\n").mailbox;
+  EXPECT_TRUE(all.allow_all_peers);
+  EXPECT_TRUE(all.allow.empty());
+  const MailboxConfig mixed =
+      parse_ok("[mailbox]\nenable = true\nallow = [\"peers\", \"" + stranger + "\"]\n").mailbox;
+  EXPECT_TRUE(mixed.allow_all_peers);
+  EXPECT_EQ(mixed.allow, std::vector<std::string>{stranger});
+
+  // Quotas and the age at their bounds.
+  EXPECT_EQ(parse_ok("[mailbox]\nquota_per_recipient = \"64 KiB\"\n").mailbox.quota_per_recipient,
+            65536u);
+  EXPECT_EQ(parse_ok("[mailbox]\nquota_per_sender = 65536\n").mailbox.quota_per_sender, 65536u);
+  EXPECT_EQ(parse_ok("[mailbox]\nquota_per_sender = \"1024 GiB\"\n").mailbox.quota_per_sender,
+            std::uint64_t{1} << 40);
+  EXPECT_EQ(parse_ok("[mailbox]\nmax_age = 60\n").mailbox.max_age_s, 60u);
+  EXPECT_EQ(parse_ok("[mailbox]\nmax_age = 2592000\n").mailbox.max_age_s, 2592000u);
+}
+
+// A peer's `mailbox`: configured peers that may hold our messages for it, in the order given.
+TEST(ConfigParse, PeerMailbox) {
+  const Config config = parse_ok("[[peer]]\nname = \"bob\"\nkey = \"" + key_text(1) +
+                                 "\"\nmailbox = [\"hub2\", \"hub\"]\nvia = [\"hub\"]\n"
+                                 "[[peer]]\nname = \"hub\"\nkey = \"" +
+                                 key_text(2) + "\"\n[[peer]]\nname = \"hub2\"\nkey = \"" +
+                                 key_text(3) + "\"\nmailbox = []\n");
+  ASSERT_EQ(config.peers.size(), 3u);
+  EXPECT_EQ(config.peers[0].mailbox, (std::vector<std::string>{"hub2", "hub"}));
+  EXPECT_EQ(config.peers[0].via, std::vector<std::string>{"hub"});
+  EXPECT_TRUE(config.peers[1].mailbox.empty());
+  EXPECT_TRUE(config.peers[2].mailbox.empty());
 }
 
 TEST(ConfigParse, PartialTablesKeepOtherDefaults) {
@@ -450,7 +518,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "log_levle",
                   {"unknown key 'log_levle'", "did you mean 'log_level'?",
                    "allowed top-level keys: identity, state_dir, control_socket, log_level, "
-                   "accept, [udp], [tcp], [messages], [streams], [metrics], [router], [[peer]], "
+                   "accept, [udp], [tcp], [messages], [streams], [metrics], [router], [mailbox], "
+                   "[[peer]], "
                    "[[service]], [[forward]]"}},
         // [[service]] and [[forward]] (PROTOCOL.md 11, issue 11).
         ErrorCase{"ServiceWithoutAllow",
@@ -522,12 +591,13 @@ INSTANTIATE_TEST_SUITE_P(
             "udp.keepalve",
             {"unknown key 'keepalve'",
              "allowed keys in [udp]: listen, cloak, keepalive, receive_buffer, send_buffer, gso"}},
-        ErrorCase{"UnknownInPeer",
-                  peer("name = \"a\"\nkey = \"" + kKey1 + "\"\naddress = \"x\"\n"),
-                  4,
-                  "peer[0].address",
-                  {"unknown key 'address'",
-                   "allowed keys in [[peer]]: name, key, hashname, endpoints, keepalive, via"}},
+        ErrorCase{
+            "UnknownInPeer",
+            peer("name = \"a\"\nkey = \"" + kKey1 + "\"\naddress = \"x\"\n"),
+            4,
+            "peer[0].address",
+            {"unknown key 'address'",
+             "allowed keys in [[peer]]: name, key, hashname, endpoints, keepalive, via, mailbox"}},
         ErrorCase{"WrongTypeKeepalive",
                   "[udp]\nkeepalive = \"25\"\n",
                   2,
@@ -892,6 +962,135 @@ INSTANTIATE_TEST_SUITE_P(
                   4,
                   "peer[0].via",
                   {"expected an array of peer names", "found a string"}},
+        // [mailbox], deposit_after and a peer's mailbox (PROTOCOL.md 14).
+        ErrorCase{"MailboxUnknownKey",
+                  "[mailbox]\nenable = true\nallow = \"peers\"\nquota_per_recipent = 1\n",
+                  4,
+                  "mailbox.quota_per_recipent",
+                  {"did you mean 'quota_per_recipient'?",
+                   "allowed keys in [mailbox]: enable, allow, quota_per_recipient, "
+                   "quota_per_sender, max_age"}},
+        ErrorCase{
+            "MailboxNotATable", "mailbox = true\n", 1, "mailbox", {"expected a table ([mailbox])"}},
+        ErrorCase{"MailboxEnableNotABoolean",
+                  "[mailbox]\nenable = 1\n",
+                  2,
+                  "mailbox.enable",
+                  {"expected a boolean (true or false), found an integer"}},
+        ErrorCase{
+            "MailboxEnabledWithoutAllow",
+            "\n\n[mailbox]\nenable = true\n",
+            3,
+            "mailbox",
+            {"missing key 'allow'", "an enabled mailbox must name the peers it holds mail for",
+             "allow = \"peers\""}},
+        ErrorCase{"MailboxEmptyAllow",
+                  "[mailbox]\nenable = true\nallow = []\n",
+                  3,
+                  "mailbox.allow",
+                  {"a mailbox must name the peers it holds mail for"}},
+        ErrorCase{"MailboxAllowOtherString",
+                  "[mailbox]\nenable = true\nallow = \"everyone\"\n",
+                  3,
+                  "mailbox.allow",
+                  {"unknown value 'everyone'", "\"peers\" (every configured peer)"}},
+        ErrorCase{"MailboxAllowEntryNotAString",
+                  "[mailbox]\nallow = [\"peers\", 2]\n",
+                  2,
+                  "mailbox.allow[1]",
+                  {"expected a peer name or hashname, found an integer"}},
+        ErrorCase{"MailboxAllowsUnknownPeer",
+                  peer("name = \"alice\"\nkey = \"" + kKey1 + "\"\n") +
+                      "[mailbox]\nenable = true\nallow = [\"alice\",\n  \"bbo\"]\n",
+                  7,
+                  "mailbox.allow[1]",
+                  {"'bbo' is neither a configured peer name nor a hashname", "configured: alice",
+                   "\"peers\" stands for all of them"}},
+        ErrorCase{"MailboxQuotaTooSmall",
+                  "[mailbox]\nquota_per_recipient = \"32 KiB\"\n",
+                  2,
+                  "mailbox.quota_per_recipient",
+                  {"32768 bytes is out of range", "65536 to 1099511627776"}},
+        ErrorCase{"MailboxQuotaTooLarge",
+                  "[mailbox]\nquota_per_sender = \"1025 GiB\"\n",
+                  2,
+                  "mailbox.quota_per_sender",
+                  {"1100585369600 bytes is out of range", "65536 to 1099511627776"}},
+        ErrorCase{"MailboxQuotaNotASize",
+                  "[mailbox]\nquota_per_sender = \"16 MiBs\"\n",
+                  2,
+                  "mailbox.quota_per_sender",
+                  {"'16 MiBs' is not a size", "B, kB, KiB, MB, MiB, GB, GiB"}},
+        ErrorCase{"MailboxQuotaWrongType",
+                  "[mailbox]\nquota_per_sender = true\n",
+                  2,
+                  "mailbox.quota_per_sender",
+                  {"expected a size such as \"4 MiB\"", "found a boolean"}},
+        ErrorCase{"MailboxMaxAgeTooShort",
+                  "[mailbox]\nmax_age = 59\n",
+                  2,
+                  "mailbox.max_age",
+                  {"59 is out of range; use 60 to 2592000 seconds"}},
+        ErrorCase{"MailboxMaxAgeTooLong",
+                  "[mailbox]\nmax_age = 2592001\n",
+                  2,
+                  "mailbox.max_age",
+                  {"2592001 is out of range; use 60 to 2592000 seconds"}},
+        ErrorCase{"MailboxMaxAgeAsAString",
+                  "[mailbox]\nmax_age = \"7 d\"\n",
+                  2,
+                  "mailbox.max_age",
+                  {"expected an integer (60 to 2592000 seconds), found a string"}},
+        ErrorCase{"MessagesDepositAfterNegative",
+                  "[messages]\ndeposit_after = -1\n",
+                  2,
+                  "messages.deposit_after",
+                  {"-1 is out of range; use 0 to 86400 seconds"}},
+        ErrorCase{"MessagesDepositAfterTooLong",
+                  "[messages]\n\ndeposit_after = 86401\n",
+                  3,
+                  "messages.deposit_after",
+                  {"86401 is out of range; use 0 to 86400 seconds"}},
+        ErrorCase{"MessagesUnknownKeyNamesDepositAfter",
+                  "[messages]\ndeposit_afer = 1\n",
+                  2,
+                  "messages.deposit_afer",
+                  {"did you mean 'deposit_after'?", "peer_quota, deposit_after"}},
+        ErrorCase{"PeerMailboxUnknownPeer",
+                  peer("name = \"bob\"\nkey = \"" + kKey1 + "\"\nmailbox = [\"hbu\"]\n") +
+                      peer("name = \"hub\"\nkey = \"" + kKey2 + "\"\n"),
+                  4,
+                  "peer[0].mailbox[0]",
+                  {"'hbu' is not a configured peer name", "configured: bob, hub"}},
+        ErrorCase{"PeerMailboxAHashnameIsNotAName",
+                  peer("name = \"bob\"\nkey = \"" + kKey1 + "\"\nmailbox = [\"" +
+                       std::string(52, 'a') + "\"]\n"),
+                  4,
+                  "peer[0].mailbox[0]",
+                  {"is not a configured peer name"}},
+        ErrorCase{"PeerMailboxItself",
+                  peer("name = \"bob\"\nkey = \"" + kKey1 + "\"\nmailbox = [\"bob\"]\n"),
+                  4,
+                  "peer[0].mailbox[0]",
+                  {"peer 'bob' cannot be its own mailbox",
+                   "name other configured peers that may hold its messages"}},
+        ErrorCase{
+            "PeerMailboxDuplicate",
+            peer("name = \"hub\"\nkey = \"" + kKey2 + "\"\n") +
+                peer("name = \"bob\"\nkey = \"" + kKey1 + "\"\nmailbox = [\"hub\",\n  \"hub\"]\n"),
+            8,
+            "peer[1].mailbox[1]",
+            {"'hub' is listed twice (also peer[1].mailbox[0])"}},
+        ErrorCase{"PeerMailboxNotAnArray",
+                  peer("name = \"bob\"\nkey = \"" + kKey1 + "\"\nmailbox = \"hub\"\n"),
+                  4,
+                  "peer[0].mailbox",
+                  {"expected an array of peer names", "found a string"}},
+        ErrorCase{"PeerMailboxEntryNotAString",
+                  peer("name = \"bob\"\nkey = \"" + kKey1 + "\"\nmailbox = [1]\n"),
+                  4,
+                  "peer[0].mailbox[0]",
+                  {"expected a peer name, found an integer"}},
         ErrorCase{"MessagesNotATable",
                   "messages = 5\n",
                   1,
@@ -930,13 +1129,13 @@ TEST(ConfigParse, DocumentedMessages) {
       {"logg_level = \"debug\"\n",
        "e3xd.toml:1: logg_level: unknown key 'logg_level' (did you mean 'log_level'?); allowed "
        "top-level keys: identity, state_dir, control_socket, log_level, accept, [udp], [tcp], "
-       "[messages], [streams], [metrics], [router], [[peer]], [[service]], [[forward]]"},
+       "[messages], [streams], [metrics], [router], [mailbox], [[peer]], [[service]], [[forward]]"},
       {"[udp]\nkeepalve = 25\n",
        "e3xd.toml:2: udp.keepalve: unknown key 'keepalve' (did you mean 'keepalive'?); allowed "
        "keys in [udp]: listen, cloak, keepalive, receive_buffer, send_buffer, gso"},
       {"[[peer]]\nname = \"alpha\"\nkey = \"KEY_A\"\nendpiont = [\"udp://192.0.2.7:42424\"]\n",
        "e3xd.toml:4: peer[0].endpiont: unknown key 'endpiont' (did you mean 'endpoints'?); allowed "
-       "keys in [[peer]]: name, key, hashname, endpoints, keepalive, via"},
+       "keys in [[peer]]: name, key, hashname, endpoints, keepalive, via, mailbox"},
       {"[udp]\nkeepalive = \"25\"\n",
        "e3xd.toml:2: udp.keepalive: expected an integer number of seconds (0 to 86400), found a "
        "string"},
@@ -1016,6 +1215,16 @@ TEST(ConfigParse, DocumentedMessages) {
        "MB, MiB, GB, GiB, and \"/s\", such as \"2 MB/s\""},
       {"[[peer]]\nname = \"alpha\"\nkey = \"KEY_A\"\nvia = [\"hub\"]\n",
        "e3xd.toml:4: peer[0].via[0]: 'hub' is not a configured peer name (configured: alpha)"},
+      {"[[peer]]\nname = \"alpha\"\nkey = \"KEY_A\"\nmailbox = [\"alpha\"]\n",
+       "e3xd.toml:4: peer[0].mailbox[0]: peer 'alpha' cannot be its own mailbox; name other "
+       "configured peers that may hold its messages"},
+      {"[mailbox]\nenable = true\n",
+       "e3xd.toml:1: mailbox: missing key 'allow'; an enabled mailbox must name the peers it holds "
+       "mail for: allow = \"peers\" (every configured peer) or an array of peer names or "
+       "hashnames"},
+      {"[mailbox]\nquota_per_recipient = \"32 KiB\"\n",
+       "e3xd.toml:2: mailbox.quota_per_recipient: 32768 bytes is out of range; use a size such as "
+       "\"4 MiB\" or a number of bytes, 65536 to 1099511627776"},
       {"state_dir = \"\"\n",
        "e3xd.toml:1: state_dir: the path is empty; give a file or directory path"},
       {"identity = \"~/identity.json\"\n",

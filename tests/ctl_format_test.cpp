@@ -278,7 +278,7 @@ TEST(CtlFormat, OutboxAndInbox) {
     {"id":"m2","peer":null,"hashname":"b5jn","bytes":2048,"state":"expired","created":0,
      "attempts":0,"last_error":null}])");
   EXPECT_EQ(format_outbox(outbox.as_array(), 1000),
-            "m1  to alpha  5 B  pending, accepted 1 min, 40 s ago, 3 attempt(s); last error: no "
+            "m1  to alpha  5 B  queued, accepted 1 min, 40 s ago, 3 attempt(s); last error: no "
             "TCP path\n"
             "m2  to b5jn  2.00 KiB  expired, accepted 16 min, 40 s ago, 0 attempt(s)\n");
   EXPECT_EQ(format_outbox(json::array{}, 0), "outbox empty\n");
@@ -295,6 +295,140 @@ TEST(CtlFormat, OutboxAndInbox) {
             "m1  from alpha (b5jn)  5 B, received 10 s ago\n"
             "f  from alpha (b5jn)  1 B, received 0 s ago (import)\n");
   EXPECT_EQ(format_inbox(json::array{}, 0), "inbox empty\n");
+}
+
+// Mailboxes (PROTOCOL.md 14): where a message was deposited, and where one was picked up.
+TEST(CtlFormat, OutboxAndInboxWithMailboxes) {
+  const auto outbox = json::parse(R"([
+    {"id":"m1","peer":"bob","hashname":"h","bytes":5,"state":"pending","created":900,
+     "attempts":1,"last_error":null,"deposited":null},
+    {"id":"m2","peer":"bob","hashname":"h","bytes":5,"state":"deposited","created":700,
+     "attempts":2,"last_error":null,
+     "deposited":{"at":880,"mailbox":"hub","hashname":"x7kq"}},
+    {"id":"m3","peer":"bob","hashname":"h","bytes":5,"state":"delivered","created":700,
+     "delivered":990,"attempts":2,"last_error":null,
+     "deposited":{"at":880,"mailbox":"hub","hashname":"x7kq"}},
+    {"id":"m4","peer":"bob","hashname":"h","bytes":5,"state":"expired","created":0,
+     "attempts":2,"last_error":null,"deposited":null},
+    {"id":"m5","peer":"bob","hashname":"h","bytes":5,"state":"deposited","created":700,
+     "attempts":2,"last_error":null,
+     "deposited":{"at":880,"mailbox":null,"hashname":"x7kq2m4ztbhvdz6fnlc3brswzx6i"}}])");
+  EXPECT_EQ(format_outbox(outbox.as_array(), 1000),
+            "m1  to bob  5 B  queued, accepted 1 min, 40 s ago, 1 attempt(s)\n"
+            "m2  to bob  5 B  deposited at hub (2 min ago), accepted 5 min ago, 2 attempt(s)\n"
+            "m3  to bob  5 B  delivered, accepted 5 min ago, deposited at hub 2 min ago, "
+            "delivered 10 s ago, 2 attempt(s)\n"
+            "m4  to bob  5 B  expired, accepted 16 min, 40 s ago, 2 attempt(s)\n"
+            "m5  to bob  5 B  deposited at x7kq2m4ztbhv (2 min ago), accepted 5 min ago, 2 "
+            "attempt(s)\n");
+  // A state this e3xctl does not know is shown as it is.
+  EXPECT_NE(
+      format_outbox(json::parse(R"([{"id":"m","state":"held"}])").as_array(), 0).find("  held, "),
+      std::string::npos);
+  EXPECT_NO_THROW(format_outbox(
+      json::parse(R"([{"state":"deposited","deposited":{"at":"x","mailbox":3}}])").as_array(), 0));
+
+  const auto inbox = json::parse(R"([
+    {"id":"m1","peer":"alice","hashname":"b5jn","bytes":5,"received":990,"via":"network"},
+    {"id":"m2","peer":"alice","hashname":"b5jn","bytes":5,"received":990,"via":"mailbox",
+     "mailbox":"hub"},
+    {"id":"m3","peer":"alice","hashname":"b5jn","bytes":5,"received":990,"via":"import"}])");
+  EXPECT_EQ(format_inbox(inbox.as_array(), 1000),
+            "m1  from alice (b5jn)  5 B, received 10 s ago\n"
+            "m2  from alice (b5jn)  5 B, received 10 s ago (via hub)\n"
+            "m3  from alice (b5jn)  5 B, received 10 s ago (import)\n");
+}
+
+json::object mailbox_result() {
+  return object_of(R"({"enabled":true,"quota_per_recipient":67108864,
+    "quota_per_sender":16777216,"max_age":604800,"held":12,"bytes":34567,
+    "recipients":[
+      {"peer":"bob","hashname":"x7kq2m4ztbhvdz6fnlc3brswzx6ifiutmcyfgqzk6c2bvdz2i3ha",
+       "messages":11,"bytes":34000,"oldest":1764892800,"senders":1},
+      {"peer":null,"hashname":"b5jnzq3q7mgxv6mmy5ro4zvd2aa6g7hxkvunl7nsacpjwbjcmr4a",
+       "messages":1,"bytes":567,"oldest":1764899990,"senders":2}],
+    "stats":{"deposits":14,"duplicates":0,"refused_policy":1,"refused_quota":1,"picked_up":2,
+             "expired":0,"corrupt":0}})");
+}
+
+TEST(CtlFormat, Mailbox) {
+  const std::int64_t now = 1764892800 + 7200;
+  EXPECT_EQ(format_mailbox(mailbox_result(), now),
+            "mailbox on: up to 64.00 MiB per recipient, 16.00 MiB per sender, kept at most 7 d\n"
+            "holding 12 messages, 33.76 KiB\n"
+            "RECIPIENT     MESSAGES  BYTES      OLDEST    SENDERS\n"
+            "bob           11        33.20 KiB  2 h ago   1\n"
+            "b5jnzq3q7mgx  1         567 B      10 s ago  2\n"
+            "since start: 14 deposits, 0 duplicates, 1 refused by policy, 1 refused over quota, 2 "
+            "picked up, 0 expired, 0 corrupt\n");
+  json::object empty = mailbox_result();
+  empty["recipients"] = json::array{};
+  empty["held"] = 1;
+  empty["bytes"] = 0;
+  const std::string text = format_mailbox(empty, now);
+  EXPECT_NE(text.find("holding 1 message, 0 B\nno mail held\n"), std::string::npos) << text;
+  // Off: says why; counters that are all zero are left out.
+  json::object off = object_of(R"({"enabled":false,"quota_per_recipient":67108864,
+    "quota_per_sender":16777216,"max_age":604800,"held":0,"bytes":0,"recipients":[],
+    "stats":{"deposits":0,"duplicates":0,"refused_policy":0,"refused_quota":0,"picked_up":0,
+             "expired":0,"corrupt":0}})");
+  EXPECT_EQ(format_mailbox(off, now), "mailbox: off (no [mailbox] in the configuration)\n");
+  // Turned off by a reload while mail is still held: it is listed under it, with the counters.
+  json::object off_holding = mailbox_result();
+  off_holding["enabled"] = false;
+  const std::string held = format_mailbox(off_holding, now);
+  EXPECT_EQ(held.rfind("mailbox: off (no [mailbox] in the configuration)\nRECIPIENT ", 0), 0u);
+  EXPECT_NE(held.find("\nbob  "), std::string::npos);
+  EXPECT_NE(held.find("since start: 14 deposits"), std::string::npos);
+  // Odd JSON prints "?" and never throws.
+  EXPECT_NO_THROW(format_mailbox(json::object{}, now));
+  EXPECT_EQ(format_mailbox(json::object{}, now),
+            "mailbox: off (no [mailbox] in the configuration)\n");
+  EXPECT_NO_THROW(
+      format_mailbox(object_of(R"({"enabled":true,"recipients":[1,{"peer":2}],"stats":[]})"), now));
+  EXPECT_NE(format_mailbox(object_of(R"({"enabled":true})"), now)
+                .find("up to ? per recipient, ? per sender, kept at most ?"),
+            std::string::npos);
+  // Names a peer chose never reach the terminal raw.
+  json::object odd = mailbox_result();
+  odd["recipients"].as_array()[0].as_object()["peer"] = "b\x1b[2J";
+  EXPECT_NE(format_mailbox(odd, now).find("b\\x1b[2J"), std::string::npos);
+}
+
+TEST(CtlFormat, MailboxEvents) {
+  EXPECT_EQ(format_event(object_of(R"({"event":"deposited","time":1714564803,"peer":"bob",
+              "hashname":"x7kq","id":"7f3a","mailbox":"hub"})"),
+                         0),
+            "2024-05-01 12:00:03 message 7f3a for bob deposited at hub\n");
+  EXPECT_EQ(format_event(object_of(R"({"event":"deposit","time":1714564803,"peer":"alice",
+              "hashname":"b5jn","recipient":"bob","bytes":1190})"),
+                         0),
+            "2024-05-01 12:00:03 alice deposited 1190 bytes for bob\n");
+  EXPECT_EQ(format_event(object_of(R"({"event":"pickup","time":1714564803,"peer":"bob",
+              "hashname":"x7kq","count":2})"),
+                         0),
+            "2024-05-01 12:00:03 bob picked up 2 message(s)\n");
+  EXPECT_EQ(format_event(object_of(R"({"event":"deposit_refused","time":1714564803,
+              "peer":"alice","hashname":"b5jn","recipient":"bob","reason":"quota"})"),
+                         0),
+            "2024-05-01 12:00:03 refused a deposit from alice for bob (over quota)\n");
+  EXPECT_EQ(format_event(object_of(R"({"event":"deposit_refused","time":1714564803,
+              "peer":null,"hashname":"b5jn","recipient":"bob","reason":"policy"})"),
+                         0),
+            "2024-05-01 12:00:03 refused a deposit from b5jn for bob (not allowed by [mailbox] "
+            "allow)\n");
+  EXPECT_EQ(format_event(object_of(R"({"event":"mail_expired","time":1714564803,
+              "recipient":"bob","count":3})"),
+                         0),
+            "2024-05-01 12:00:03 3 message(s) held for bob expired\n");
+  // A peer without a name falls back to its hashname, as in every event.
+  EXPECT_EQ(format_event(object_of(R"({"event":"pickup","time":1714564803,"peer":null,
+              "hashname":"x7kq","count":1})"),
+                         0),
+            "2024-05-01 12:00:03 x7kq picked up 1 message(s)\n");
+  for (const char* name : {"deposited", "deposit", "pickup", "deposit_refused", "mail_expired"}) {
+    EXPECT_NO_THROW(format_event(json::object{{"event", name}}, 0));
+  }
 }
 
 TEST(CtlFormat, InboxAckOneOrSeveral) {

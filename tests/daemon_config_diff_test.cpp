@@ -161,5 +161,54 @@ TEST(ConfigDiff, RouterSettingsApplyLiveWithTheirOldAndNewValues) {
   EXPECT_TRUE(diff_config(next, next).applied.empty());
 }
 
+// [mailbox] and [messages] deposit_after (PROTOCOL.md 14) apply live, like [router].
+TEST(ConfigDiff, MailboxSettingsApplyLiveWithTheirOldAndNewValues) {
+  config::Config running;
+  running.peers = {peer("alice", 1), peer("bob", 2)};
+  config::Config next = running;
+  next.messages.deposit_after_s = 0;
+  next.mailbox.enable = true;
+  next.mailbox.allow = {"alice", "bob"};
+  next.mailbox.quota_per_recipient = 1 << 20;
+  next.mailbox.quota_per_sender = 1 << 17;
+  next.mailbox.max_age_s = 3600;
+  const ConfigDiff diff = diff_config(running, next);
+  EXPECT_EQ(
+      diff.applied,
+      (Names{"messages.deposit_after: 30 -> 0", "mailbox.enable: false -> true",
+             "mailbox.allow: changed", "mailbox.quota_per_recipient: 67108864 -> 1048576",
+             "mailbox.quota_per_sender: 16777216 -> 131072", "mailbox.max_age: 604800 -> 3600"}));
+  EXPECT_TRUE(diff.restart_required.empty());
+  EXPECT_EQ(diff.unchanged, (Names{"alice", "bob"}));
+  EXPECT_TRUE(diff.changed.empty());
+  // "peers" for every configured peer is a change of allow too.
+  config::Config all = running;
+  all.mailbox.allow_all_peers = true;
+  EXPECT_EQ(diff_config(running, all).applied, Names{"mailbox.allow: changed"});
+  EXPECT_TRUE(diff_config(next, next).applied.empty());
+}
+
+// A peer's mailboxes change like its routers: the peer is "changed" and keeps its exchange.
+TEST(ConfigDiff, APeerWhoseOnlyChangeIsMailboxIsChangedAndKeepsItsExchange) {
+  config::Config running;
+  running.peers = {peer("bob", 1), peer("hub", 2), peer("hub2", 3)};
+  config::Config next = running;
+  next.peers[0].mailbox = {"hub"};
+  ConfigDiff diff = diff_config(running, next);
+  EXPECT_EQ(diff.changed, Names{"bob"});
+  EXPECT_TRUE(diff.rekeyed.empty());
+  EXPECT_TRUE(diff.added.empty());
+  EXPECT_TRUE(diff.removed.empty());
+  EXPECT_EQ(diff.unchanged, (Names{"hub", "hub2"}));
+  EXPECT_TRUE(diff.restart_required.empty());
+  EXPECT_TRUE(diff.applied.empty());
+  // Another order is another preference: a change too.
+  running.peers[0].mailbox = {"hub", "hub2"};
+  next.peers[0].mailbox = {"hub2", "hub"};
+  EXPECT_EQ(diff_config(running, next).changed, Names{"bob"});
+  next.peers[0].mailbox = running.peers[0].mailbox;
+  EXPECT_EQ(diff_config(running, next).changed, Names{});
+}
+
 }  // namespace
 }  // namespace e3x::daemon

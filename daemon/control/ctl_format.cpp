@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <ctime>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include <boost/json/serialize.hpp>
@@ -165,6 +166,23 @@ std::string table_text(const std::vector<std::vector<std::string>>& rows) {
     out += line + "\n";
   }
   return out;
+}
+
+// An outbox row's "deposited" object (PROTOCOL.md 14): the mailbox's label and how long ago
+// ("hub", "2 min ago"; "?" when unknown); nullopt when the message was not deposited.
+std::optional<std::pair<std::string, std::string>> deposited_at(const json::object& message,
+                                                                std::int64_t now) {
+  const json::value* deposited = message.if_contains("deposited");
+  if (deposited == nullptr || !deposited->is_object()) return std::nullopt;
+  const json::object& d = deposited->get_object();
+  const auto at = get_int(d, "at");
+  return std::pair{short_label(d, "mailbox", "hashname"),
+                   at ? format_age(now - *at) : std::string("?")};
+}
+
+// "1 message", "3 messages".
+std::string count_of(const std::optional<std::int64_t>& count, std::string_view noun) {
+  return int_or_unknown(count) + " " + std::string(noun) + (count == 1 ? "" : "s");
 }
 
 }  // namespace
@@ -519,9 +537,22 @@ std::string format_outbox(const json::array& messages, std::int64_t now) {
   for (const json::value& value : messages) {
     if (!value.is_object()) continue;
     const json::object& m = value.get_object();
+    const std::string state = get_string(m, "state").value_or("?");
+    const auto deposited = deposited_at(m, now);
+    std::string shown = state;
+    if (state == "pending") {
+      shown = "queued";
+    } else if (state == "deposited") {
+      shown = deposited ? "deposited at " + deposited->first + " (" + deposited->second + ")"
+                        : "deposited";
+    }
     out += get_string(m, "id").value_or("?") + "  to " + peer_label(m) + "  " +
-           count_bytes(m, "bytes") + "  " + get_string(m, "state").value_or("?");
+           count_bytes(m, "bytes") + "  " + shown;
     if (auto created = get_int(m, "created")) out += ", accepted " + format_age(now - *created);
+    // Delivered or expired after a deposit: where it was left, too.
+    if (deposited && state != "deposited") {
+      out += ", deposited at " + deposited->first + " " + deposited->second;
+    }
     if (auto delivered = get_int(m, "delivered"))
       out += ", delivered " + format_age(now - *delivered);
     out += ", " + int_or_unknown(get_int(m, "attempts")) + " attempt(s)";
@@ -541,7 +572,12 @@ std::string format_inbox(const json::array& messages, std::int64_t now) {
            get_string(m, "hashname").value_or("?") + ")  " + count_bytes(m, "bytes");
     if (auto received = get_int(m, "received")) out += ", received " + format_age(now - *received);
     const auto via = get_string(m, "via");
-    if (via && *via != "network") out += " (" + *via + ")";
+    if (via && *via == "mailbox") {
+      // Picked up from a mailbox (PROTOCOL.md 14): the peer that held it.
+      out += " (via " + get_string(m, "mailbox").value_or("?") + ")";
+    } else if (via && *via != "network") {
+      out += " (" + *via + ")";
+    }
     out += "\n";
   }
   return out;
@@ -633,6 +669,28 @@ std::string format_event(const json::object& event, std::int64_t utc_offset_s) {
     out += "message " + get_string(event, "id").value_or("?") + " to " + peer_label(event) +
            " expired undelivered (" + int_or_unknown(get_int(event, "attempts")) +
            " attempt(s)); it stays in the outbox until cancelled";
+  } else if (name == "deposited") {
+    // Ours, left at a mailbox for the recipient (PROTOCOL.md 14).
+    out += "message " + get_string(event, "id").value_or("?") + " for " + peer_label(event) +
+           " deposited at " + get_string(event, "mailbox").value_or("?");
+  } else if (name == "deposit") {
+    // We are the mailbox: a sender left a message for a recipient.
+    out += peer_label(event) + " deposited " + int_or_unknown(get_int(event, "bytes")) +
+           " bytes for " + get_string(event, "recipient").value_or("?");
+  } else if (name == "pickup") {
+    out +=
+        peer_label(event) + " picked up " + int_or_unknown(get_int(event, "count")) + " message(s)";
+  } else if (name == "deposit_refused") {
+    const std::string reason = get_string(event, "reason").value_or("?");
+    out += "refused a deposit from " + peer_label(event) + " for " +
+           get_string(event, "recipient").value_or("?") + " (" +
+           (reason == "quota"    ? std::string("over quota")
+            : reason == "policy" ? std::string("not allowed by [mailbox] allow")
+                                 : reason) +
+           ")";
+  } else if (name == "mail_expired") {
+    out += int_or_unknown(get_int(event, "count")) + " message(s) held for " +
+           get_string(event, "recipient").value_or("?") + " expired";
   } else if (name == "stream_open") {
     out += "stream " +
            std::string(get_string(event, "direction").value_or("?") == "in" ? "from " : "to ") +
@@ -704,6 +762,67 @@ std::string format_routes(const json::object& result) {
     return get_bool(r, "enable").value_or(false) ? out + "no routes\n" : out;
   }
   return out + table_text(rows);
+}
+
+std::string format_mailbox(const json::object& result, std::int64_t now) {
+  const bool enabled = get_bool(result, "enabled").value_or(false);
+  std::string out;
+  if (!enabled) {
+    out = "mailbox: off (no [mailbox] in the configuration)\n";
+  } else {
+    const auto quota = [&](std::string_view key) {
+      const auto bytes = get_int(result, key);
+      return bytes && *bytes >= 0 ? format_bytes(static_cast<std::uint64_t>(*bytes))
+                                  : std::string("?");
+    };
+    const auto max_age = get_int(result, "max_age");
+    out = "mailbox on: up to " + quota("quota_per_recipient") + " per recipient, " +
+          quota("quota_per_sender") + " per sender, kept at most " +
+          (max_age ? format_duration(*max_age) : std::string("?")) + "\n";
+    out += "holding " + count_of(get_int(result, "held"), "message") + ", " +
+           count_bytes(result, "bytes") + "\n";
+  }
+
+  // Who has mail waiting: counts and sizes, never what it says (it is sealed anyway).
+  std::vector<std::vector<std::string>> rows{
+      {"RECIPIENT", "MESSAGES", "BYTES", "OLDEST", "SENDERS"}};
+  if (const json::value* list = result.if_contains("recipients"); list && list->is_array()) {
+    for (const json::value& value : list->get_array()) {
+      if (!value.is_object()) continue;
+      const json::object& r = value.get_object();
+      const auto oldest = get_int(r, "oldest");
+      rows.push_back({short_label(r, "peer", "hashname"), int_or_unknown(get_int(r, "messages")),
+                      count_bytes(r, "bytes"), oldest ? format_age(now - *oldest) : "?",
+                      int_or_unknown(get_int(r, "senders"))});
+    }
+  }
+  if (rows.size() > 1) {
+    out += table_text(rows);
+  } else if (enabled) {
+    out += "no mail held\n";
+  }
+
+  if (const json::value* stats = result.if_contains("stats"); stats && stats->is_object()) {
+    const json::object& st = stats->get_object();
+    static constexpr std::pair<const char*, const char*> kCounters[] = {
+        {"deposits", "deposits"},
+        {"duplicates", "duplicates"},
+        {"refused_policy", "refused by policy"},
+        {"refused_quota", "refused over quota"},
+        {"picked_up", "picked up"},
+        {"expired", "expired"},
+        {"corrupt", "corrupt"}};
+    std::vector<std::string> parts;
+    bool any = false;
+    for (const auto& [key, text] : kCounters) {
+      const auto count = get_int(st, key);
+      any = any || count.value_or(0) != 0;
+      parts.push_back(int_or_unknown(count) + " " + text);
+    }
+    // Off and never used: the counters say nothing.
+    if (enabled || any) out += "since start: " + join(parts) + "\n";
+  }
+  return out;
 }
 
 std::string format_services(const json::array& services) {

@@ -74,10 +74,16 @@ std::string format_reload(const boost::json::object& result);
 std::string format_send(const boost::json::object& result, std::string_view peer);
 
 // The "outbox" result, one line per message, or "outbox empty":
-//   7f3a9c  to alpha  5 B  pending, accepted 12 s ago, 3 attempt(s); last error: ...
+//   7f3a9c  to alpha  5 B  queued, accepted 12 s ago, 3 attempt(s); last error: ...
+//   7f3a9d  to bob  5 B  deposited at hub (2 min ago), accepted 3 min ago, 1 attempt(s)
+// The state column: "queued" (state "pending"), "deposited at <mailbox> (<age>)", "expired"
+// or "delivered" (these two followed by ", deposited at hub 2 min ago" after the "accepted"
+// age when the message was deposited).
 std::string format_outbox(const boost::json::array& messages, std::int64_t now);
 // The "inbox" result, one line per message, or "inbox empty":
 //   7f3a9c  from alpha (b5jn...)  5 B, received 12 s ago
+// followed by " (import)" for an imported message and " (via hub)" for one picked up from the
+// mailbox hub (nothing for "via":"network").
 std::string format_inbox(const boost::json::array& messages, std::int64_t now);
 
 // The "inbox_ack" result, one line per message: "acknowledged and deleted message <id> from
@@ -108,6 +114,12 @@ std::string format_speedtest(const boost::json::object& result);
 //   2024-05-01 12:01:02 message from alpha: msg, 5 bytes, id 7f3a "hello"
 //   2024-05-01 12:01:03 message 7f3a delivered to alpha (1 attempt(s))
 //   2024-05-01 12:02:00 reload: added beta; removed gamma
+//   2024-05-01 12:03:00 message 7f3a for bob deposited at hub
+// and, on a mailbox (PROTOCOL.md 14):
+//   2024-05-01 12:03:00 alice deposited 1190 bytes for bob
+//   2024-05-01 12:04:00 bob picked up 2 message(s)
+//   2024-05-01 12:04:01 refused a deposit from alice for bob (over quota)
+//   2024-05-01 12:05:00 3 message(s) held for bob expired
 // Unknown events print their name and JSON.
 std::string format_event(const boost::json::object& event, std::int64_t utc_offset_s);
 
@@ -119,6 +131,19 @@ std::string format_event(const boost::json::object& event, std::int64_t utc_offs
 // "router off" when it is not enabled (any routes left are still listed), "no routes" when
 // it is and there are none. STATE is "introduced" once nothing is relayed any more.
 std::string format_routes(const boost::json::object& result);
+
+// The "mailbox" result (PROTOCOL.md 14): the settings, what is held, one line per recipient,
+// and the counters since start; never any message's contents:
+//   mailbox on: up to 64.00 MiB per recipient, 16.00 MiB per sender, kept at most 7 d
+//   holding 12 messages, 33.76 KiB
+//   RECIPIENT  MESSAGES  BYTES      OLDEST    SENDERS
+//   bob        12        33.76 KiB  2 h ago   1
+//   since start: 14 deposits, 0 duplicates, 1 refused by policy, 1 refused over quota, 2
+//   picked up, 0 expired, 0 corrupt
+// "mailbox: off (no [mailbox] in the configuration)" when it is not enabled (mail still held
+// is listed under it; the counters only when one is not zero); "no mail held" when it is and
+// holds none. A recipient without a name shows the first 12 characters of its hashname.
+std::string format_mailbox(const boost::json::object& result, std::int64_t now);
 
 // `e3xctl services`: one line per service, "ssh  tcp://127.0.0.1:22  allow: beta, gamma".
 std::string format_services(const boost::json::array& services);

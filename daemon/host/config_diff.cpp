@@ -60,6 +60,8 @@ ConfigDiff diff_config(const config::Config& running, const config::Config& next
   applied("messages.expiry", running.messages.expiry_s, next.messages.expiry_s);
   applied("messages.store_quota", running.messages.store_quota, next.messages.store_quota);
   applied("messages.peer_quota", running.messages.peer_quota, next.messages.peer_quota);
+  applied("messages.deposit_after", running.messages.deposit_after_s,
+          next.messages.deposit_after_s);
   applied("router.enable", running.router.enable, next.router.enable);
   if (running.router.allow_all_peers != next.router.allow_all_peers ||
       running.router.allow != next.router.allow) {
@@ -68,6 +70,18 @@ ConfigDiff diff_config(const config::Config& running, const config::Config& next
   applied("router.relay", running.router.relay, next.router.relay);
   applied("router.relay_rate", running.router.relay_rate, next.router.relay_rate);
   applied("router.relay_idle", running.router.relay_idle_s, next.router.relay_idle_s);
+  // [mailbox] (PROTOCOL.md 14): the held mail stays; the new limits apply to what comes next
+  // and to the next expiry sweep.
+  applied("mailbox.enable", running.mailbox.enable, next.mailbox.enable);
+  if (running.mailbox.allow_all_peers != next.mailbox.allow_all_peers ||
+      running.mailbox.allow != next.mailbox.allow) {
+    diff.applied.emplace_back("mailbox.allow: changed");
+  }
+  applied("mailbox.quota_per_recipient", running.mailbox.quota_per_recipient,
+          next.mailbox.quota_per_recipient);
+  applied("mailbox.quota_per_sender", running.mailbox.quota_per_sender,
+          next.mailbox.quota_per_sender);
+  applied("mailbox.max_age", running.mailbox.max_age_s, next.mailbox.max_age_s);
   if (running.services != next.services) diff.applied.emplace_back("services: changed");
   if (running.forwards != next.forwards) diff.applied.emplace_back("forwards: changed");
 
@@ -88,8 +102,10 @@ ConfigDiff diff_config(const config::Config& running, const config::Config& next
     if (old.hashname != peer.hashname || old.key != peer.key) {
       diff.rekeyed.push_back(peer.name);
     } else if (old.endpoints != peer.endpoints || old.keepalive_s != peer.keepalive_s ||
-               old.via != peer.via || (keepalive_defaults_changed && !peer.keepalive_s)) {
-      // Its exchange stays up: other routers only matter when it has to be found again.
+               old.via != peer.via || old.mailbox != peer.mailbox ||
+               (keepalive_defaults_changed && !peer.keepalive_s)) {
+      // Its exchange stays up: other routers only matter when it has to be found again, other
+      // mailboxes when a message for it is next deposited.
       diff.changed.push_back(peer.name);
     } else {
       diff.unchanged.push_back(peer.name);
