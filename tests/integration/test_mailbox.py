@@ -74,7 +74,7 @@ class Mailbox(DaemonTestCase):
         return bodies
 
     def held(self, h):
-        return {r["peer"]: r["messages"] for r in h.ctl("mailbox")["recipients"]}
+        return {r["peer"]: r["messages"] for r in h.result("mailbox")["recipients"]}
 
     def messages_status(self, daemon):
         return daemon.ctl("status")["messages"]
@@ -103,7 +103,7 @@ class Mailbox(DaemonTestCase):
         wait_until(lambda: all(m["state"] == "deposited" for m in self.outbox(a)) and
                    len(self.outbox(a)) == 100, 60, "all 100 deposited at H")
         self.assertEqual(self.held(h), {"b": 100})
-        shown = a.ctl("outbox", check=False)
+        shown = self.outbox(a)
         self.assertTrue(all(m["deposited"]["mailbox"] == "h" for m in shown), shown)
         a.stop()
         self.assertFalse(self.running(a))
@@ -129,7 +129,7 @@ class Mailbox(DaemonTestCase):
         wait_until(lambda: self.outbox(a) == [], 60, "A's outbox to empty from the receipts")
         self.assertEqual(self.messages_status(a)["delivered"], 100)
         wait_until(lambda: self.held(h) == {}, 10, "H to hold nothing")
-        self.assertEqual(h.ctl("mailbox")["stats"]["picked_up"], 200)
+        self.assertEqual(h.result("mailbox")["stats"]["picked_up"], 200)
         self.assertFalse(self.running(b))
 
     def test_crashes_of_the_mailbox_and_of_the_recipient_lose_nothing(self):
@@ -157,7 +157,7 @@ class Mailbox(DaemonTestCase):
         self.assertEqual(self.inbox_bodies(b), sent)
         status = self.messages_status(b)
         self.assertEqual(status["corrupt_files"], 0)
-        self.assertEqual(h.ctl("mailbox")["stats"]["corrupt"], 0)
+        self.assertEqual(h.result("mailbox")["stats"]["corrupt"], 0)
         print(f"B killed with {partial} of 300 still at H", flush=True)
         wait_until(lambda: self.held(h).get("b", 0) == 0, 10, "H to hand over everything")
         b.stop()
@@ -236,19 +236,19 @@ class Mailbox(DaemonTestCase):
         wait_until(lambda: "refused" in (self.outbox(c)[0]["last_error"] or ""), 30,
                    "H to refuse C")
         self.assertEqual(self.outbox(c)[0]["state"], "pending")
-        self.assertEqual(h.ctl("mailbox")["stats"]["refused_policy"], 1)
+        self.assertEqual(h.result("mailbox")["stats"]["refused_policy"], 1)
         self.assertEqual(self.held(h), {})
         a.start()
         for i in range(80):  # 80 KB: more than the 64 KiB A may leave at H
             self.send(a, "b", os.urandom(1000), f"q{i:02d}")
-        wait_until(lambda: h.ctl("mailbox")["stats"]["refused_quota"] > 0, 30,
+        wait_until(lambda: h.result("mailbox")["stats"]["refused_quota"] > 0, 30,
                    "the quota to refuse")
         rows = self.outbox(a)
         self.assertEqual(len(rows), 80)
         refused = [m for m in rows if m["state"] == "pending"]
         self.assertTrue(refused and all("refused" in (m["last_error"] or "") for m in refused),
                         refused)
-        self.assertLessEqual(h.ctl("mailbox")["bytes"], 64 * 1024)
+        self.assertLessEqual(h.result("mailbox")["bytes"], 64 * 1024)
 
     def test_a_deposited_message_expires_at_h_and_in_the_outbox(self):
         h, a, b = self.trio()
@@ -258,7 +258,7 @@ class Mailbox(DaemonTestCase):
         self.send(a, "b", "short-lived", "brief")
         wait_until(lambda: self.held(h) == {"b": 1}, 30, "the deposit")
         wait_until(lambda: self.held(h) == {}, 90, "H to remove it at its expiry")
-        self.assertEqual(h.ctl("mailbox")["stats"]["expired"], 1)
+        self.assertEqual(h.result("mailbox")["stats"]["expired"], 1)
         wait_until(lambda: self.outbox(a)[0]["state"] == "expired", 10, "A to show it expired")
 
 
