@@ -116,39 +116,83 @@ void MailboxModule::on_deposit(event::ChannelOpened& opened) {
                     opened.peer);
     return;
   }
-  const std::int64_t now = unix_seconds();
   // The packet is sealed: its expiry is the sender's word (capped by max_age in the store).
-  const std::int64_t expires =
-      integer_field(opened.json, "expires").value_or(now + host_.config().mailbox.max_age_s);
-  auto stored = store_->deposit(opened.peer, *recipient, opened.body, expires, now, limits());
+  const std::int64_t expires = integer_field(opened.json, "expires")
+                                   .value_or(unix_seconds() + host_.config().mailbox.max_age_s);
+  if (has_more(opened.json)) {
+    const auto from_sender =
+        std::count_if(assembling_.begin(), assembling_.end(),
+                      [&](const auto& entry) { return entry.first.first == opened.peer; });
+    if (static_cast<std::size_t>(from_sender) >= kAssemblingPerSender) {
+      refuse(key, "too many deposits arriving at once", stats_.refused_quota);
+      return;
+    }
+    assembling_[key] = Assembling{*recipient, expires, {}};
+    on_deposit_piece(key, opened.json, opened.body);
+    return;
+  }
+  store_deposit(key, *recipient, expires, opened.body);
+}
+
+void MailboxModule::channel_data(event::ChannelData& data) {
+  on_deposit_piece({data.peer, data.channel}, data.json, data.body);
+}
+
+void MailboxModule::on_deposit_piece(const ChannelKey& key, const json::object& head,
+                                     ByteView body) {
+  auto it = assembling_.find(key);
+  if (it == assembling_.end()) return;
+  switch (it->second.pieces.add(body, has_more(head))) {
+    case PieceAssembler::Step::kMore:
+      return;
+    case PieceAssembler::Step::kTooLarge:
+      assembling_.erase(it);
+      refuse(key, "a deposit larger than " + std::to_string(kMaxPiecedPacket) + " bytes",
+             stats_.refused_quota);
+      return;
+    case PieceAssembler::Step::kComplete: {
+      const Hashname recipient = it->second.recipient;
+      const std::int64_t expires = it->second.expires;
+      const Bytes packet = it->second.pieces.take();
+      assembling_.erase(it);
+      store_deposit(key, recipient, expires, packet);
+      return;
+    }
+  }
+}
+
+void MailboxModule::store_deposit(const ChannelKey& key, const Hashname& recipient,
+                                  std::int64_t expires, ByteView packet) {
+  const Hashname& sender = key.first;
+  auto stored = store_->deposit(sender, recipient, packet, expires, unix_seconds(), limits());
   if (!stored) {
     const bool expired = stored.error().kind == MailboxRefusal::Kind::kExpired;
     refuse(key, stored.error().message, expired ? stats_.refused_expired : stats_.refused_quota);
     host_.broadcast(json::object{{"event", "deposit_refused"},
-                                 {"recipient", host_.peer_label(*recipient)},
+                                 {"recipient", host_.peer_label(recipient)},
                                  {"reason", expired ? "expired" : "quota"}},
-                    opened.peer);
+                    sender);
     return;
   }
   if (stored->already_held) {
     stats_.duplicates += 1;
   } else {
     stats_.deposits += 1;
-    spdlog::debug("mailbox: {} deposited {} bytes for {}", host_.peer_label(opened.peer),
-                  opened.body.size(), host_.peer_label(*recipient));
+    spdlog::debug("mailbox: {} deposited {} bytes for {}", host_.peer_label(sender), packet.size(),
+                  host_.peer_label(recipient));
     host_.broadcast(json::object{{"event", "deposit"},
-                                 {"recipient", host_.peer_label(*recipient)},
-                                 {"bytes", opened.body.size()}},
-                    opened.peer);
+                                 {"recipient", host_.peer_label(recipient)},
+                                 {"bytes", packet.size()}},
+                    sender);
   }
   // Durable (committed) before this answer leaves.
-  auto answered = host_.endpoint().send_channel(host_.now(), opened.peer, opened.channel,
+  auto answered = host_.endpoint().send_channel(host_.now(), sender, key.second,
                                                 json::object{{"stored", true}}, {}, true);
   if (!answered) {
-    spdlog::debug("mailbox: cannot answer a deposit from {}: {}", host_.peer_label(opened.peer),
+    spdlog::debug("mailbox: cannot answer a deposit from {}: {}", host_.peer_label(sender),
                   to_string(answered.error()));
   }
-  if (host_.endpoint().exchange_up(*recipient)) start_pickup(*recipient);
+  if (host_.endpoint().exchange_up(recipient)) start_pickup(recipient);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -175,42 +219,71 @@ void MailboxModule::start_pickup(const Hashname& recipient) {
     spdlog::error("mailbox: {}", packet.error());
     return;  // removed and counted as corrupt; the next tick tries the rest
   }
-  // The open packet carries the oldest held packet (seq 1), like a deposit carries its own.
-  auto channel = host_.open_channel(*this, recipient, "mail", true, {}, std::move(*packet));
-  if (!channel) {
-    spdlog::debug("mailbox: cannot open mail to {}: {}", host_.peer_label(recipient),
-                  to_string(channel.error()));
-    return;
-  }
-  Pickup& pickup = pickups_[recipient];
-  pickup.channel = *channel;
-  pickup.unacked[1] = first.front().id;
-  pickup.next_seq = 2;
+  Pickup pickup;
   pickup.last_id = first.front().id;
-  fill(recipient, pickup);
+  // The open packet carries the oldest held packet, like a deposit carries its own.
+  if (!send_held(recipient, pickup, first.front().id, std::move(*packet))) return;
+  fill(recipient, pickups_[recipient] = std::move(pickup));
+}
+
+bool MailboxModule::send_held(const Hashname& recipient, Pickup& pickup, std::int64_t id,
+                              Bytes packet) {
+  Endpoint& endpoint = host_.endpoint();
+  std::size_t offset = 0;
+  if (pickup.channel == 0) {
+    json::object extra;
+    if (packet.size() > open_body_room("mail", extra)) extra["more"] = true;
+    offset = std::min(packet.size(), open_body_room("mail", extra));
+    auto channel = host_.open_channel(*this, recipient, "mail", true, extra,
+                                      Bytes(packet.begin(), packet.begin() + offset));
+    if (!channel) {
+      spdlog::debug("mailbox: cannot open mail to {}: {}", host_.peer_label(recipient),
+                    to_string(channel.error()));
+      return false;
+    }
+    pickup.channel = *channel;
+    pickup.next_seq = 2;
+    if (offset == packet.size()) {
+      pickup.unacked[1] = id;
+      return true;
+    }
+    pickup.unacked[1] = 0;
+  }
+  const std::size_t quota = endpoint.channel_quota(recipient, pickup.channel);
+  if (quota <= kMoreKeyBytes) return false;  // the channel is gone
+  const std::size_t room = quota - kMoreKeyBytes;
+  const auto pieces = cut_into_pieces(ByteView(packet).subspan(offset), room, room);
+  for (std::size_t i = 0; i < pieces.size(); ++i) {
+    const bool last = i + 1 == pieces.size();
+    if (pieces[i].empty() && !last) continue;
+    auto sent = endpoint.send_channel(host_.now(), recipient, pickup.channel,
+                                      last ? json::object{} : json::object{{"more", true}},
+                                      Bytes(pieces[i].begin(), pieces[i].end()));
+    // Capacity was checked for every piece: a failure means the channel is gone.
+    if (!sent) return false;
+    pickup.unacked[pickup.next_seq++] = last ? id : 0;
+  }
+  return true;
 }
 
 bool MailboxModule::fill(const Hashname& recipient, Pickup& pickup) {
   Endpoint& endpoint = host_.endpoint();
-  while (pickup.unacked.size() < kMailInFlight &&
-         endpoint.channel_send_capacity(recipient, pickup.channel) > 0) {
+  while (pickup.unacked.size() < kMailInFlight) {
     const auto next = store_->held_for(recipient, 1, pickup.last_id);
     if (next.empty()) break;
+    const std::size_t quota = endpoint.channel_quota(recipient, pickup.channel);
+    if (quota <= kMoreKeyBytes) return false;  // the channel is gone
+    const std::size_t room = quota - kMoreKeyBytes;
+    const std::size_t pieces =
+        next.front().bytes <= room + kMoreKeyBytes ? 1 : (next.front().bytes + room - 1) / room;
+    if (endpoint.channel_send_capacity(recipient, pickup.channel) < pieces) break;
     pickup.last_id = next.front().id;
     auto packet = store_->packet(next.front().id);
     if (!packet) {
       spdlog::error("mailbox: {}", packet.error());
       continue;
     }
-    if (packet->size() > endpoint.channel_quota(recipient, pickup.channel)) {
-      // Deposited over a TCP path and too large for this one: it waits for a larger path
-      // (or its expiry).
-      continue;
-    }
-    auto sent =
-        endpoint.send_channel(host_.now(), recipient, pickup.channel, {}, std::move(*packet));
-    if (!sent) return false;
-    pickup.unacked[pickup.next_seq++] = next.front().id;
+    if (!send_held(recipient, pickup, next.front().id, std::move(*packet))) return false;
   }
   return true;
 }
@@ -220,12 +293,14 @@ void MailboxModule::collect_acks(const Hashname& recipient, Pickup& pickup) {
   if (!flow) return;
   std::size_t acked = 0;
   while (!pickup.unacked.empty() && pickup.unacked.begin()->first <= flow->peer_ack) {
-    // The recipient stored it (it acknowledges only after handling it): ours to forget.
-    if (std::string error = store_->remove(pickup.unacked.begin()->second); !error.empty()) {
-      spdlog::warn("mailbox: {}", error);
+    // The recipient handled it (its ack leaves after that): ours to forget.
+    if (const std::int64_t id = pickup.unacked.begin()->second; id != 0) {
+      if (std::string error = store_->remove(id); !error.empty()) {
+        spdlog::warn("mailbox: {}", error);
+      }
+      ++acked;
     }
     pickup.unacked.erase(pickup.unacked.begin());
-    ++acked;
   }
   if (acked == 0) return;
   stats_.picked_up += acked;
@@ -250,6 +325,7 @@ void MailboxModule::pump() {
 }
 
 void MailboxModule::channel_closed(const ChannelKey& key, const std::string& reason) {
+  assembling_.erase(key);
   const auto it = pickups_.find(key.first);
   if (it == pickups_.end() || it->second.channel != key.second) return;
   if (!it->second.ending) {

@@ -26,11 +26,14 @@
 #include "daemon/host/host.hpp"
 #include "daemon/host/module.hpp"
 #include "daemon/modules/mailbox/mailbox_store.hpp"
+#include "daemon/modules/mailbox/packet_pieces.hpp"
 
 namespace e3x::daemon {
 
 // Packets of one pickup in flight at once (sent, not yet acknowledged).
 inline constexpr std::size_t kMailInFlight = 64;
+// Deposits one sender may have arriving in pieces at once (each up to kMaxPiecedPacket).
+inline constexpr std::size_t kAssemblingPerSender = 8;
 // Expired mail is looked for this often (one indexed DELETE).
 inline constexpr Duration kMailboxSweepInterval = seconds(5);
 
@@ -55,12 +58,20 @@ class MailboxModule final : public Module {
   void exchange_up(const event::ExchangeUp& up) override;
   void peer_removed(const Hashname& peer) override;
   void channel_opened(event::ChannelOpened& opened) override;
+  void channel_data(event::ChannelData& data) override;
   void channel_closed(const ChannelKey& key, const std::string& reason) override;
   void pump() override;
   void add_status(boost::json::object& status) const override;
 
  private:
-  // A "mail" channel to one recipient: seq -> held packet id, for what is unacknowledged.
+  // A deposit arriving in pieces (packet_pieces.hpp), accepted by policy at its open.
+  struct Assembling {
+    Hashname recipient;
+    std::int64_t expires = 0;
+    PieceAssembler pieces;
+  };
+  // A "mail" channel to one recipient: seq -> held packet id, for what is unacknowledged (a
+  // packet sent in pieces is deleted at its last piece's seq; the others map to 0).
   struct Pickup {
     std::uint32_t channel = 0;
     std::map<std::uint32_t, std::int64_t> unacked;
@@ -75,6 +86,11 @@ class MailboxModule final : public Module {
   bool allowed(const Hashname& peer) const;
   MailboxLimits limits() const;
   void on_deposit(event::ChannelOpened& opened);
+  void on_deposit_piece(const ChannelKey& key, const boost::json::object& head, ByteView body);
+  void store_deposit(const ChannelKey& key, const Hashname& recipient, std::int64_t expires,
+                     ByteView packet);
+  // Sends one held packet (in pieces if needed) on the pickup's channel, or opens it with it.
+  bool send_held(const Hashname& recipient, Pickup& pickup, std::int64_t id, Bytes packet);
   void refuse(const ChannelKey& key, const std::string& why, std::uint64_t& counter);
   void start_pickup(const Hashname& recipient);
   // Sends what fits on the pickup's channel; false when the channel could not be used.
@@ -86,6 +102,7 @@ class MailboxModule final : public Module {
   Host& host_;
   std::unique_ptr<MailboxStore> store_;
   std::map<Hashname, Pickup> pickups_;
+  std::map<ChannelKey, Assembling> assembling_;
   MailboxStats stats_;
   Instant last_sweep_{};
 };

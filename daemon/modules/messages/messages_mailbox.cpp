@@ -11,6 +11,7 @@
 #include <algorithm>
 
 #include "core/message_rules.hpp"
+#include "daemon/modules/mailbox/packet_pieces.hpp"
 #include "daemon/modules/messages/messages_module.hpp"
 #include "daemon/support/text_escape.hpp"
 
@@ -53,15 +54,36 @@ bool MessagesModule::start_deposit(const Hashname& mailbox, const Hashname& reci
                                    const std::string& receipt_id) {
   // The mailbox cannot read the sealed expiry, so the deposit states it (it keeps the packet
   // no longer than that, nor than its own max_age).
-  auto channel = host_.open_channel(
-      *this, mailbox, "deposit", true,
-      json::object{{"to", recipient.to_string()}, {"expires", expires}}, std::move(packet));
+  json::object extra{{"to", recipient.to_string()}, {"expires", expires}};
+  // One channel packet when it fits (PROTOCOL.md 14 as written), else pieces (packet_pieces.hpp).
+  const bool pieced = packet.size() > open_body_room("deposit", extra);
+  if (pieced) extra["more"] = true;
+  const std::size_t first = std::min(packet.size(), open_body_room("deposit", extra));
+  auto channel = host_.open_channel(*this, mailbox, "deposit", true, extra,
+                                    Bytes(packet.begin(), packet.begin() + first));
   if (!channel) {
     spdlog::debug("cannot deposit at {}: {}", host_.peer_label(mailbox),
                   to_string(channel.error()));
     return false;
   }
-  deposits_[{mailbox, *channel}] = DepositInFlight{recipient, outbox_id, receipt_id, false};
+  const ChannelKey key{mailbox, *channel};
+  if (pieced) {
+    const std::size_t room = host_.endpoint().channel_quota(mailbox, *channel) - kMoreKeyBytes;
+    const auto pieces = cut_into_pieces(ByteView(packet).subspan(first), room, room);
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+      const bool last = i + 1 == pieces.size();
+      auto sent = host_.endpoint().send_channel(
+          host_.now(), mailbox, *channel, last ? json::object{} : json::object{{"more", true}},
+          Bytes(pieces[i].begin(), pieces[i].end()));
+      if (!sent) {
+        spdlog::debug("cannot deposit at {}: {}", host_.peer_label(mailbox),
+                      to_string(sent.error()));
+        host_.close_channel(key, "incomplete");
+        return false;
+      }
+    }
+  }
+  deposits_[key] = DepositInFlight{recipient, outbox_id, receipt_id, false};
   return true;
 }
 
@@ -248,6 +270,27 @@ void MessagesModule::on_mail(const Hashname& mailbox, ByteView packet) {
   note_receipt_for_deposit(*opened);
 }
 
+// A piece of mail: assembled (packet_pieces.hpp) and handled once whole.
+void MessagesModule::on_mail_piece(const ChannelKey& key, const boost::json::object& head,
+                                   ByteView body) {
+  auto channel = mail_channels_.find(key);
+  if (channel == mail_channels_.end()) return;
+  switch (channel->second.add(body, has_more(head))) {
+    case PieceAssembler::Step::kMore:
+      return;
+    case PieceAssembler::Step::kTooLarge:
+      message_stats_.mail_dropped += 1;
+      spdlog::warn("mail from mailbox {}: a packet larger than {} bytes; dropped",
+                   host_.peer_label(key.first), kMaxPiecedPacket);
+      return;
+    case PieceAssembler::Step::kComplete: {
+      const Bytes packet = channel->second.take();
+      if (!packet.empty()) on_mail(key.first, packet);
+      return;
+    }
+  }
+}
+
 void MessagesModule::channel_opened(event::ChannelOpened& opened) {
   if (opened.type != "mail") return;
   const ChannelKey key{opened.peer, opened.channel};
@@ -256,8 +299,8 @@ void MessagesModule::channel_opened(event::ChannelOpened& opened) {
     host_.close_channel(key, "refused");
     return;
   }
-  mail_channels_.insert(key);
-  if (!opened.body.empty()) on_mail(opened.peer, opened.body);
+  mail_channels_.try_emplace(key);
+  on_mail_piece(key, opened.json, opened.body);
   if (opened.end) host_.endpoint().send_channel(host_.now(), key.first, key.second, {}, {}, true);
 }
 
@@ -268,7 +311,7 @@ void MessagesModule::channel_data(event::ChannelData& data) {
     return;
   }
   if (!mail_channels_.contains(key)) return;
-  if (!data.body.empty()) on_mail(data.peer, data.body);
+  on_mail_piece(key, data.json, data.body);
   if (data.end) host_.endpoint().send_channel(host_.now(), key.first, key.second, {}, {}, true);
 }
 

@@ -18,6 +18,7 @@
 #include "core/sealed_message.hpp"
 #include "daemon/host/host.hpp"
 #include "daemon/host/module.hpp"
+#include "daemon/modules/mailbox/packet_pieces.hpp"
 #include "daemon/modules/messages/inbox.hpp"
 #include "daemon/modules/messages/outbox.hpp"
 
@@ -106,6 +107,7 @@ class MessagesModule final : public Module {
   void on_deposit_closed(const ChannelKey& key, const std::string& reason);
   // A packet a mailbox handed over: opened and checked exactly like one from the network.
   void on_mail(const Hashname& mailbox, ByteView packet);
+  void on_mail_piece(const ChannelKey& key, const boost::json::object& head, ByteView body);
   // Remembers a receipt owed to a sender that has mailboxes, to leave there if it stays away.
   void note_receipt_for_deposit(const ApplicationMessage& message);
   boost::json::value deposited_json(const OutboxEntry& entry) const;
@@ -162,7 +164,8 @@ class MessagesModule final : public Module {
     std::optional<Instant> retry_at;
   };
   std::map<std::pair<Hashname, std::string>, ReceiptToDeposit> receipt_deposits_;
-  std::set<ChannelKey> mail_channels_;  // "mail" channels mailboxes opened to us
+  // "mail" channels mailboxes opened to us, each with the packet being assembled.
+  std::map<ChannelKey, PieceAssembler> mail_channels_;
   // Why a message is not deposited (a refusal, a failed channel), by outbox id: shown as its
   // last error until a deposit succeeds (pump_outbox rewrites last_error while the peer is
   // away, and this must not be lost behind "waiting").

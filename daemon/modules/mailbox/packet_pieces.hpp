@@ -1,0 +1,51 @@
+// A sealed message packet carried over a reliable channel ("deposit", "mail"; PROTOCOL.md 14)
+// in one channel packet when it fits, else in consecutive ones.
+//
+// PROTOCOL.md 14 puts the whole OUTER packet in the BODY of one channel packet, but a channel
+// packet's INNER is at most 1400 bytes (section 6) while a message may be as large as a UDP
+// datagram (1472) or, over TCP, 64 KiB. A packet that does not fit is therefore split: every
+// piece but the last carries "more":true, and the receiver puts the BODYs back together in
+// seq order (a reliable channel delivers in order). A packet that fits travels exactly as
+// section 14 shows. The receiver bounds what it assembles by kMaxPiecedPacket.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+#include <vector>
+
+#include <boost/json/object.hpp>
+
+#include "core/bytes.hpp"
+
+namespace e3x::daemon {
+
+// The largest packet assembled from pieces: a TCP frame's 64 KiB and some.
+inline constexpr std::size_t kMaxPiecedPacket = 65536 + 1024;
+
+// What `"more":true` adds to a packet's head (`,"more":true`).
+inline constexpr std::size_t kMoreKeyBytes = 12;
+
+// BODY bytes an opening packet of `type` with `extra` keys can carry (reliable: seq 1).
+std::size_t open_body_room(std::string_view type, const boost::json::object& extra);
+
+// `packet` cut into an opening piece of at most `first_room` bytes and further pieces of at
+// most `room` bytes (room > 0). One piece when it fits in `first_room`.
+std::vector<ByteView> cut_into_pieces(ByteView packet, std::size_t first_room, std::size_t room);
+
+// Puts pieces back together; a packet larger than kMaxPiecedPacket is refused (and what came of
+// it forgotten) instead of growing without bound.
+class PieceAssembler {
+ public:
+  enum class Step { kMore, kComplete, kTooLarge };
+  Step add(ByteView body, bool more);
+  Bytes take();  // the assembled packet after kComplete; the assembler is empty again
+  bool empty() const { return buffer_.empty(); }
+
+ private:
+  Bytes buffer_;
+};
+
+// Whether a channel packet's head says more pieces follow.
+bool has_more(const boost::json::object& head);
+
+}  // namespace e3x::daemon
