@@ -135,7 +135,20 @@ void MessagesModule::note_receipt_for_deposit(const ApplicationMessage& message)
                                                  unix_seconds(), false, std::nullopt});
 }
 
+void MessagesModule::renote_mail_receipts() {
+  mail_receipts_renoted_ = true;
+  const std::int64_t unix_now = unix_seconds();
+  for (const InboxEntry* entry : inbox_->pending()) {
+    if (entry->via != "mailbox" || entry->keep_until <= unix_now) continue;
+    if (mailboxes_for(entry->from).empty()) continue;
+    receipt_deposits_.try_emplace(
+        {entry->from, entry->id},
+        ReceiptToDeposit{entry->sha256, entry->keep_until, unix_now, false, std::nullopt});
+  }
+}
+
 void MessagesModule::deposit_receipts_due(Instant now) {
+  if (!mail_receipts_renoted_) renote_mail_receipts();
   const std::int64_t unix_now = unix_seconds();
   const std::uint32_t after = host_.config().messages.deposit_after_s;
   for (auto it = receipt_deposits_.begin(); it != receipt_deposits_.end();) {

@@ -825,6 +825,7 @@ json::object MessagesModule::messages_json() const {
                       {"deposited", message_stats_.deposited},
                       {"deposit_refused", message_stats_.deposit_refused},
                       {"receipts_deposited", message_stats_.receipts_deposited},
+                      {"receipts_to_deposit", receipt_deposits_.size()},
                       {"mail_received", message_stats_.mail_received},
                       {"mail_dropped", message_stats_.mail_dropped},
                       {"receipts_owed", receipts_.owed()},

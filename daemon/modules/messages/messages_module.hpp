@@ -110,6 +110,10 @@ class MessagesModule final : public Module {
   void on_mail_piece(const ChannelKey& key, const boost::json::object& head, ByteView body);
   // Remembers a receipt owed to a sender that has mailboxes, to leave there if it stays away.
   void note_receipt_for_deposit(const ApplicationMessage& message);
+  // After a restart: receipts for mail still unacknowledged in the inbox are noted again (what
+  // was owed lived in memory; a repeat at the sender is harmless, a missing one leaves its
+  // outbox entry waiting until the two meet).
+  void renote_mail_receipts();
   boost::json::value deposited_json(const OutboxEntry& entry) const;
 
   // ---- delivery ----
@@ -164,6 +168,7 @@ class MessagesModule final : public Module {
     std::optional<Instant> retry_at;
   };
   std::map<std::pair<Hashname, std::string>, ReceiptToDeposit> receipt_deposits_;
+  bool mail_receipts_renoted_ = false;  // once, on the first tick (peers are known then)
   // "mail" channels mailboxes opened to us, each with the packet being assembled.
   std::map<ChannelKey, PieceAssembler> mail_channels_;
   // Why a message is not deposited (a refusal, a failed channel), by outbox id: shown as its
