@@ -21,10 +21,10 @@ import os
 import random
 import socket
 import sqlite3
-import time
+import subprocess
 import unittest
 
-from harness import DaemonTestCase, free_port, wait_until
+from harness import E3XCTL, DaemonTestCase, free_port, wait_until
 
 MAILBOX = '[mailbox]\nenable = true\nallow = ["a", "b"]\n'
 
@@ -73,6 +73,14 @@ class Mailbox(DaemonTestCase):
             bodies[row["id"]] = base64.b64decode(read["body_base64"])
         return bodies
 
+    @staticmethod
+    def human(daemon, *args):
+        """What a person sees: e3xctl without --json."""
+        out = subprocess.run([E3XCTL, "-s", daemon.socket, *args], capture_output=True,
+                             text=True, timeout=15)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
     def held(self, h):
         return {r["peer"]: r["messages"] for r in h.result("mailbox")["recipients"]}
 
@@ -105,6 +113,9 @@ class Mailbox(DaemonTestCase):
         self.assertEqual(self.held(h), {"b": 100})
         shown = self.outbox(a)
         self.assertTrue(all(m["deposited"]["mailbox"] == "h" for m in shown), shown)
+        self.assertIn("deposited at h", self.human(a, "outbox"))
+        listing = self.human(h, "mailbox")
+        self.assertRegex(listing, r"\bb\s+100\b", listing)
         a.stop()
         self.assertFalse(self.running(a))
 
@@ -117,6 +128,7 @@ class Mailbox(DaemonTestCase):
             self.assertEqual(received[message_id], body, message_id)
         self.assertTrue(all(row["via"] == "mailbox" and row["mailbox"] == "h"
                             for row in b.result("inbox")))
+        self.assertIn("via h", self.human(b, "inbox"))
         wait_until(lambda: self.messages_status(b)["receipts_deposited"] >= 100, 60,
                    "B to leave its 100 receipts at H")
         wait_until(lambda: self.held(h) == {"a": 100}, 10, "H to hold only A's receipts")
