@@ -1,6 +1,8 @@
 // daemon/support/sqlite.hpp: WAL mode, 0600, bindings round-trip, rollback on exceptions.
 #include <sys/stat.h>
 
+#include <cerrno>
+
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -99,6 +101,19 @@ TEST_F(SqliteTest, ErrorsCarryTheCodeAndTheStatementStaysUsable) {
   insert.reset().bind(1, std::int64_t{2}).run();
   EXPECT_EQ(db.changes(), 1);
   EXPECT_THROW(db.prepare("SELECT nonsense FROM nowhere"), SqliteError);
+}
+
+// A full disk is "disk_full" whichever way SQLite reports it: SQLITE_FULL, or an I/O error
+// whose system errno is ENOSPC or EDQUOT; other I/O errors are not.
+TEST(SqliteError, DiskFullFromTheCodeOrTheSystemErrno) {
+  constexpr int kFull = 13;                 // SQLITE_FULL
+  constexpr int kIoErrWrite = 10 | 3 << 8;  // SQLITE_IOERR_WRITE
+  constexpr int kIoErrFsync = 10 | 4 << 8;  // SQLITE_IOERR_FSYNC
+  EXPECT_TRUE(SqliteError(kFull, "full").disk_full());
+  EXPECT_TRUE(SqliteError(kIoErrWrite, "quota", EDQUOT).disk_full());
+  EXPECT_TRUE(SqliteError(kIoErrFsync, "no space", ENOSPC).disk_full());
+  EXPECT_FALSE(SqliteError(kIoErrWrite, "eio", EIO).disk_full());
+  EXPECT_FALSE(SqliteError(19, "constraint", ENOSPC).disk_full()) << "not an I/O error";
 }
 
 TEST_F(SqliteTest, UserVersionPersists) {

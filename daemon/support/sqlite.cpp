@@ -14,13 +14,16 @@ namespace {
   std::string what(doing);
   what += ": ";
   what += db ? sqlite3_errmsg(db) : sqlite3_errstr(code);
-  throw SqliteError(extended, what);
+  throw SqliteError(extended, what, db ? sqlite3_system_errno(db) : 0);
 }
 
 }  // namespace
 
 bool SqliteError::disk_full() const {
-  return (code_ & 0xff) == SQLITE_FULL;
+  // SQLite reports ENOSPC as SQLITE_FULL, but EDQUOT (and ENOSPC from fsync) as an I/O error.
+  const bool io = (code_ & 0xff) == SQLITE_IOERR;
+  return (code_ & 0xff) == SQLITE_FULL ||
+         (io && (system_errno_ == ENOSPC || system_errno_ == EDQUOT));
 }
 
 Database::Database(const std::filesystem::path& file) : file_(file) {
@@ -63,7 +66,7 @@ void Database::exec(std::string_view sql) {
   if (rc != SQLITE_OK) {
     std::string what = file_.string() + ": " + (message ? message : sqlite3_errstr(rc));
     sqlite3_free(message);
-    throw SqliteError(sqlite3_extended_errcode(db_), what);
+    throw SqliteError(sqlite3_extended_errcode(db_), what, sqlite3_system_errno(db_));
   }
 }
 
