@@ -37,6 +37,29 @@ TEST_F(SqliteTest, OpensInWalModeWithMode0600) {
   EXPECT_EQ(info.st_mode & 0777, 0600u);
 }
 
+// A page size applies when the file is created (before WAL mode fixes it), and a database
+// keeps the one it was made with.
+TEST_F(SqliteTest, PageSizeAppliesWhenCreated) {
+  const auto page_size = [](Database& db) {
+    auto query = db.prepare("PRAGMA page_size");
+    EXPECT_TRUE(query.step());
+    return query.column_int64(0);
+  };
+  {
+    Database db(dir_ / "small.db", 1024);
+    db.exec("CREATE TABLE t(i INTEGER)");
+    EXPECT_EQ(page_size(db), 1024);
+    auto mode = db.prepare("PRAGMA journal_mode");
+    ASSERT_TRUE(mode.step());
+    EXPECT_EQ(mode.column_text(0), "wal");
+  }
+  Database again(dir_ / "small.db", 8192);
+  EXPECT_EQ(page_size(again), 1024);
+  Database other(dir_ / "default.db");
+  other.exec("CREATE TABLE t(i INTEGER)");
+  EXPECT_EQ(page_size(other), 4096);
+}
+
 TEST_F(SqliteTest, BindsAndReadsBackEveryKind) {
   Database db(dir_ / "a.db");
   db.exec("CREATE TABLE t(i INTEGER, s TEXT, b BLOB, n BLOB)");

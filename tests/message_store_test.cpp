@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -189,6 +190,24 @@ TEST(MessageDb, OneDatabaseWithMode0600AndNoFilePerMessage) {
   EXPECT_FALSE(fs::exists(dir.path() / "escape"));
   EXPECT_FALSE(fs::exists(dir.path() / "state" / "outbox"));
   EXPECT_FALSE(fs::exists(dir.path() / "state" / "inbox"));
+}
+
+// SQLITE_FULL (or ENOSPC/EDQUOT under an I/O error) is "disk_full", in the file system's
+// words; anything else is "store_error". Both name the database.
+TEST(MessageDb, DatabaseErrorsBecomeStoreErrors) {
+  const StoreError full = store_error_of(sqlite::SqliteError(13, "step: database or disk is full"),
+                                         "/state/messages.db");
+  EXPECT_EQ(full.kind, StoreError::Kind::kDiskFull);
+  EXPECT_STREQ(error_code(full.kind), "disk_full");
+  EXPECT_NE(full.message.find("No space left on device"), std::string::npos) << full.message;
+  EXPECT_NE(full.message.find("/state/messages.db"), std::string::npos) << full.message;
+  const StoreError quota =
+      store_error_of(sqlite::SqliteError(10 | 3 << 8, "disk I/O error", EDQUOT), "db");
+  EXPECT_EQ(quota.kind, StoreError::Kind::kDiskFull);
+  const StoreError io =
+      store_error_of(sqlite::SqliteError(10 | 3 << 8, "disk I/O error", EIO), "db");
+  EXPECT_EQ(io.kind, StoreError::Kind::kIo);
+  EXPECT_STREQ(error_code(io.kind), "store_error");
 }
 
 TEST(MessageDb, RefusesADatabaseFromANewerVersion) {

@@ -26,7 +26,7 @@ bool SqliteError::disk_full() const {
          (io && (system_errno_ == ENOSPC || system_errno_ == EDQUOT));
 }
 
-Database::Database(const std::filesystem::path& file) : file_(file) {
+Database::Database(const std::filesystem::path& file, int page_size) : file_(file) {
   // Created 0600 from the start: the umask of a service may be looser, and the database holds
   // who wrote to whom.
   const mode_t old_mask = ::umask(0077);
@@ -46,6 +46,8 @@ Database::Database(const std::filesystem::path& file) : file_(file) {
   try {
     // WAL: one fsync per commit, readers never block the writer. synchronous=FULL: the WAL is
     // synced at every commit, so what a commit returned is there after a power cut.
+    // Before WAL mode: switching to it writes the file's first page, fixing its page size.
+    if (page_size > 0) exec("PRAGMA page_size=" + std::to_string(page_size));
     exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
   } catch (...) {
     sqlite3_close(db_);

@@ -41,8 +41,10 @@ class Statement;
 class Database {
  public:
   // Opens (creating it, mode 0600, when missing) the database at `file` in WAL mode with
-  // synchronous=FULL and foreign keys on. Throws SqliteError.
-  explicit Database(const std::filesystem::path& file);
+  // synchronous=FULL and foreign keys on. `page_size` (a power of two, 512 to 65536; 0:
+  // SQLite's default, 4096) applies only when the file is created: a database keeps the page
+  // size it was made with. Throws SqliteError.
+  explicit Database(const std::filesystem::path& file, int page_size = 0);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;

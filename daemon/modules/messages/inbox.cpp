@@ -227,6 +227,7 @@ std::string Inbox::migrate() {
   } catch (const sqlite::SqliteError& error) {
     return std::string("migrating ") + dir.string() + ": " + error.what();
   }
+  db_.checkpoint();
   for (const std::string& name : migrated) {
     if (!fs::remove(dir / (name + ".msg"), ec) && ec) {
       spdlog::warn("inbox: cannot remove {}/{}.msg after moving it: {}", dir.string(), name,
@@ -302,7 +303,7 @@ Result<Inbox::Stored, StoreError> Inbox::store(const Arrival& arrival, ByteView 
                                        " acknowledged messages remembered until they expire"});
     }
   } catch (const sqlite::SqliteError& error) {
-    return unexpected(store_error_of(error));
+    return unexpected(store_error_of(error, db_.file()));
   }
   InboxEntry entry;
   entry.key = key;
@@ -334,10 +335,13 @@ Result<Inbox::Stored, StoreError> Inbox::store(const Arrival& arrival, ByteView 
     const std::int64_t peer = db_.peer_number(arrival.from);
     // One statement, one commit: durable (the WAL fsync'd) when it returns.
     auto insert = db_.db().prepare(kInsertPending);
-    bind_pending(insert, entry, peer, head, body);
-    insert.run();
+    db_.write_with_room([&] {
+      insert.reset();
+      bind_pending(insert, entry, peer, head, body);
+      insert.run();
+    });
   } catch (const sqlite::SqliteError& error) {
-    return unexpected(store_error_of(error));
+    return unexpected(store_error_of(error, db_.file()));
   }
   ++next_order_;
   pending_bytes_ += entry.stored_bytes;
@@ -411,19 +415,22 @@ Result<std::uint64_t, StoreError> Inbox::ack(const std::string& key, std::int64_
   try {
     const std::int64_t peer = db_.peer_number(entry.from);
     const Bytes blob = key_blob(key);
-    sqlite::Transaction transaction(db_.db());
-    db_.db().prepare("DELETE FROM inbox WHERE key = ?").bind_blob(1, blob).run();
-    db_.db()
-        .prepare("INSERT OR IGNORE INTO tombstones(key, peer, keep_until) VALUES(?,?,?)")
-        .bind_blob(1, blob)
-        .bind(2, peer)
-        .bind(3, std::max(entry.keep_until, now))
-        .run();
-    const bool added = db_.db().changes() > 0;
-    transaction.commit();
+    bool added = false;
+    db_.write_with_room([&] {
+      sqlite::Transaction transaction(db_.db());
+      db_.db().prepare("DELETE FROM inbox WHERE key = ?").bind_blob(1, blob).run();
+      db_.db()
+          .prepare("INSERT OR IGNORE INTO tombstones(key, peer, keep_until) VALUES(?,?,?)")
+          .bind_blob(1, blob)
+          .bind(2, peer)
+          .bind(3, std::max(entry.keep_until, now))
+          .run();
+      added = db_.db().changes() > 0;
+      transaction.commit();
+    });
     if (added) tombstones_ += 1;
   } catch (const sqlite::SqliteError& error) {
-    return unexpected(store_error_of(error));
+    return unexpected(store_error_of(error, db_.file()));
   }
   const std::uint64_t freed = entry.stored_bytes;
   forget(it);

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <cstring>
 
 namespace e3x::daemon {
@@ -20,10 +21,10 @@ CREATE TABLE IF NOT EXISTS peers(
   tombstones INTEGER NOT NULL DEFAULT 0     -- maintained by the triggers below
 );
 CREATE TABLE IF NOT EXISTS outbox(
-  id TEXT PRIMARY KEY,
+  ord INTEGER PRIMARY KEY,                  -- acceptance order (the rowid)
+  id TEXT NOT NULL UNIQUE,
   peer INTEGER NOT NULL REFERENCES peers(number),
   type TEXT NOT NULL,
-  ord INTEGER NOT NULL,
   created INTEGER NOT NULL,
   expires INTEGER NOT NULL,
   bytes INTEGER NOT NULL,                   -- payload size
@@ -34,7 +35,6 @@ CREATE TABLE IF NOT EXISTS outbox(
   deposited_with TEXT NOT NULL DEFAULT '',  -- that mailbox's hashname
   body BLOB                                 -- NULL once delivered
 );
-CREATE INDEX IF NOT EXISTS outbox_ord ON outbox(ord);
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(ord) WHERE delivered IS NULL;
 CREATE INDEX IF NOT EXISTS outbox_delivered ON outbox(expires) WHERE delivered IS NOT NULL;
 CREATE TABLE IF NOT EXISTS inbox(
@@ -81,9 +81,16 @@ CREATE TABLE IF NOT EXISTS corrupt(
 
 }  // namespace
 
-StoreError store_error_of(const sqlite::SqliteError& error) {
-  return StoreError{error.disk_full() ? StoreError::Kind::kDiskFull : StoreError::Kind::kIo,
-                    error.what()};
+StoreError store_error_of(const sqlite::SqliteError& error, const fs::path& file) {
+  std::string message = file.string() + ": " + error.what();
+  if (error.disk_full()) {
+    // SQLite's own words ("database or disk is full") hide which; say it as the file system
+    // did (SQLITE_FULL is how SQLite reports ENOSPC).
+    const int code = error.system_errno() != 0 ? error.system_errno() : ENOSPC;
+    message += std::string(" (") + std::strerror(code) + ")";
+    return StoreError{StoreError::Kind::kDiskFull, std::move(message)};
+  }
+  return StoreError{StoreError::Kind::kIo, std::move(message)};
 }
 
 std::string MessageDb::open() {
@@ -91,7 +98,11 @@ std::string MessageDb::open() {
   if (fs::create_directories(state_dir_, ec)) ::chmod(state_dir_.c_str(), 0700);
   if (ec) return "cannot create " + state_dir_.string() + ": " + ec.message();
   try {
-    db_ = std::make_unique<sqlite::Database>(file());
+    // 1 KiB pages: a commit writes whole pages to the WAL (the row's leaf, its index leaves),
+    // so small pages keep a message's commit near its own size, not 4 pages of 4 KiB. On a
+    // nearly full disk that is what decides how many messages fit before the WAL can be
+    // checkpointed (docs/benchmarks.md, "Message store").
+    db_ = std::make_unique<sqlite::Database>(file(), 1024);
     // A migration or a sweep can make the WAL large; do not keep it that size afterwards.
     db_->exec("PRAGMA journal_size_limit=8388608");
     const int version = db_->user_version();
@@ -105,6 +116,7 @@ std::string MessageDb::open() {
       db_->exec(kSchema);
       db_->set_user_version(kMessageDbVersion);
       transaction.commit();
+      checkpoint();
     }
   } catch (const sqlite::SqliteError& error) {
     db_.reset();
@@ -140,6 +152,14 @@ std::optional<Hashname> MessageDb::peer_of(std::int64_t number) {
   peer_numbers_.emplace(peer, number);
   peer_names_.emplace(number, peer);
   return peer;
+}
+
+void MessageDb::checkpoint() {
+  try {
+    db_->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  } catch (const sqlite::SqliteError&) {
+    // Busy or out of room: the WAL stays as it is and is checkpointed later.
+  }
 }
 
 bool MessageDb::migrated(std::string_view box, std::string_view name) {

@@ -43,6 +43,24 @@ class MessageDb {
   // The hashname of a peer number; nullopt when unknown.
   std::optional<Hashname> peer_of(std::int64_t number);
 
+  // Runs `write` (one commit); when the disk is full, checkpoints the WAL into the database
+  // and truncates it, which frees the room of every superseded page, and runs it once more.
+  // A WAL only shrinks at a checkpoint, so on a nearly full disk this is the difference
+  // between refusing at the WAL's high-water mark and refusing when the data fills the disk.
+  template <typename Write>
+  void write_with_room(Write&& write) {
+    try {
+      write();
+      return;
+    } catch (const sqlite::SqliteError& error) {
+      if (!error.disk_full()) throw;
+    }
+    checkpoint();
+    write();
+  }
+  // PRAGMA wal_checkpoint(TRUNCATE); errors are ignored (the WAL is checkpointed later).
+  void checkpoint();
+
   // Whether old file `name` of `box` ("outbox", "inbox") was moved into the database already;
   // note_migrated() says so, in the migration's transaction. A file whose deletion a crash
   // prevented is then deleted, never moved twice (the messages may have changed since).
@@ -61,7 +79,9 @@ class MessageDb {
   std::unordered_map<std::int64_t, Hashname> peer_names_;
 };
 
-// A database error as a store error: SQLITE_FULL is "disk_full", anything else "store_error".
-StoreError store_error_of(const sqlite::SqliteError& error);
+// A database error as a store error, naming the database: a full disk (SQLITE_FULL, or
+// ENOSPC/EDQUOT) is "disk_full" and says so in the file system's words, anything else is
+// "store_error".
+StoreError store_error_of(const sqlite::SqliteError& error, const std::filesystem::path& file);
 
 }  // namespace e3x::daemon

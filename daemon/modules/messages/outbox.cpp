@@ -187,6 +187,7 @@ std::string Outbox::migrate() {
   } catch (const sqlite::SqliteError& error) {
     return std::string("migrating ") + dir.string() + ": " + error.what();
   }
+  db_.checkpoint();
   for (const std::string& name : migrated) {
     if (!fs::remove(dir / (name + ".msg"), ec) && ec) {
       spdlog::warn("outbox: cannot remove {}/{}.msg after moving it: {}", dir.string(), name,
@@ -251,16 +252,19 @@ Result<const OutboxEntry*, StoreError> Outbox::add(OutboxEntry entry, ByteView b
     // One statement, one commit: durable (the WAL fsync'd) when it returns.
     auto insert = db_.db().prepare(kInsertOrReplace);
     const Bytes copy(body.begin(), body.end());
-    bind_entry(insert, entry, peer, &copy);
     const bool was_delivered = old == entries_.end() && [&] {
       auto query = db_.db().prepare("SELECT 1 FROM outbox WHERE id = ? AND delivered IS NOT NULL");
       query.bind(1, entry.id);
       return query.step();
     }();
-    insert.run();
+    db_.write_with_room([&] {
+      insert.reset();
+      bind_entry(insert, entry, peer, &copy);
+      insert.run();
+    });
     if (was_delivered) delivered_count_ -= 1;
   } catch (const sqlite::SqliteError& error) {
-    return unexpected(store_error_of(error));
+    return unexpected(store_error_of(error, db_.file()));
   }
   ++next_order_;
   if (old != entries_.end()) {
@@ -334,11 +338,14 @@ std::string Outbox::mark_delivered(const std::string& id, std::int64_t now_unix)
   if (it == entries_.end() || set_aside_.contains(id)) return {};
   std::string error;
   try {
-    db_.db()
-        .prepare("UPDATE outbox SET delivered = ?, body = NULL WHERE id = ? AND delivered IS NULL")
-        .bind(1, now_unix)
-        .bind(2, id)
-        .run();
+    db_.write_with_room([&] {
+      db_.db()
+          .prepare(
+              "UPDATE outbox SET delivered = ?, body = NULL WHERE id = ? AND delivered IS NULL")
+          .bind(1, now_unix)
+          .bind(2, id)
+          .run();
+    });
     delivered_count_ += 1;
   } catch (const sqlite::SqliteError& error_) {
     // Delivered either way; a failed write leaves the full row, sent again after a restart
