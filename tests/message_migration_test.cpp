@@ -186,11 +186,7 @@ TEST(Migration, MovesEverythingAndDeletesTheFiles) {
   EXPECT_FALSE(fs::exists(state / "outbox" / "sent.msg"));
   EXPECT_TRUE(fs::exists(state / "outbox" / "corrupt" / "torn.msg"));
   EXPECT_TRUE(fs::exists(state / "outbox" / "misnamed.msg"));
-  std::size_t inbox_files = 0;
-  for (const auto& entry : fs::directory_iterator(state / "inbox")) {
-    if (entry.path().extension() == ".msg") ++inbox_files;
-  }
-  EXPECT_EQ(inbox_files, 0u);
+  EXPECT_FALSE(fs::exists(state / "inbox")) << "an emptied directory is removed";
 }
 
 TEST(Migration, OpeningAgainChangesNothing) {

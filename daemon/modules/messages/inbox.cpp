@@ -234,6 +234,7 @@ std::string Inbox::migrate() {
                    ec.message());
     }
   }
+  fs::remove(dir, ec);  // only when nothing is left in it (corrupt/, an unusable file)
   spdlog::info(
       "inbox: moved {} message record(s) ({} unacknowledged, {} tombstones) from {}/ into {}",
       migrated.size(), pending, tombstones, dir.string(), db_.file().string());

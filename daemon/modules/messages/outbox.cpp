@@ -194,6 +194,7 @@ std::string Outbox::migrate() {
                    ec.message());
     }
   }
+  fs::remove(dir, ec);  // only when nothing is left in it (corrupt/, an unusable file)
   spdlog::info("outbox: moved {} message record(s) ({} undelivered, {} delivered) from {}/ into {}",
                migrated.size(), pending, delivered, dir.string(), db_.file().string());
   return {};
