@@ -1,6 +1,8 @@
 // daemon/support/sqlite.hpp: WAL mode, 0600, bindings round-trip, rollback on exceptions.
 #include <sys/stat.h>
 
+#include <cerrno>
+
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -33,6 +35,29 @@ TEST_F(SqliteTest, OpensInWalModeWithMode0600) {
   struct stat info {};
   ASSERT_EQ(::stat((dir_ / "a.db").c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0600u);
+}
+
+// A page size applies when the file is created (before WAL mode fixes it), and a database
+// keeps the one it was made with.
+TEST_F(SqliteTest, PageSizeAppliesWhenCreated) {
+  const auto page_size = [](Database& db) {
+    auto query = db.prepare("PRAGMA page_size");
+    EXPECT_TRUE(query.step());
+    return query.column_int64(0);
+  };
+  {
+    Database db(dir_ / "small.db", 1024);
+    db.exec("CREATE TABLE t(i INTEGER)");
+    EXPECT_EQ(page_size(db), 1024);
+    auto mode = db.prepare("PRAGMA journal_mode");
+    ASSERT_TRUE(mode.step());
+    EXPECT_EQ(mode.column_text(0), "wal");
+  }
+  Database again(dir_ / "small.db", 8192);
+  EXPECT_EQ(page_size(again), 1024);
+  Database other(dir_ / "default.db");
+  other.exec("CREATE TABLE t(i INTEGER)");
+  EXPECT_EQ(page_size(other), 4096);
 }
 
 TEST_F(SqliteTest, BindsAndReadsBackEveryKind) {
@@ -99,6 +124,19 @@ TEST_F(SqliteTest, ErrorsCarryTheCodeAndTheStatementStaysUsable) {
   insert.reset().bind(1, std::int64_t{2}).run();
   EXPECT_EQ(db.changes(), 1);
   EXPECT_THROW(db.prepare("SELECT nonsense FROM nowhere"), SqliteError);
+}
+
+// A full disk is "disk_full" whichever way SQLite reports it: SQLITE_FULL, or an I/O error
+// whose system errno is ENOSPC or EDQUOT; other I/O errors are not.
+TEST(SqliteError, DiskFullFromTheCodeOrTheSystemErrno) {
+  constexpr int kFull = 13;                 // SQLITE_FULL
+  constexpr int kIoErrWrite = 10 | 3 << 8;  // SQLITE_IOERR_WRITE
+  constexpr int kIoErrFsync = 10 | 4 << 8;  // SQLITE_IOERR_FSYNC
+  EXPECT_TRUE(SqliteError(kFull, "full").disk_full());
+  EXPECT_TRUE(SqliteError(kIoErrWrite, "quota", EDQUOT).disk_full());
+  EXPECT_TRUE(SqliteError(kIoErrFsync, "no space", ENOSPC).disk_full());
+  EXPECT_FALSE(SqliteError(kIoErrWrite, "eio", EIO).disk_full());
+  EXPECT_FALSE(SqliteError(19, "constraint", ENOSPC).disk_full()) << "not an I/O error";
 }
 
 TEST_F(SqliteTest, UserVersionPersists) {

@@ -1,8 +1,11 @@
-// The on-disk side of messages: the record format (daemon/message_record.hpp), the store
-// directory (daemon/message_store.hpp), and the outbox and inbox built on it.
+// The on-disk side of messages: the old record format (daemon/message_record.hpp) and store
+// directory (daemon/message_store.hpp), still read to migrate an old store
+// (message_migration_test.cpp), and the outbox and inbox in the messages' database
+// (daemon/modules/messages/message_db.hpp).
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -10,6 +13,7 @@
 #include "core/hashname.hpp"
 #include "core/message_rules.hpp"
 #include "daemon/modules/messages/inbox.hpp"
+#include "daemon/modules/messages/message_db.hpp"
 #include "daemon/modules/messages/message_record.hpp"
 #include "daemon/modules/messages/message_store.hpp"
 #include "daemon/modules/messages/outbox.hpp"
@@ -146,6 +150,76 @@ TEST(MessageStore, OpenRemovesInterruptedWritesAndQuarantinesDamagedFiles) {
   EXPECT_EQ(store.bytes(), fs::file_size(dir.path() / "good.msg"));
 }
 
+// ---------------------------------------------------------------- database
+
+// The messages' database of a state directory, opened.
+class Db {
+ public:
+  explicit Db(const fs::path& state_dir) : db(state_dir) { EXPECT_EQ(db.open(), ""); }
+  sqlite::Database& sql() { return db.db(); }
+  std::int64_t count(const std::string& sql_text) {
+    auto query = db.db().prepare(sql_text);
+    EXPECT_TRUE(query.step());
+    return query.column_int64(0);
+  }
+  MessageDb db;
+};
+
+TEST(MessageDb, OneDatabaseWithMode0600AndNoFilePerMessage) {
+  TempDir dir;
+  {
+    Db db(dir.path() / "state");
+    Outbox outbox(db.db);
+    Inbox inbox(db.db);
+    ASSERT_EQ(outbox.open(), "");
+    ASSERT_EQ(inbox.open(), "");
+    OutboxEntry entry;
+    entry.id = "a";
+    entry.peer = name_of(1);
+    entry.type = "msg";
+    ASSERT_TRUE(outbox.add(entry, as_bytes("x"), UINT64_MAX));
+    ASSERT_TRUE(inbox.store(Inbox::Arrival{name_of(1), "../../escape", "msg", {}, "network", 1, 9},
+                            as_bytes("x")));
+  }
+  struct stat info {};
+  ASSERT_EQ(::stat((dir.path() / "state" / "messages.db").c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+  for (const auto& entry : fs::directory_iterator(dir.path() / "state")) {
+    EXPECT_TRUE(entry.path().filename().string().starts_with("messages.db")) << entry.path();
+  }
+  EXPECT_FALSE(fs::exists(dir.path() / "escape"));
+  EXPECT_FALSE(fs::exists(dir.path() / "state" / "outbox"));
+  EXPECT_FALSE(fs::exists(dir.path() / "state" / "inbox"));
+}
+
+// SQLITE_FULL (or ENOSPC/EDQUOT under an I/O error) is "disk_full", in the file system's
+// words; anything else is "store_error". Both name the database.
+TEST(MessageDb, DatabaseErrorsBecomeStoreErrors) {
+  const StoreError full = store_error_of(sqlite::SqliteError(13, "step: database or disk is full"),
+                                         "/state/messages.db");
+  EXPECT_EQ(full.kind, StoreError::Kind::kDiskFull);
+  EXPECT_STREQ(error_code(full.kind), "disk_full");
+  EXPECT_NE(full.message.find("No space left on device"), std::string::npos) << full.message;
+  EXPECT_NE(full.message.find("/state/messages.db"), std::string::npos) << full.message;
+  const StoreError quota =
+      store_error_of(sqlite::SqliteError(10 | 3 << 8, "disk I/O error", EDQUOT), "db");
+  EXPECT_EQ(quota.kind, StoreError::Kind::kDiskFull);
+  const StoreError io =
+      store_error_of(sqlite::SqliteError(10 | 3 << 8, "disk I/O error", EIO), "db");
+  EXPECT_EQ(io.kind, StoreError::Kind::kIo);
+  EXPECT_STREQ(error_code(io.kind), "store_error");
+}
+
+TEST(MessageDb, RefusesADatabaseFromANewerVersion) {
+  TempDir dir;
+  {
+    Db db(dir.path());
+    db.sql().set_user_version(kMessageDbVersion + 1);
+  }
+  MessageDb db(dir.path());
+  EXPECT_NE(db.open().find("newer"), std::string::npos);
+}
+
 // ---------------------------------------------------------------- outbox
 
 OutboxEntry outgoing(std::string id, std::uint8_t peer = 1) {
@@ -161,14 +235,16 @@ OutboxEntry outgoing(std::string id, std::uint8_t peer = 1) {
 TEST(Outbox, KeepsMessagesAndTheirOrderAcrossRestarts) {
   TempDir dir;
   {
-    Outbox outbox(dir.path());
+    Db db(dir.path());
+    Outbox outbox(db.db);
     ASSERT_EQ(outbox.open(), "");
     for (const char* id : {"zeta", "alpha", "mid"}) {
       ASSERT_TRUE(outbox.add(outgoing(id), as_bytes(std::string("body of ") + id), UINT64_MAX));
     }
     ASSERT_EQ(outbox.remove("alpha"), "");
   }
-  Outbox outbox(dir.path());
+  Db db(dir.path());
+  Outbox outbox(db.db);
   ASSERT_EQ(outbox.open(), "");
   std::vector<std::string> ids;
   for (const OutboxEntry* entry : outbox.in_order()) ids.push_back(entry->id);
@@ -190,7 +266,8 @@ TEST(Outbox, KeepsMessagesAndTheirOrderAcrossRestarts) {
 TEST(Outbox, DeliveredMessagesKeepTheirIdUntilTheyExpire) {
   TempDir dir;
   {
-    Outbox outbox(dir.path());
+    Db db(dir.path());
+    Outbox outbox(db.db);
     ASSERT_EQ(outbox.open(), "");
     ASSERT_TRUE(outbox.add(outgoing("done"), as_bytes("payload"), UINT64_MAX));
     ASSERT_TRUE(outbox.add(outgoing("waiting"), as_bytes("payload 2"), UINT64_MAX));
@@ -198,7 +275,8 @@ TEST(Outbox, DeliveredMessagesKeepTheirIdUntilTheyExpire) {
     EXPECT_EQ(outbox.size(), 1u);
     EXPECT_EQ(outbox.delivered_count(), 1u);
   }
-  Outbox outbox(dir.path());
+  Db db(dir.path());
+  Outbox outbox(db.db);
   ASSERT_EQ(outbox.open(), "");
   EXPECT_EQ(outbox.size(), 1u);
   ASSERT_EQ(outbox.in_order().size(), 1u);
@@ -209,10 +287,121 @@ TEST(Outbox, DeliveredMessagesKeepTheirIdUntilTheyExpire) {
   EXPECT_EQ(done->bytes, std::string("payload").size());
   EXPECT_EQ(done->body_sha256, payload_sha256(as_bytes("payload")));
   EXPECT_FALSE(outbox.body(*done)->size() > 0) << "the payload is gone once delivered";
+  EXPECT_EQ(db.count("SELECT count(*) FROM outbox WHERE id = 'done' AND body IS NULL"), 1);
+  ASSERT_EQ(outbox.delivered().size(), 1u);
+  EXPECT_EQ(outbox.delivered()[0].id, "done");
   EXPECT_EQ(outbox.forget_delivered(1999), 0u);
   EXPECT_EQ(outbox.forget_delivered(2000), 1u);  // expires at 2000
   EXPECT_EQ(outbox.find("done"), nullptr);
+  EXPECT_EQ(outbox.delivered_count(), 0u);
   EXPECT_NE(outbox.find("waiting"), nullptr) << "only delivered records are forgotten";
+  EXPECT_EQ(db.count("SELECT count(*) FROM outbox"), 1);
+}
+
+// Delivered records are not held in memory: a delivered id is found in the database, and the
+// in-memory outbox holds only what is still to be sent.
+TEST(Outbox, DeliveredRecordsAreLookedUpNotHeld) {
+  TempDir dir;
+  Db db(dir.path());
+  Outbox outbox(db.db);
+  ASSERT_EQ(outbox.open(), "");
+  for (int i = 0; i < 50; ++i) {
+    const std::string id = "m" + std::to_string(i);
+    ASSERT_TRUE(outbox.add(outgoing(id), as_bytes("payload"), UINT64_MAX));
+    ASSERT_EQ(outbox.mark_delivered(id, 1500), "");
+  }
+  EXPECT_EQ(outbox.size(), 0u);
+  EXPECT_EQ(outbox.bytes(), 0u);
+  EXPECT_EQ(outbox.delivered_count(), 50u);
+  const OutboxEntry* found = outbox.find("m7");
+  ASSERT_NE(found, nullptr);
+  EXPECT_EQ(found->delivered, std::optional<std::int64_t>(1500));
+  EXPECT_EQ(found->peer, name_of(1));
+  EXPECT_EQ(outbox.delivered().size(), 50u);
+  EXPECT_EQ(outbox.find("m50"), nullptr);
+}
+
+TEST(Outbox, QuotaCountsUndeliveredMessagesOnly) {
+  TempDir dir;
+  Db db(dir.path());
+  Outbox outbox(db.db);
+  ASSERT_EQ(outbox.open(), "");
+  const Bytes payload(1000, 7);
+  ASSERT_TRUE(outbox.add(outgoing("a"), payload, 2500));
+  ASSERT_TRUE(outbox.add(outgoing("b"), payload, 2500));
+  auto refused = outbox.add(outgoing("c"), payload, 2500);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().kind, StoreError::Kind::kQuota);
+  EXPECT_STREQ(error_code(refused.error().kind), "quota_exceeded");
+  EXPECT_NE(refused.error().message.find("store_quota"), std::string::npos);
+  EXPECT_EQ(outbox.find("c"), nullptr);
+  EXPECT_EQ(db.count("SELECT count(*) FROM outbox WHERE id = 'c'"), 0) << "nothing written";
+  ASSERT_EQ(outbox.mark_delivered("a", 1500), "");
+  EXPECT_TRUE(outbox.add(outgoing("c"), payload, 2500)) << "a delivered message frees its share";
+}
+
+// The mailbox feature's fields: kept across restarts, pending or delivered.
+TEST(Outbox, DepositsArePersisted) {
+  TempDir dir;
+  const std::string mailbox = name_of(9).to_string();
+  {
+    Db db(dir.path());
+    Outbox outbox(db.db);
+    ASSERT_EQ(outbox.open(), "");
+    ASSERT_TRUE(outbox.add(outgoing("kept"), as_bytes("p"), UINT64_MAX));
+    ASSERT_TRUE(outbox.add(outgoing("done"), as_bytes("q"), UINT64_MAX));
+    EXPECT_FALSE(outbox.find("kept")->deposited);
+    EXPECT_EQ(outbox.mark_deposited("kept", mailbox, 1234), "");
+    EXPECT_EQ(outbox.find("kept")->deposited, std::optional<std::int64_t>(1234));
+    EXPECT_EQ(outbox.mark_deposited("done", mailbox, 1300), "");
+    ASSERT_EQ(outbox.mark_delivered("done", 1400), "");
+    EXPECT_NE(outbox.mark_deposited("nothing", mailbox, 1234), "");
+  }
+  Db db(dir.path());
+  Outbox outbox(db.db);
+  ASSERT_EQ(outbox.open(), "");
+  const OutboxEntry* kept = outbox.find("kept");
+  ASSERT_NE(kept, nullptr);
+  EXPECT_EQ(kept->deposited, std::optional<std::int64_t>(1234));
+  EXPECT_EQ(kept->deposited_with, mailbox);
+  const OutboxEntry* done = outbox.find("done");
+  ASSERT_NE(done, nullptr);
+  EXPECT_EQ(done->deposited, std::optional<std::int64_t>(1300));
+  EXPECT_EQ(done->deposited_with, mailbox);
+  EXPECT_EQ(done->delivered, std::optional<std::int64_t>(1400));
+}
+
+// SQLite has no page checksums: a payload damaged in the database is caught by its SHA-256,
+// set aside, counted, and never sent, then or after a restart.
+TEST(Outbox, DamagedPayloadIsSetAsideAndNeverSent) {
+  TempDir dir;
+  {
+    Db db(dir.path());
+    Outbox outbox(db.db);
+    ASSERT_EQ(outbox.open(), "");
+    ASSERT_TRUE(outbox.add(outgoing("bad"), as_bytes("payload"), UINT64_MAX));
+    ASSERT_TRUE(outbox.add(outgoing("good"), as_bytes("payload"), UINT64_MAX));
+    db.sql().exec("UPDATE outbox SET body = CAST('paYload' AS BLOB) WHERE id = 'bad'");  // one byte
+    OutboxEntry* bad = outbox.find("bad");
+    ASSERT_NE(bad, nullptr);
+    auto body = outbox.body(*bad);
+    ASSERT_FALSE(body);
+    EXPECT_NE(body.error().find("checksum"), std::string::npos) << body.error();
+    EXPECT_EQ(outbox.corrupt_files(), 1u);
+    EXPECT_FALSE(outbox.body(*bad)) << "asked again, still refused";
+    EXPECT_EQ(outbox.corrupt_files(), 1u) << "counted once";
+    ASSERT_EQ(outbox.in_order().size(), 1u);
+    EXPECT_EQ(outbox.in_order()[0]->id, "good");
+    EXPECT_EQ(outbox.find("bad"), nullptr);
+    EXPECT_EQ(outbox.size(), 1u);
+    EXPECT_EQ(db.count("SELECT count(*) FROM corrupt WHERE box = 'outbox' AND name = 'bad'"), 1);
+    EXPECT_TRUE(outbox.body(*outbox.find("good")));
+  }
+  Db db(dir.path());
+  Outbox outbox(db.db);
+  ASSERT_EQ(outbox.open(), "");
+  ASSERT_EQ(outbox.in_order().size(), 1u);
+  EXPECT_EQ(outbox.in_order()[0]->id, "good");
 }
 
 TEST(Outbox, ValidIds) {
@@ -240,7 +429,8 @@ std::string key_of(std::uint8_t from, std::string_view id, std::string_view payl
 TEST(Inbox, StoresOncePerSenderIdAndPayloadEvenAfterAckAndRestart) {
   TempDir dir;
   {
-    Inbox inbox(dir.path());
+    Db db(dir.path());
+    Inbox inbox(db.db);
     ASSERT_EQ(inbox.open(), "");
     EXPECT_EQ(*inbox.store(arrival(1, "m1"), as_bytes("one")), Inbox::Stored::kNew);
     EXPECT_EQ(*inbox.store(arrival(1, "m1"), as_bytes("one")), Inbox::Stored::kDuplicate);
@@ -254,16 +444,147 @@ TEST(Inbox, StoresOncePerSenderIdAndPayloadEvenAfterAckAndRestart) {
     EXPECT_EQ(inbox.size(), 1u);
     EXPECT_EQ(inbox.tombstones(), 1u);
     EXPECT_TRUE(inbox.find("m1", name_of(1)).empty());
+    EXPECT_EQ(*inbox.store(arrival(1, "m1"), as_bytes("one")), Inbox::Stored::kDuplicate);
   }
-  Inbox inbox(dir.path());
+  Db db(dir.path());
+  Inbox inbox(db.db);
   ASSERT_EQ(inbox.open(), "");
   EXPECT_EQ(inbox.size(), 1u);
+  EXPECT_EQ(inbox.tombstones(), 1u);
   EXPECT_EQ(*inbox.store(arrival(1, "m1"), as_bytes("one")), Inbox::Stored::kDuplicate)
       << "an acknowledged message that is sent again is not stored again";
   // Once keep_until (the message's expiry, 150) has passed the tombstone goes.
   EXPECT_EQ(inbox.forget_tombstones(149), 0u);
   EXPECT_EQ(inbox.forget_tombstones(151), 1u);
+  EXPECT_EQ(inbox.tombstones(), 0u);
+  EXPECT_EQ(db.count("SELECT count(*) FROM tombstones"), 0);
   EXPECT_EQ(inbox.pending().size(), 1u);
+}
+
+// What an arrival says about itself comes back after a restart, payload checked.
+TEST(Inbox, KeepsEverythingAcrossRestarts) {
+  TempDir dir;
+  const std::string mailbox = name_of(9).to_string();
+  {
+    Db db(dir.path());
+    Inbox inbox(db.db);
+    ASSERT_EQ(inbox.open(), "");
+    Inbox::Arrival through = arrival(1, "m1", 300);
+    through.via = "mailbox";
+    through.mailbox = mailbox;
+    ASSERT_TRUE(inbox.store(through, as_bytes("one")));
+    ASSERT_TRUE(inbox.store(arrival(2, "m2", 301), as_bytes("two")));
+  }
+  Db db(dir.path());
+  Inbox inbox(db.db);
+  ASSERT_EQ(inbox.open(), "");
+  const auto pending = inbox.pending();
+  ASSERT_EQ(pending.size(), 2u);
+  const InboxEntry& first = *pending[0];
+  EXPECT_EQ(first.id, "m1");
+  EXPECT_EQ(first.from, name_of(1));
+  EXPECT_EQ(first.type, "msg");
+  EXPECT_EQ(first.via, "mailbox");
+  EXPECT_EQ(first.mailbox, mailbox);
+  EXPECT_EQ(first.received, 300);
+  EXPECT_EQ(first.keep_until, 350);
+  EXPECT_EQ(first.bytes, 3u);
+  EXPECT_EQ(first.key, key_of(1, "m1", "one"));
+  EXPECT_EQ(*inbox.body(first), Bytes({'o', 'n', 'e'}));
+  EXPECT_EQ(pending[1]->mailbox, "");
+  EXPECT_EQ(pending[1]->via, "network");
+  EXPECT_GT(inbox.pending_bytes_from(name_of(1)), 3u);
+  EXPECT_EQ(inbox.bytes(),
+            inbox.pending_bytes_from(name_of(1)) + inbox.pending_bytes_from(name_of(2)));
+  // New arrivals go after the old ones.
+  ASSERT_TRUE(inbox.store(arrival(3, "m3"), as_bytes("three")));
+  EXPECT_EQ(inbox.pending().back()->id, "m3");
+}
+
+TEST(Inbox, DamagedPayloadIsSetAsideAndNeverReturned) {
+  TempDir dir;
+  const Bytes payload(as_bytes("payload").begin(), as_bytes("payload").end());
+  {
+    Db db(dir.path());
+    Inbox inbox(db.db);
+    ASSERT_EQ(inbox.open(), "");
+    ASSERT_TRUE(inbox.store(arrival(1, "bad"), payload));
+    ASSERT_TRUE(inbox.store(arrival(1, "good"), payload));
+    const std::uint64_t before = inbox.bytes();
+    db.sql().exec("UPDATE inbox SET body = CAST('paYload' AS BLOB) WHERE id = 'bad'");
+    ASSERT_EQ(inbox.find("bad").size(), 1u);
+    auto body = inbox.body(*inbox.find("bad")[0]);
+    ASSERT_FALSE(body);
+    EXPECT_NE(body.error().find("checksum"), std::string::npos) << body.error();
+    EXPECT_EQ(inbox.corrupt_files(), 1u);
+    EXPECT_TRUE(inbox.find("bad").empty());
+    EXPECT_EQ(inbox.size(), 1u);
+    EXPECT_LT(inbox.bytes(), before);
+    EXPECT_EQ(db.count("SELECT count(*) FROM corrupt WHERE box = 'inbox'"), 1);
+    EXPECT_EQ(*inbox.body(*inbox.find("good")[0]), payload);
+  }
+  Db db(dir.path());
+  Inbox inbox(db.db);
+  ASSERT_EQ(inbox.open(), "");
+  EXPECT_EQ(inbox.size(), 1u);
+  EXPECT_TRUE(inbox.find("bad").empty());
+}
+
+// Tombstones stay in the database: one row each, of a 16-byte key, a peer number and an
+// expiry, with nothing of the message left.
+TEST(Inbox, TombstonesAreSmallRowsNotEntries) {
+  TempDir dir;
+  Db db(dir.path());
+  Inbox inbox(db.db);
+  ASSERT_EQ(inbox.open(), "");
+  const std::string payload(5000, 'p');
+  ASSERT_TRUE(inbox.store(arrival(1, "m1"), as_bytes(payload)));
+  ASSERT_TRUE(inbox.ack(key_of(1, "m1", payload), 120));
+  EXPECT_EQ(inbox.bytes(), 0u);
+  EXPECT_EQ(inbox.size(), 0u);
+  EXPECT_EQ(db.count("SELECT count(*) FROM inbox"), 0);
+  EXPECT_EQ(db.count("SELECT length(key) FROM tombstones"), 16);
+  EXPECT_EQ(db.count("SELECT keep_until FROM tombstones"), 150);
+  EXPECT_EQ(inbox.tombstones_from(name_of(1)), 1u);
+  EXPECT_EQ(inbox.tombstones_from(name_of(2)), 0u);
+  // Acknowledging again (or something unknown) changes nothing.
+  EXPECT_EQ(*inbox.ack(key_of(1, "m1", payload), 130), 0u);
+  EXPECT_EQ(inbox.tombstones(), 1u);
+}
+
+// Each sender may leave at most kMaxTombstonesPerPeer tombstones; the count is kept by the
+// database, not by loading them.
+TEST(Inbox, PerSenderTombstoneLimitHolds) {
+  TempDir dir;
+  {
+    Db db(dir.path());
+    const std::int64_t peer = db.db.peer_number(name_of(1));
+    sqlite::Transaction transaction(db.sql());
+    auto insert = db.sql().prepare("INSERT INTO tombstones(key, peer, keep_until) VALUES(?,?,?)");
+    for (std::size_t i = 0; i < kMaxTombstonesPerPeer; ++i) {
+      const Digest digest = sha256(as_bytes(std::to_string(i)));
+      insert.reset()
+          .bind_blob(1, ByteView(digest.data(), 16))
+          .bind(2, peer)
+          .bind(3, std::int64_t{1000 + static_cast<std::int64_t>(i % 2) * 1000})
+          .run();
+    }
+    transaction.commit();
+  }
+  Db db(dir.path());
+  Inbox inbox(db.db);
+  ASSERT_EQ(inbox.open(), "");
+  EXPECT_EQ(inbox.tombstones(), kMaxTombstonesPerPeer);
+  EXPECT_EQ(inbox.size(), 0u);
+  auto refused = inbox.store(arrival(1, "one more"), as_bytes("x"));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().kind, StoreError::Kind::kQuota);
+  EXPECT_TRUE(inbox.store(arrival(2, "another sender"), as_bytes("x")));
+  // The sweep is one DELETE; half of them expire at 1000.
+  EXPECT_EQ(inbox.forget_tombstones(1001), kMaxTombstonesPerPeer / 2);
+  EXPECT_EQ(inbox.tombstones(), kMaxTombstonesPerPeer / 2);
+  EXPECT_EQ(inbox.tombstones_from(name_of(1)), kMaxTombstonesPerPeer / 2);
+  EXPECT_TRUE(inbox.store(arrival(1, "one more"), as_bytes("x")));
 }
 
 // PROTOCOL.md 10.7: the same id with another payload is not a repeat (issue 10 item 5: a
@@ -271,7 +592,8 @@ TEST(Inbox, StoresOncePerSenderIdAndPayloadEvenAfterAckAndRestart) {
 // stored, and each is found by its own key.
 TEST(Inbox, SameIdWithAnotherPayloadIsAnotherMessage) {
   TempDir dir;
-  Inbox inbox(dir.path());
+  Db db(dir.path());
+  Inbox inbox(db.db);
   ASSERT_EQ(inbox.open(), "");
   EXPECT_EQ(*inbox.store(arrival(1, "m1"), as_bytes("first")), Inbox::Stored::kNew);
   EXPECT_EQ(*inbox.store(arrival(1, "m1"), as_bytes("second")), Inbox::Stored::kNew);
@@ -284,24 +606,23 @@ TEST(Inbox, SameIdWithAnotherPayloadIsAnotherMessage) {
   EXPECT_EQ(second[0]->sha256, payload_sha256(as_bytes("second")));
 }
 
-TEST(Inbox, IdsNeverBecomePaths) {
+TEST(Inbox, IdsAreStoredVerbatimAndNeverBecomePaths) {
   TempDir dir;
-  Inbox inbox(dir.path() / "in");
+  Db db(dir.path() / "state");
+  Inbox inbox(db.db);
   ASSERT_EQ(inbox.open(), "");
   ASSERT_TRUE(inbox.store(arrival(1, "../../escape"), as_bytes("x")));
   EXPECT_FALSE(fs::exists(dir.path() / "escape.msg"));
   EXPECT_FALSE(fs::exists(dir.path() / "escape"));
-  std::size_t files = 0;
-  for (const auto& entry : fs::directory_iterator(dir.path() / "in")) {
-    EXPECT_EQ(entry.path().filename().string().size(), 32u + 4u);
-    ++files;
-  }
-  EXPECT_EQ(files, 1u);
+  EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE id = '../../escape'"), 1);
+  ASSERT_EQ(inbox.find("../../escape").size(), 1u);
+  EXPECT_EQ(inbox.find("../../escape")[0]->key.size(), 32u);
 }
 
 TEST(Inbox, QuotaRefusesAndKeepsWhatIsStored) {
   TempDir dir;
-  Inbox inbox(dir.path());
+  Db db(dir.path());
+  Inbox inbox(db.db);
   ASSERT_EQ(inbox.open(), "");
   const Bytes payload(1000, 7);
   const InboxQuota quota{3000, UINT64_MAX};
@@ -311,6 +632,7 @@ TEST(Inbox, QuotaRefusesAndKeepsWhatIsStored) {
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().kind, StoreError::Kind::kQuota);
   EXPECT_EQ(inbox.size(), 2u);
+  EXPECT_EQ(db.count("SELECT count(*) FROM inbox"), 2) << "nothing written";
   EXPECT_EQ(*inbox.body(*inbox.find("a")[0]), payload);
 }
 
@@ -319,7 +641,8 @@ TEST(Inbox, QuotaRefusesAndKeepsWhatIsStored) {
 // (tombstones) count toward neither.
 TEST(Inbox, OnePeerCannotFillTheInboxForEveryone) {
   TempDir dir;
-  Inbox inbox(dir.path());
+  Db db(dir.path());
+  Inbox inbox(db.db);
   ASSERT_EQ(inbox.open(), "");
   const Bytes payload(1000, 7);
   const InboxQuota quota{100000, 3000};
@@ -344,38 +667,6 @@ TEST(Inbox, OnePeerCannotFillTheInboxForEveryone) {
   EXPECT_EQ(inbox.tombstones(), 2u);
   EXPECT_TRUE(inbox.store(arrival(1, "after-ack"), payload, quota));
   EXPECT_TRUE(inbox.store(arrival(1, "after-ack-2"), payload, quota));
-}
-
-// A record written before revision 2 (keyed by sender and id only) is read back, and its
-// tombstone still recognises the id as a repeat.
-TEST(Inbox, ReadsRecordsWrittenBeforeRevisionTwo) {
-  TempDir dir;
-  {
-    MessageStore store(dir.path());
-    ASSERT_TRUE(store.open());
-    const auto legacy = [](std::uint8_t from, const std::string& id, bool acked) {
-      boost::json::object meta{{"from", name_of(from).to_string()},
-                               {"id", id},
-                               {"type", "msg"},
-                               {"via", "network"},
-                               {"order", 1},
-                               {"received", 100},
-                               {"keep_until", 500}};
-      if (acked) meta["acked"] = true;
-      return MessageRecord{meta, acked ? Bytes{} : Bytes{'o', 'l', 'd'}};
-    };
-    ASSERT_TRUE(
-        store.put(Inbox::legacy_key_of(name_of(1), "old-acked"), legacy(1, "old-acked", true)));
-    ASSERT_TRUE(
-        store.put(Inbox::legacy_key_of(name_of(1), "old-new"), legacy(1, "old-new", false)));
-  }
-  Inbox inbox(dir.path());
-  ASSERT_EQ(inbox.open(), "");
-  EXPECT_EQ(inbox.size(), 1u);
-  EXPECT_EQ(inbox.tombstones(), 1u);
-  EXPECT_EQ(*inbox.store(arrival(1, "old-acked"), as_bytes("anything")), Inbox::Stored::kDuplicate);
-  EXPECT_EQ(*inbox.store(arrival(1, "old-new"), as_bytes("old")), Inbox::Stored::kDuplicate);
-  EXPECT_EQ(*inbox.store(arrival(1, "old-new"), as_bytes("other")), Inbox::Stored::kNew);
 }
 
 }  // namespace

@@ -14,16 +14,19 @@ namespace {
   std::string what(doing);
   what += ": ";
   what += db ? sqlite3_errmsg(db) : sqlite3_errstr(code);
-  throw SqliteError(extended, what);
+  throw SqliteError(extended, what, db ? sqlite3_system_errno(db) : 0);
 }
 
 }  // namespace
 
 bool SqliteError::disk_full() const {
-  return (code_ & 0xff) == SQLITE_FULL;
+  // SQLite reports ENOSPC as SQLITE_FULL, but EDQUOT (and ENOSPC from fsync) as an I/O error.
+  const bool io = (code_ & 0xff) == SQLITE_IOERR;
+  return (code_ & 0xff) == SQLITE_FULL ||
+         (io && (system_errno_ == ENOSPC || system_errno_ == EDQUOT));
 }
 
-Database::Database(const std::filesystem::path& file) : file_(file) {
+Database::Database(const std::filesystem::path& file, int page_size) : file_(file) {
   // Created 0600 from the start: the umask of a service may be looser, and the database holds
   // who wrote to whom.
   const mode_t old_mask = ::umask(0077);
@@ -43,6 +46,8 @@ Database::Database(const std::filesystem::path& file) : file_(file) {
   try {
     // WAL: one fsync per commit, readers never block the writer. synchronous=FULL: the WAL is
     // synced at every commit, so what a commit returned is there after a power cut.
+    // Before WAL mode: switching to it writes the file's first page, fixing its page size.
+    if (page_size > 0) exec("PRAGMA page_size=" + std::to_string(page_size));
     exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
   } catch (...) {
     sqlite3_close(db_);
@@ -63,7 +68,7 @@ void Database::exec(std::string_view sql) {
   if (rc != SQLITE_OK) {
     std::string what = file_.string() + ": " + (message ? message : sqlite3_errstr(rc));
     sqlite3_free(message);
-    throw SqliteError(sqlite3_extended_errcode(db_), what);
+    throw SqliteError(sqlite3_extended_errcode(db_), what, sqlite3_system_errno(db_));
   }
 }
 

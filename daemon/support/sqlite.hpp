@@ -25,12 +25,15 @@ namespace e3x::daemon::sqlite {
 
 class SqliteError : public std::runtime_error {
  public:
-  SqliteError(int code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  SqliteError(int code, const std::string& what, int system_errno = 0)
+      : std::runtime_error(what), code_(code), system_errno_(system_errno) {}
   int code() const { return code_; }  // extended result code (sqlite3_extended_errcode)
-  bool disk_full() const;             // SQLITE_FULL (or the file system said ENOSPC/EDQUOT)
+  int system_errno() const { return system_errno_; }  // sqlite3_system_errno, 0 if none
+  bool disk_full() const;  // SQLITE_FULL, or the file system said ENOSPC/EDQUOT
 
  private:
   int code_;
+  int system_errno_;
 };
 
 class Statement;
@@ -38,8 +41,10 @@ class Statement;
 class Database {
  public:
   // Opens (creating it, mode 0600, when missing) the database at `file` in WAL mode with
-  // synchronous=FULL and foreign keys on. Throws SqliteError.
-  explicit Database(const std::filesystem::path& file);
+  // synchronous=FULL and foreign keys on. `page_size` (a power of two, 512 to 65536; 0:
+  // SQLite's default, 4096) applies only when the file is created: a database keeps the page
+  // size it was made with. Throws SqliteError.
+  explicit Database(const std::filesystem::path& file, int page_size = 0);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;

@@ -81,8 +81,12 @@ void MessagesModule::add_status(json::object& status) const {
 }
 
 std::optional<StartError> MessagesModule::start() {
-  outbox_ = std::make_unique<Outbox>(host_.config().state_dir / "outbox");
-  inbox_ = std::make_unique<Inbox>(host_.config().state_dir / "inbox");
+  message_db_ = std::make_unique<MessageDb>(host_.config().state_dir);
+  if (auto error = message_db_->open(); !error.empty()) {
+    return StartError{kExitCantCreat, "messages: " + error};
+  }
+  outbox_ = std::make_unique<Outbox>(*message_db_);
+  inbox_ = std::make_unique<Inbox>(*message_db_);
   if (auto error = outbox_->open(); !error.empty()) {
     return StartError{kExitCantCreat, "outbox: " + error};
   }
@@ -571,8 +575,8 @@ Host::Reply MessagesModule::outbox_command(const control::Request& request) {
                                                                : "pending"));
   }
   if (all && all->is_bool() && all->get_bool()) {
-    for (const OutboxEntry* entry : outbox_->delivered()) {
-      messages.emplace_back(row(*entry, "delivered"));
+    for (const OutboxEntry& entry : outbox_->delivered()) {
+      messages.emplace_back(row(entry, "delivered"));
     }
   }
   return json::value(std::move(messages));

@@ -145,6 +145,7 @@ class MessagesModule final : public Module {
   boost::json::object messages_json() const;
 
   Host& host_;
+  std::unique_ptr<MessageDb> message_db_;  // before the boxes: they use it
   std::unique_ptr<Outbox> outbox_;
   std::unique_ptr<Inbox> inbox_;
   MessageStats message_stats_;
