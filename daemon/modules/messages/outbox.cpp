@@ -383,15 +383,6 @@ std::string Outbox::mark_deposited(const std::string& id, const std::string& mai
   return {};
 }
 
-std::string Outbox::mark_deposited(const std::string& id, const std::string& mailbox_hashname,
-                                   std::int64_t now_unix) {
-  const auto it = entries_.find(id);
-  if (it == entries_.end()) return {};
-  it->second.deposited = now_unix;
-  it->second.deposited_with = mailbox_hashname;
-  return {};
-}
-
 std::string Outbox::remove(const std::string& id) {
   try {
     db_.db().prepare("DELETE FROM outbox WHERE id = ?").bind(1, id).run();
