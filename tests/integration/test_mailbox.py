@@ -17,6 +17,7 @@ H is reached over TCP: a deposit carries the whole OUTER packet inside one chann
 messages close to the UDP limit fit only on a TCP path (docs/messages.md, "Mailboxes")."""
 import base64
 import hashlib
+import json
 import os
 import random
 import socket
@@ -97,13 +98,22 @@ class Mailbox(DaemonTestCase):
         h.start()
         a.start()
         sent = {}
-        for i in range(99):
+        for i in range(98):
             if i % 2:
                 body = bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 1200)))
             else:
                 body = "text %d " % i + "x" * rng.randrange(0, 1100)
             self.send(a, "b", body, f"m{i:03d}")
             sent[f"m{i:03d}"] = body.encode() if isinstance(body, str) else body
+        # One exactly as large as one UDP datagram allows (1472 bytes on the wire, cloaked):
+        # it crosses H in pieces (packet_pieces.hpp).
+        expires = self.outbox(a)[0]["expires"]
+        head = json.dumps({"type": "msg", "from": a.hashname, "id": "udpmax",
+                           "expires": expires}, separators=(",", ":"))
+        udp_max = 1472 - 8 - (2 + 1 + 4 + 32 + 16 + 16 + 2) - len(head)
+        self.assertGreater(udp_max, 1200)
+        sent["udpmax"] = os.urandom(udp_max)
+        self.send(a, "b", sent["udpmax"], "udpmax")
         # One larger than any UDP datagram: B is configured with a TCP endpoint.
         big = os.urandom(30000)
         self.send(a, "b", big, "big")
