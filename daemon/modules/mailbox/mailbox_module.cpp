@@ -199,11 +199,13 @@ void MailboxModule::store_deposit(const ChannelKey& key, const Hashname& recipie
 // Pickups
 
 void MailboxModule::exchange_up(const event::ExchangeUp& up) {
+  pickup_retry_at_.erase(up.peer);
   if (store_) start_pickup(up.peer);
 }
 
 void MailboxModule::peer_removed(const Hashname& peer) {
   pickups_.erase(peer);
+  pickup_retry_at_.erase(peer);
 }
 
 void MailboxModule::start_pickup(const Hashname& recipient) {
@@ -328,11 +330,19 @@ void MailboxModule::channel_closed(const ChannelKey& key, const std::string& rea
   assembling_.erase(key);
   const auto it = pickups_.find(key.first);
   if (it == pickups_.end() || it->second.channel != key.second) return;
-  if (!it->second.ending) {
+  const bool finished = it->second.ending;
+  if (!finished) {
     spdlog::info("mailbox: handing mail to {} stopped ({}) after {} message(s); the rest waits",
                  host_.peer_label(key.first), escape_text(reason), it->second.delivered);
   }
   pickups_.erase(it);
+  if (finished) {
+    // Mail deposited while the channel was ending goes on a new one at once.
+    start_pickup(key.first);
+  } else {
+    // A failed or refused channel is tried again later, not in a loop.
+    pickup_retry_at_[key.first] = host_.now() + kPickupRetryAfterFailure;
+  }
 }
 
 void MailboxModule::tick(Instant now) {
@@ -341,12 +351,16 @@ void MailboxModule::tick(Instant now) {
     last_sweep_ = now;
     sweep(unix_seconds());
   }
-  // Mail deposited while a recipient was up but its channel was ending, or left after a
-  // channel failed: start again.
-  for (const RecipientSummary& held : store_->summary()) {
-    if (!pickups_.contains(held.recipient) && host_.endpoint().exchange_up(held.recipient)) {
-      start_pickup(held.recipient);
+  // Pickups whose channel failed: again once their wait is over (a new session starts one
+  // at once through exchange_up).
+  for (auto it = pickup_retry_at_.begin(); it != pickup_retry_at_.end();) {
+    if (it->second > now) {
+      ++it;
+      continue;
     }
+    const Hashname recipient = it->first;
+    it = pickup_retry_at_.erase(it);
+    if (host_.endpoint().exchange_up(recipient)) start_pickup(recipient);
   }
 }
 

@@ -36,6 +36,8 @@ inline constexpr std::size_t kMailInFlight = 64;
 inline constexpr std::size_t kAssemblingPerSender = 8;
 // Expired mail is looked for this often (one indexed DELETE).
 inline constexpr Duration kMailboxSweepInterval = seconds(5);
+// A mail channel that failed (or that the recipient refused) is opened again after this.
+inline constexpr Duration kPickupRetryAfterFailure = seconds(30);
 
 struct MailboxStats {
   std::uint64_t deposits = 0;         // packets stored
@@ -102,6 +104,7 @@ class MailboxModule final : public Module {
   Host& host_;
   std::unique_ptr<MailboxStore> store_;
   std::map<Hashname, Pickup> pickups_;
+  std::map<Hashname, Instant> pickup_retry_at_;  // after a failed or refused mail channel
   std::map<ChannelKey, Assembling> assembling_;
   MailboxStats stats_;
   Instant last_sweep_{};
