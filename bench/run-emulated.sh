@@ -25,7 +25,7 @@
 #
 #   bench/run-emulated.sh [SECONDS]        default 10
 #   ROUNDS=3 E3X_BUILD_DIR=build-bench SETTINGS="wan lossy" bench/run-emulated.sh 20
-#   CONGESTION=bbr bench/run-emulated.sh          e3xd's [streams] congestion (default newreno)
+#   CONGESTION=newreno bench/run-emulated.sh      e3xd's [streams] congestion (default bbr, as e3xd's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -34,7 +34,7 @@ DURATION=${1:-10}
 ROUNDS=${ROUNDS:-1}
 BUILD=${E3X_BUILD_DIR:-build-bench}
 SETTINGS=${SETTINGS:-none wan lossy}
-CONGESTION=${CONGESTION:-newreno}
+CONGESTION=${CONGESTION:-bbr}
 PINGS=${PINGS:-10}
 RATE=100M
 DELAY_MS=20
@@ -120,6 +120,10 @@ wg_keygen a b
 wg_start "$NA" a wem$$a 10.98.3.1/24 b 10.98.1.2:51820 10.98.3.0/24 1420
 wg_start "$NB" b wem$$b 10.98.3.2/24 a 10.98.2.2:51820 10.98.3.0/24 1420
 ip netns exec "$NB" iperf3 -s -B 0.0.0.0 -p 5201 >/dev/null 2>&1 &
+PIDS+=($!)
+# A second server for the TCP that runs beside a stream through e3xd (one iperf3 server runs
+# one test at a time; e3xd's service reaches the first).
+ip netns exec "$NB" iperf3 -s -B 10.98.3.2 -p 5203 >/dev/null 2>&1 &
 PIDS+=($!)
 sleep 0.5
 # The bring-up relay is not measured: each link setting gets a fresh emulator and its counts.
@@ -236,7 +240,7 @@ for round in $(seq "$ROUNDS"); do
     measured "$setting" "$round" e3xd_two iperf 127.0.0.1 5202 -P 2
     # Sharing the bottleneck with TCP: a stream through e3xd and a loss-based TCP (CUBIC, what
     # most hosts run) through wireguard-go at the same time, through the same emulated link.
-    iperf 10.98.3.2 5201 -C "$SHARED_CC" >"$WORK/shared_tcp.json" &
+    iperf 10.98.3.2 5203 -C "$SHARED_CC" >"$WORK/shared_tcp.json" &
     shared_tcp=$!
     measured "$setting" "$round" e3xd_with_tcp iperf 127.0.0.1 5202
     wait "$shared_tcp" || true
