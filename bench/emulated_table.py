@@ -16,7 +16,7 @@ import sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 seconds, rate_text, delay_ms, loss = sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
 tcp_cc = sys.argv[6] if len(sys.argv) > 6 else "?"
-e3xd_cc = sys.argv[7] if len(sys.argv) > 7 else "newreno"
+e3xd_cc = sys.argv[7] if len(sys.argv) > 7 else "bbr"
 SCALE = {"k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9}
 bottleneck = float(rate_text[:-1]) * SCALE[rate_text[-1]] if rate_text[-1] in SCALE else float(rate_text)
 settings = []
