@@ -16,14 +16,16 @@
 # emulator forwards) and a UDP ping-pong (the path's bare RTT); iperf3 one TCP stream A to B
 # through e3xd and through wireguard-go (with the system's TCP congestion control, and with
 # CUBIC too where that is not the default); two streams at once through e3xd (iperf3 -P 2,
-# each its own forward connection and channel); `e3xctl ping b` round trips idle and under a
-# bulk stream through e3xd. Each is repeated ROUNDS times, interleaved; medians are reported,
+# each its own forward connection and channel); one stream through e3xd and TCP through
+# wireguard-go at the same time (how e3xd shares a bottleneck with a loss-based TCP: CUBIC
+# where the system has it); `e3xctl ping b` round trips idle and under a bulk stream through
+# e3xd. Each is repeated ROUNDS times, interleaved; medians are reported,
 # and bench/emulated_table.py prints the table, the emulator's counts (with the datagrams the
 # endpoints' own UDP receive buffers dropped, which the emulator cannot see) and the verdicts.
 #
 #   bench/run-emulated.sh [SECONDS]        default 10
 #   ROUNDS=3 E3X_BUILD_DIR=build-bench SETTINGS="wan lossy" bench/run-emulated.sh 20
-#   CONGESTION=bbr bench/run-emulated.sh          e3xd's [streams] congestion (default newreno)
+#   CONGESTION=newreno bench/run-emulated.sh      e3xd's [streams] congestion (default bbr, as e3xd's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -32,7 +34,7 @@ DURATION=${1:-10}
 ROUNDS=${ROUNDS:-1}
 BUILD=${E3X_BUILD_DIR:-build-bench}
 SETTINGS=${SETTINGS:-none wan lossy}
-CONGESTION=${CONGESTION:-newreno}
+CONGESTION=${CONGESTION:-bbr}
 PINGS=${PINGS:-10}
 RATE=100M
 DELAY_MS=20
@@ -99,6 +101,8 @@ CUBIC=
 if [[ $TCP_CC != cubic ]] && grep -qw cubic /proc/sys/net/ipv4/tcp_available_congestion_control; then
   CUBIC=1
 fi
+SHARED_CC=$TCP_CC  # the TCP a stream through e3xd shares the link with: CUBIC where there is one
+if [[ -n $CUBIC ]]; then SHARED_CC=cubic; fi
 
 # ---- e3xd pair through the emulator ----
 e3xd_keygen a b
@@ -116,6 +120,10 @@ wg_keygen a b
 wg_start "$NA" a wem$$a 10.98.3.1/24 b 10.98.1.2:51820 10.98.3.0/24 1420
 wg_start "$NB" b wem$$b 10.98.3.2/24 a 10.98.2.2:51820 10.98.3.0/24 1420
 ip netns exec "$NB" iperf3 -s -B 0.0.0.0 -p 5201 >/dev/null 2>&1 &
+PIDS+=($!)
+# A second server for the TCP that runs beside a stream through e3xd (one iperf3 server runs
+# one test at a time; e3xd's service reaches the first).
+ip netns exec "$NB" iperf3 -s -B 10.98.3.2 -p 5203 >/dev/null 2>&1 &
 PIDS+=($!)
 sleep 0.5
 # The bring-up relay is not measured: each link setting gets a fresh emulator and its counts.
@@ -214,7 +222,7 @@ pings() {  # count spacing: e3xctl ping b, one rtt_ms a line
 
 for round in $(seq "$ROUNDS"); do
   for setting in $SETTINGS; do
-    echo "round $round of $ROUNDS, link '$setting': udp_blast, ping-pong, e3xd, wireguard-go (TCP $TCP_CC${CUBIC:+, cubic}), two streams, ping" >&2
+    echo "round $round of $ROUNDS, link '$setting': udp_blast, ping-pong, e3xd, wireguard-go (TCP $TCP_CC${CUBIC:+, cubic}), two streams, e3xd beside TCP, ping" >&2
     start_emulator "$setting"
     # Untimed warm-up: new handshakes if the gap while the emulator restarted needed one, and a
     # stream each way so neither tunnel starts cold.
@@ -230,6 +238,13 @@ for round in $(seq "$ROUNDS"); do
       measured "$setting" "$round" wireguard_cubic iperf 10.98.3.2 5201 -C cubic
     fi
     measured "$setting" "$round" e3xd_two iperf 127.0.0.1 5202 -P 2
+    # Sharing the bottleneck with TCP: a stream through e3xd and a loss-based TCP (CUBIC, what
+    # most hosts run) through wireguard-go at the same time, through the same emulated link.
+    iperf 10.98.3.2 5203 -C "$SHARED_CC" >"$WORK/shared_tcp.json" &
+    shared_tcp=$!
+    measured "$setting" "$round" e3xd_with_tcp iperf 127.0.0.1 5202
+    wait "$shared_tcp" || true
+    record "$setting" "$round" tcp_with_e3xd <"$WORK/shared_tcp.json"
     pings "$PINGS" 0.1 | record "$setting" "$round" ping_idle
     # Under load: the pings start once the bulk stream is past slow start, and end before it.
     iperf 127.0.0.1 5202 >"$WORK/bulk.json" &

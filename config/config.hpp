@@ -115,9 +115,9 @@ struct ForwardConfig {
 
 // [streams]: reliable channels (streams, messages' transfers) at speed (PROTOCOL.md 13).
 struct StreamsConfig {
-  // The congestion control of every exchange's path: "newreno" (the default), "cubic" or
-  // "bbr" (docs/core-decisions.md says why NewReno is the default).
-  CongestionAlgorithm congestion = CongestionAlgorithm::kNewReno;
+  // The congestion control of every exchange's path: "bbr" (the default), "newreno" or
+  // "cubic" (docs/core-decisions.md says why BBR is the default).
+  CongestionAlgorithm congestion = CongestionAlgorithm::kBbr;
   friend bool operator==(const StreamsConfig&, const StreamsConfig&) = default;
 };
 

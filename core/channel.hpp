@@ -334,6 +334,7 @@ class Channel {
   void on_seq(std::uint32_t seq, const boost::json::object& json, ByteView body, Instant now);
   void deliver_in_order(Instant now);
   void on_consumed(Instant now);
+  void start_epoch(Instant now);  // auto-tuning measures from here
   void release_bytes(std::size_t bytes);
   void release_received();  // forgets every held packet and gives its bytes back
   void ack_now(Instant now);
@@ -401,6 +402,9 @@ class Channel {
   std::optional<Instant> last_receipt_;
   Instant epoch_at_{};            // auto-tuning: when the current window started being consumed
   std::uint64_t epoch_from_ = 0;  // ... from which consumed position
+  // ... and the most packets held above a gap at once meanwhile: what arrived while the
+  // oldest hole waited for its resend, the part of the window repairs take.
+  std::size_t epoch_held_peak_ = 0;
   struct EdgeProbe {
     std::uint64_t edge = 0;  // a packet beyond it can only come after our ack reached the peer
     Instant at{};

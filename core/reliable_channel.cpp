@@ -489,8 +489,7 @@ void Channel::on_seq(std::uint32_t seq, const boost::json::object& json, ByteVie
     if (auto rtt = receive_rtt()) idle = std::max(idle, 4 * *rtt);
     if (now - *last_receipt_ >= idle) {
       window_ = kReliableWindow;
-      epoch_at_ = now;
-      epoch_from_ = consumed_;
+      start_epoch(now);
     }
   }
   last_receipt_ = now;
@@ -533,6 +532,9 @@ void Channel::on_seq(std::uint32_t seq, const boost::json::object& json, ByteVie
   if (receipts_since_ack_ == 0) first_unacked_receipt_ = now;
   ++receipts_since_ack_;
   deliver_in_order(now);
+  if (!received_.empty() && std::uint64_t{received_.begin()->first} > std::uint64_t{ack_} + 1) {
+    epoch_held_peak_ = std::max(epoch_held_peak_, received_.size());
+  }
   if (end_received_) return;             // its ack is already due
   if (!received_.empty()) ack_now(now);  // a gap: miss reaches the peer at once
   if (receipts_since_ack_ >= kReliableAckEvery) ack_now(now);  // every second packet
@@ -569,6 +571,14 @@ void Channel::deliver_in_order(Instant now) {
 // 2 RTT" would settle at, or more) lets a sender keep a whole product queued at a deep
 // bottleneck; 1.5 keeps the path full (the ack clock needs some slack) with at most half a
 // product queued. A slow reader (consumer-paced) or a slow sender gets a window to match.
+//
+// Repairs need room of their own: while the oldest hole waits for its resend (a round trip
+// or more), nothing is consumed, yet the sender must go on sending to keep the path full, and
+// what it sends is held above the hole. The window adds the most packets held above a gap
+// during the epoch. Without that, a lossy path (a hole every round trip at 1% and a full
+// 100 Mbit/s path) makes T about two round trips for a window-limited stream, the product
+// the consumption rate shows is half the window, and the window shrinks toward
+// kReliableWindow however fast the path is: consumption measures the window, not the path.
 void Channel::on_consumed(Instant now) {
   if (consumed_ - epoch_from_ < window_) return;
   const Duration elapsed = now - epoch_at_;
@@ -578,12 +588,19 @@ void Channel::on_consumed(Instant now) {
       factor = std::min(2.0, 1.5 * std::chrono::duration<double>(*rtt).count() /
                                  std::chrono::duration<double>(elapsed).count());
     }
-    const double target = std::ceil(static_cast<double>(window_) * factor);
+    const double target = std::min(
+        std::ceil(static_cast<double>(window_) * factor) + static_cast<double>(epoch_held_peak_),
+        2.0 * static_cast<double>(window_));
     window_ = static_cast<std::uint32_t>(std::clamp(target, static_cast<double>(kReliableWindow),
                                                     static_cast<double>(kReliableMaxWindow)));
   }
+  start_epoch(now);
+}
+
+void Channel::start_epoch(Instant now) {
   epoch_at_ = now;
   epoch_from_ = consumed_;
+  epoch_held_peak_ = 0;
 }
 
 void Channel::set_consumer_paced(bool consumer_paced, Instant now) {
@@ -598,8 +615,7 @@ void Channel::set_consumer_paced(bool consumer_paced, Instant now) {
     consumed_ = ack_;
     deliver_in_order(now);
   }
-  epoch_at_ = now;
-  epoch_from_ = consumed_;
+  start_epoch(now);
 }
 
 Result<Sent, ChannelConsumeError> Channel::consumed(std::size_t packets, Instant now) {

@@ -166,8 +166,8 @@ TEST(ConfigParse, MessagesDefaultsAndValues) {
 }
 
 TEST(ConfigParse, StreamsCongestionControl) {
-  EXPECT_EQ(parse_ok("").streams.congestion, CongestionAlgorithm::kNewReno);
-  EXPECT_EQ(parse_ok("[streams]\n").streams.congestion, CongestionAlgorithm::kNewReno);
+  EXPECT_EQ(parse_ok("").streams.congestion, CongestionAlgorithm::kBbr);
+  EXPECT_EQ(parse_ok("[streams]\n").streams.congestion, CongestionAlgorithm::kBbr);
   EXPECT_EQ(parse_ok("[streams]\ncongestion = \"newreno\"\n").streams.congestion,
             CongestionAlgorithm::kNewReno);
   EXPECT_EQ(parse_ok("[streams]\ncongestion = \"cubic\"\n").streams.congestion,

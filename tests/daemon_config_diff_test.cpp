@@ -82,9 +82,10 @@ TEST(ConfigDiff, StartupBoundSettingsNeedARestartAndLiveOnesDoNot) {
   config::Config metrics = running;
   metrics.metrics.listen = config::ListenAddress{"127.0.0.1", 9425};
   EXPECT_EQ(diff_config(running, metrics).restart_required, (Names{"metrics.listen"}));
-  // Exchanges take their congestion control from the endpoint, made at start-up.
+  // Exchanges take their congestion control from the endpoint, made at start-up (the default
+  // is BBR: any other one is a change).
   config::Config streams = running;
-  streams.streams.congestion = CongestionAlgorithm::kBbr;
+  streams.streams.congestion = CongestionAlgorithm::kNewReno;
   EXPECT_EQ(diff_config(running, streams).restart_required, (Names{"streams.congestion"}));
 }
 

@@ -71,6 +71,21 @@ class EmulatedTable(unittest.TestCase):
         self.assertEqual(row_of(text, "wireguard-go, one stream (cubic), Mbit/s"), ["5.6"])
         self.assertEqual(row_of(text, "  e3xd / wireguard-go (bbr)"), ["0.04x"])
         self.assertEqual(row_of(text, "  e3xd / wireguard-go (cubic)"), ["0.55x"])
+        self.assertIn("NOT MET: one stream >= 1.5x wireguard-go at 1% loss -- 3.1 Mbit/s vs "
+                      "84.3 Mbit/s (bbr): 0.04x", text)
+        self.assertIn("NOT MET: one stream >= 1.5x wireguard-go at 1% loss, its TCP with cubic -- "
+                      "3.1 Mbit/s vs 5.6 Mbit/s: 0.55x", text)
+
+    def test_shows_a_stream_sharing_the_link_with_tcp(self):
+        rows = results(True) + [
+            {"setting": "lossy", "round": 1, "what": "e3xd_with_tcp", "result": iperf(60.0)},
+            {"setting": "lossy", "round": 1, "what": "tcp_with_e3xd", "result": iperf(20.0)}]
+        text = run_table(rows, "bbr")
+        self.assertIn("e3xd and TCP (cubic) through wireguard-go at once, one stream each:", text)
+        self.assertEqual(row_of(text, "  e3xd, Mbit/s"), ["60.0"])
+        self.assertEqual(row_of(text, "  TCP through wireguard-go, Mbit/s"), ["20.0"])
+        self.assertEqual(row_of(text, "  e3xd's share of the two"), ["75%"])
+        self.assertNotIn("at once, one stream each", run_table(results(True), "bbr"))
 
     def test_shows_receive_buffer_drops_at_the_endpoints(self):
         text = run_table(results(True), "bbr")

@@ -682,6 +682,45 @@ TEST(ReliableChannel, ReceiveWindowAutoTunesAndFallsBackWhenIdle) {
   EXPECT_EQ(b.reorder_bytes(), 0u);  // and nothing held
 }
 
+// A lossy path: the first packet of every window is lost, and its resend arrives two round
+// trips after the window began (the miss report's round trip, then the resend's) while the
+// sender, held by the window, waits. Consumption alone shows one window per three round trips
+// and would shrink the window to the floor, so the window, not the path, would set the rate
+// (at 1% loss on a full 100 Mbit/s path every window has a hole). The packets held above the
+// hole are room the repair needs: the window grows by them until the path is the limit.
+TEST(ReliableChannel, ReceiveWindowMakesRoomForRepairsOnALossyPath) {
+  auto [a, b] = open_pair();
+  ASSERT_TRUE(b.send({}, bytes_of("hello"), false, at_ms(0)).has_value());
+  drain_out(b);
+  b.receive(json_of(R"({"c":1,"ack":1})"), {}, at_ms(100));
+  ASSERT_EQ(b.rtt().min(), milliseconds(100));
+  auto arrive = [&](std::uint32_t seq, std::int64_t ms) {
+    b.receive(json_of("{\"c\":1,\"seq\":" + std::to_string(seq) + "}"), bytes_of("x"), at_ms(ms));
+  };
+  std::uint32_t next = 2;
+  std::int64_t t = 100;
+  std::vector<std::uint32_t> windows;
+  for (int round = 0; round < 6; ++round) {
+    const std::uint32_t window = b.receive_window();
+    windows.push_back(window);
+    const std::uint32_t hole = next;
+    for (std::uint32_t i = 1; i < window; ++i) arrive(hole + i, t + 100 * i / window);
+    EXPECT_EQ(b.flow().held, window - 1);
+    arrive(hole, t + 200);  // the resend
+    EXPECT_EQ(b.flow().ack, hole + window - 1);
+    next = hole + window;
+    t += 300;
+  }
+  // Each window took three round trips to consume: the next is half of it (1.5 times the
+  // product that rate shows) plus the W - 1 held, about 1.5 W (150, 225, 337, 505, 757, 1135).
+  windows.push_back(b.receive_window());
+  for (std::size_t i = 1; i < windows.size(); ++i) {
+    EXPECT_GE(windows[i], windows[i - 1] * 3 / 2) << "round " << i;
+    EXPECT_LE(windows[i], windows[i - 1] * 3 / 2 + 2) << "round " << i;
+  }
+  EXPECT_EQ(b.reorder_bytes(), 0u);
+}
+
 TEST(ReliableChannel, AckProgressResetsTheAckTimeout) {
   auto a = Channel::open(1, "stream", true, {}, {}, at_ms(0));
   drain_out(a);

@@ -153,11 +153,12 @@ TEST(SimBbr, OutrunsNewRenoManyTimesThroughOnePercentRandomLoss) {
   EXPECT_TRUE(newreno.order_ok && cubic.order_ok && bbr.order_ok);
   EXPECT_EQ(bbr.path.persistent_congestion, 0u);
   // Over seeds 1 to 50: NewReno 2.1 to 3.6 Mbit/s (the model's 3.4, less slow recoveries),
-  // CUBIC 2.3 to 3.6, BBR 31 to 52 (median 41): 9.6 to 21 times NewReno in the same run,
-  // median 15. What holds BBR back is the receive window (core-decisions.md), not loss.
+  // CUBIC 2.3 to 3.6, BBR 85 to 91.5 (median 90): at least 24.6 times NewReno in the same
+  // run. Before the receive window made room for repairs (core-decisions.md) BBR made 31 to
+  // 52: consumption stalls a round trip behind every hole, and the window followed it down.
   // Asserted with over a quarter of margin below the worst seed seen.
-  EXPECT_GE(bbr.goodput, 7 * newreno.goodput);
-  EXPECT_GE(bbr.goodput, 0.25 * static_cast<double>(kRate));
+  EXPECT_GE(bbr.goodput, 18 * newreno.goodput);
+  EXPECT_GE(bbr.goodput, 0.65 * static_cast<double>(kRate));
 }
 
 // The same path without loss: every controller fills it (figures for the comparison).

@@ -89,13 +89,13 @@ class Services(DaemonTestCase):
         self.assertEqual(a.result("status")["services"]["streams_out"], 1)
         # The stream went through the path's congestion control, which `peer` shows.
         flow = a.peer("b")["congestion"]
-        self.assertEqual(flow["algorithm"], "newreno")
+        self.assertEqual(flow["algorithm"], "bbr")  # [streams] congestion's default
         self.assertGreater(flow["window"], 0)
         self.assertGreater(flow["srtt_ms"], 0)
         self.assertNotIn("congestion", a.ctl("peers")[0], "the list stays small")
         text = subprocess.run([E3XCTL, "-s", a.socket, "peer", "b"], capture_output=True,
                               text=True, timeout=15).stdout
-        self.assertIn("  congestion: newreno, window ", text)
+        self.assertIn("  congestion: bbr, window ", text)
 
     def test_half_close_the_client_still_gets_the_whole_answer(self):
         server = serve(AnswerAfterEofHandler)
