@@ -639,17 +639,22 @@ TEST(ReliableChannel, ConsumerPacedSmallOpeningsAreToldWithinTheAckDelay) {
   EXPECT_EQ(drain_out(b).size(), 1u);  // a quarter of the window: at once
 }
 
+// The accepting side learns a 100 ms round trip from its own packet's ack (auto-tuning's
+// tests measure consumption against it).
+void learn_a_100ms_round_trip(Channel& b) {
+  ASSERT_TRUE(b.send({}, bytes_of("hello"), false, at_ms(0)).has_value());
+  drain_out(b);
+  b.receive(json_of(R"({"c":1,"ack":1})"), {}, at_ms(100));
+  ASSERT_EQ(b.rtt().min(), milliseconds(100));
+}
+
 // Auto-tuning (PROTOCOL.md 13): a window consumed within about a round trip doubles, one
 // consumed more slowly grows toward 1.5 times the bandwidth-delay product it shows (and
 // falls toward it), and after a pause the window starts again from 100 packets. What was
 // already allowed stays allowed: the advertised edge never goes back.
 TEST(ReliableChannel, ReceiveWindowAutoTunesAndFallsBackWhenIdle) {
   auto [a, b] = open_pair();
-  // B learns the round trip (100 ms) from its own packet's ack.
-  ASSERT_TRUE(b.send({}, bytes_of("hello"), false, at_ms(0)).has_value());
-  drain_out(b);
-  b.receive(json_of(R"({"c":1,"ack":1})"), {}, at_ms(100));
-  ASSERT_EQ(b.rtt().min(), milliseconds(100));
+  ASSERT_NO_FATAL_FAILURE(learn_a_100ms_round_trip(b));
   std::uint32_t seq = 1;
   // Packets as a sender within the window would send them (B's acks are not looked at).
   auto arrive = [&](int count, std::int64_t from_ms, std::int64_t to_ms) {
@@ -690,10 +695,7 @@ TEST(ReliableChannel, ReceiveWindowAutoTunesAndFallsBackWhenIdle) {
 // hole are room the repair needs: the window grows by them until the path is the limit.
 TEST(ReliableChannel, ReceiveWindowMakesRoomForRepairsOnALossyPath) {
   auto [a, b] = open_pair();
-  ASSERT_TRUE(b.send({}, bytes_of("hello"), false, at_ms(0)).has_value());
-  drain_out(b);
-  b.receive(json_of(R"({"c":1,"ack":1})"), {}, at_ms(100));
-  ASSERT_EQ(b.rtt().min(), milliseconds(100));
+  ASSERT_NO_FATAL_FAILURE(learn_a_100ms_round_trip(b));
   auto arrive = [&](std::uint32_t seq, std::int64_t ms) {
     b.receive(json_of("{\"c\":1,\"seq\":" + std::to_string(seq) + "}"), bytes_of("x"), at_ms(ms));
   };
