@@ -51,6 +51,11 @@ class Liveness(DaemonTestCase):
         wait_until(lambda: all(m["last_error"] for m in a.result("outbox")), 10,
                    "each queued message to say why it waits")
         self.assertIn("down", a.result("outbox")[0]["last_error"])
+        # A is dialling B again at once; the messages still say B went down and why (CI
+        # once read them just after the redial began, when they said only "connecting").
+        wait_until(lambda: all(m["last_error"] == "waiting: the peer is down (timeout), "
+                               "connecting again" for m in a.result("outbox")), 20,
+                   "the queued messages to keep the reason while A dials B again")
         # The history stays (item 12): the last handshake and the totals of the exchange.
         peer = a.peer("b")
         self.assertIsNotNone(peer["last_handshake"])

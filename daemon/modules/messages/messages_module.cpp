@@ -368,6 +368,20 @@ void MessagesModule::restart_deliveries(const Hashname& peer) {
   flush_receipts();  // receipts owed to it waited for its exchange
 }
 
+// Why a message waits for a peer that is not up. A peer that went down is dialled again at
+// once, so "connecting" alone would hide that it was lost and why; the reason stays until
+// the exchange is up again.
+std::string MessagesModule::waiting_reason(const PeerStatus& status, const PeerRuntime* runtime) {
+  const bool went_down = status.last_handshake && runtime && !runtime->down_reason.empty();
+  if (status.state == ExchangeState::kConnecting) {
+    return went_down ? "waiting: the peer is down (" + runtime->down_reason + "), connecting again"
+                     : std::string("waiting: the peer is not up (connecting)");
+  }
+  std::string reason = "waiting: the peer is down";
+  if (runtime && !runtime->down_reason.empty()) reason += " (" + runtime->down_reason + ")";
+  return reason;
+}
+
 // Sends every message that is due to a peer whose exchange is up, at most kDeliveryWindow
 // unacknowledged ones per peer, oldest first.
 void MessagesModule::pump_outbox() {
@@ -399,13 +413,7 @@ void MessagesModule::pump_outbox() {
       if (!status) {
         entry->last_error = "not a configured peer";
       } else if (entry->attempts > 0 || !entry->last_error.empty()) {
-        const PeerRuntime* runtime = host_.find_runtime(entry->peer);
-        entry->last_error =
-            status->state == ExchangeState::kConnecting
-                ? "waiting: the peer is not up (connecting)"
-                : "waiting: the peer is down" + (runtime && !runtime->down_reason.empty()
-                                                     ? " (" + runtime->down_reason + ")"
-                                                     : std::string());
+        entry->last_error = waiting_reason(*status, host_.find_runtime(entry->peer));
       }
       continue;
     }

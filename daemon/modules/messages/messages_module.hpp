@@ -118,6 +118,7 @@ class MessagesModule final : public Module {
 
   // ---- delivery ----
   void pump_outbox();
+  static std::string waiting_reason(const PeerStatus& status, const PeerRuntime* runtime);
   void attempt_delivery(OutboxEntry& entry, Instant at);
   void retry_later(OutboxEntry& entry, Instant at, std::string error);
   void report_expiry(OutboxEntry& entry);
