@@ -258,7 +258,7 @@ class Channel {
     enum class State : std::uint8_t {
       kQueued,     // never sent
       kInFlight,   // sent, counted in the path's bytes in flight
-      kDelivered,  // presumed received (a duplicate ack), no longer in flight
+      kDelivered,  // received, by a miss list, or presumed from a duplicate ack; not in flight
       kLost,       // declared lost, waiting in retransmit_
     };
     std::uint32_t seq = 0;
@@ -316,6 +316,10 @@ class Channel {
   // `adhoc`: an ack on its own, not riding on the peer's content.
   void on_ack(std::uint32_t ack, const boost::json::value* miss, bool adhoc, Instant now);
   std::optional<std::uint64_t> settle_acked(std::uint32_t ack, Instant now);
+  std::optional<std::uint64_t> credit_between_holes(std::uint32_t ack,
+                                                    const std::vector<std::uint32_t>& missing,
+                                                    Instant now);
+  void credit_received(Sending& packet, Instant now, std::optional<std::uint64_t>& latest);
   std::optional<std::uint64_t> presume_delivered(std::uint32_t above, Instant now);
   void detect_losses(Instant now);
   void declare_lost(Sending& packet, Instant now);
@@ -372,6 +376,7 @@ class Channel {
   std::set<std::uint32_t> retransmit_;         // declared lost, to be sent again (lowest first)
   std::vector<std::uint32_t> suspects_;        // reported missing by the latest miss
   std::uint64_t presume_from_ = 1;             // duplicate acks presume delivery from here on
+  std::uint64_t credited_through_ = 0;         // miss lists were read up to here (see credit_...)
   std::optional<Instant> loss_time_;           // the time threshold of the earliest suspect
   std::optional<Instant> rto_at_;
   std::uint32_t rto_backoff_ = 0;

@@ -209,6 +209,56 @@ std::optional<std::uint64_t> Channel::settle_acked(std::uint32_t ack, Instant no
   return latest;
 }
 
+// A miss list names every hole below its last entry (the receiver lists them lowest first and
+// cuts the list only at the end), so every packet between the ack and the last hole that it
+// does not name has arrived: it leaves the flight now, as a SACK block would take it, rather
+// than one presumed packet per duplicate ack. Without this, packets above a hole stay
+// counted in flight until the hole is repaired; when the window is small (BBR's ProbeRTT
+// holds it at four packets) they fill it, the repair itself cannot be sent, and the stream
+// waits for a retransmission timeout. Each seq is read once (credited_through_) except the
+// holes of the previous list, which are checked again because their resends may have
+// filled them. Returns the latest transmission credited.
+std::optional<std::uint64_t> Channel::credit_between_holes(
+    std::uint32_t ack, const std::vector<std::uint32_t>& missing, Instant now) {
+  std::optional<std::uint64_t> latest;
+  const std::uint64_t last_hole = missing.back();
+  auto is_missing = [&missing](std::uint64_t seq) {
+    return std::binary_search(missing.begin(), missing.end(), seq);
+  };
+  // The previous list's holes at or below what was read before: filled now?
+  for (const std::uint32_t seq : suspects_) {
+    if (seq <= ack || seq >= last_hole || seq > credited_through_ || is_missing(seq)) continue;
+    if (Sending* packet = find_sending(seq)) credit_received(*packet, now, latest);
+  }
+  // Seqs not read before, up to the last hole.
+  for (std::uint64_t seq = std::max<std::uint64_t>(credited_through_, ack) + 1; seq < last_hole;
+       ++seq) {
+    if (is_missing(seq)) continue;
+    if (Sending* packet = find_sending(static_cast<std::uint32_t>(seq))) {
+      credit_received(*packet, now, latest);
+    }
+  }
+  credited_through_ = std::max(credited_through_, last_hole);
+  return latest;
+}
+
+void Channel::credit_received(Sending& packet, Instant now, std::optional<std::uint64_t>& latest) {
+  if (packet.transmissions == 0) return;
+  if (packet.state == Sending::State::kInFlight) {
+    PathControl& p = path();
+    if (packet.generation == p.generation()) {
+      p.on_delivered(now, packet.sent_at, packet.size, &packet.snapshot);
+    }
+  } else if (packet.state == Sending::State::kLost) {
+    retransmit_.erase(packet.seq);  // it arrived after all: no resend
+  } else {
+    return;
+  }
+  packet.state = Sending::State::kDelivered;
+  packet.reports = 0;
+  if (!latest || packet.order > *latest) latest = packet.order;
+}
+
 // A duplicate ack: the peer received one more packet above the last one it reports missing,
 // and we cannot tell which. The lowest still in flight is presumed to be it, so the flight
 // shrinks as packets leave the network and recovery keeps sending (NewReno's fast recovery
@@ -282,7 +332,13 @@ void Channel::on_ack(std::uint32_t ack, const boost::json::value* miss, bool adh
   if (!progress && has_unacked_sent() && highest_sent_ >= peer_edge_) last_ack_progress_ = now;
 
   if (decoded && !decoded->missing.empty()) {
-    if (!progress) {
+    const bool new_last_hole = decoded->missing.back() > credited_through_;
+    const auto credited = credit_between_holes(ack, decoded->missing, now);
+    if (credited && (!delivered_sent || *credited > *delivered_sent)) delivered_sent = credited;
+    // A packet above the last hole arrived too (the receiver lists only holes below what it
+    // holds), unless the ack is explained by a resend that filled a hole the list no longer
+    // names.
+    if (!progress && (!credited || new_last_hole)) {
       if (auto sent = presume_delivered(decoded->missing.back(), now);
           sent && (!delivered_sent || *sent > *delivered_sent)) {
         delivered_sent = sent;
