@@ -221,7 +221,8 @@ std::optional<std::uint64_t> Channel::settle_acked(std::uint32_t ack, Instant no
 std::optional<std::uint64_t> Channel::credit_between_holes(
     std::uint32_t ack, const std::vector<std::uint32_t>& missing, Instant now) {
   std::optional<std::uint64_t> latest;
-  const std::uint64_t last_hole = missing.back();
+  // Only seqs we sent are read: a hostile peer may name holes far beyond them.
+  const std::uint64_t last_hole = std::min<std::uint64_t>(missing.back(), highest_sent_ + 1);
   auto is_missing = [&missing](std::uint64_t seq) {
     return std::binary_search(missing.begin(), missing.end(), seq);
   };
@@ -238,7 +239,7 @@ std::optional<std::uint64_t> Channel::credit_between_holes(
       credit_received(*packet, now, latest);
     }
   }
-  credited_through_ = std::max(credited_through_, last_hole);
+  credited_through_ = std::max(credited_through_, last_hole - 1);
   return latest;
 }
 
@@ -280,7 +281,7 @@ std::optional<std::uint64_t> Channel::presume_delivered(std::uint32_t above, Ins
     presume_from_ = seq + 1;
     return packet->order;
   }
-  presume_from_ = seq;
+  presume_from_ = std::min(seq, next_new_);  // a hole named beyond what we sent moves it no further
   return std::nullopt;
 }
 
@@ -332,7 +333,7 @@ void Channel::on_ack(std::uint32_t ack, const boost::json::value* miss, bool adh
   if (!progress && has_unacked_sent() && highest_sent_ >= peer_edge_) last_ack_progress_ = now;
 
   if (decoded && !decoded->missing.empty()) {
-    const bool new_last_hole = decoded->missing.back() > credited_through_;
+    const bool new_last_hole = decoded->missing.back() > credited_through_ + 1;
     const auto credited = credit_between_holes(ack, decoded->missing, now);
     if (credited && (!delivered_sent || *credited > *delivered_sent)) delivered_sent = credited;
     // A packet above the last hole arrived too (the receiver lists only holes below what it

@@ -596,6 +596,36 @@ TEST(ReliableChannel, PacketsTheMissListShowsArrivedLeaveTheFlight) {
   EXPECT_EQ(poll(at_ms(1200)), (std::vector<std::int64_t>{2, 10}));
 }
 
+// A hostile peer names a hole far above anything we sent. Crediting reads only the seqs we
+// sent: before, it read every seq up to the named hole (four billion: seconds of CPU per
+// channel) and then took them all as read, so later, honest lists credited nothing.
+TEST(ReliableChannel, AMissListFarBeyondWhatWasSentReadsOnlyWhatWasSent) {
+  PathControl path(CongestionAlgorithm::kNewReno);
+  auto a = Channel::open(1, "stream", true, {}, bytes_of("open"), at_ms(0));
+  a.set_path(&path);
+  auto send = [&a](int from, int to, Instant now) {
+    for (int i = from; i <= to; ++i)
+      ASSERT_TRUE(a.send({}, bytes_of(std::to_string(i)), false, now));
+    while (a.poll_data(now)) {
+    }
+  };
+  send(1, 1, at_ms(0));
+  a.receive(json_of(R"({"c":1,"ack":1,"miss":[100]})"), {}, at_ms(100));
+  send(2, 4, at_ms(1000));
+  a.receive(json_of(R"({"c":1,"ack":1,"miss":[4000000000,1]})"), {}, at_ms(1010));
+  EXPECT_EQ(path.bytes_in_flight(), 0u);  // it claims 2, 3 and 4 arrived: its own business
+  send(5, 8, at_ms(1020));
+  const std::size_t four_packets = path.bytes_in_flight();
+  // Honest again: 5 and 7 missing, 6 arrived (8 is not presumed: the ack moved, so it is
+  // not a duplicate). Read from the stored mark, 6 stayed in flight.
+  a.receive(json_of(R"({"c":1,"ack":4,"miss":[1,2,97]})"), {}, at_ms(1100));
+  EXPECT_EQ(path.bytes_in_flight(), four_packets * 3 / 4);
+  // The same report again, a duplicate ack: one more arrived above 7, so 8 is presumed (the
+  // far hole had moved where presumption starts beyond every seq, for good).
+  a.receive(json_of(R"({"c":1,"ack":4,"miss":[1,2,97]})"), {}, at_ms(1101));
+  EXPECT_EQ(path.bytes_in_flight(), four_packets / 2);
+}
+
 // ---- flow control -----------------------------------------------------------------------
 
 // Consumer pacing (PROTOCOL.md 11 and 13): delivered packets count against the window until
