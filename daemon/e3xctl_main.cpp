@@ -510,7 +510,7 @@ int cmd_connect(const Options& options) {
   }
   std::string early;
   const int connection = client.release(early);
-  return ctl::relay_stdio(connection, std::move(early));
+  ctl::relay_stdio(connection, std::move(early));
 }
 
 int cmd_keygen(const Options& options) {

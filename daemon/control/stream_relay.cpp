@@ -32,30 +32,42 @@ bool write_all(int fd, const char* data, std::size_t size) {
 
 }  // namespace
 
-int relay_stdio(int connection, std::string early) {
+void relay_stdio(int connection, std::string early, RelayEnds ends) {
   ::signal(SIGPIPE, SIG_IGN);  // a closed connection is an error return, not a signal
-  std::atomic<bool> upstream_done{false};
+  // Set before the half close, so it is true whenever the daemon can have seen our end: the
+  // service may answer and the daemon close the whole connection at once, and a thread that
+  // counted itself done only after shutdown() returned lost that race on a loaded machine.
+  std::atomic<bool> input_all_sent{false};
   std::atomic<bool> input_cut{false};
+  std::atomic<bool> upstream_done{false};
   // stdin -> connection, in its own thread so neither direction waits for the other (an
   // echoing service would otherwise deadlock both). EOF on stdin half-closes the connection.
   std::thread upstream([&] {
     std::vector<char> buffer(kChunk);
     while (true) {
-      const ssize_t n = ::read(STDIN_FILENO, buffer.data(), buffer.size());
+      const ssize_t n = ::read(ends.input, buffer.data(), buffer.size());
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
+      if (n < 0) {
+        input_cut = true;
+        break;
+      }
+      if (n == 0) {
+        input_all_sent = true;
+        break;
+      }
       if (!write_all(connection, buffer.data(), static_cast<std::size_t>(n))) {
         input_cut = true;
         break;
       }
     }
     ::shutdown(connection, SHUT_WR);
+    if (ends.after_half_close) ends.after_half_close();
     upstream_done = true;
   });
   upstream.detach();  // it may sit in a read of stdin when we are done: we do not wait for it
 
   // connection -> stdout, until the peer's end.
-  bool ok = write_all(STDOUT_FILENO, early.data(), early.size());
+  bool ok = write_all(ends.output, early.data(), early.size());
   std::vector<char> buffer(kChunk);
   while (ok) {
     const ssize_t n = ::read(connection, buffer.data(), buffer.size());
@@ -64,9 +76,9 @@ int relay_stdio(int connection, std::string early) {
       ok = n == 0;
       break;
     }
-    ok = write_all(STDOUT_FILENO, buffer.data(), static_cast<std::size_t>(n));
+    ok = write_all(ends.output, buffer.data(), static_cast<std::size_t>(n));
   }
-  ::close(STDOUT_FILENO);  // our reader sees the end of the stream
+  ::close(ends.output);  // our reader sees the end of the stream
   if (!ok) {
     std::fprintf(stderr, "e3xctl: the stream was cut\n");
     std::_Exit(1);
@@ -80,7 +92,7 @@ int relay_stdio(int connection, std::string early) {
     if (ready > 0 && (hangup.revents & (POLLHUP | POLLERR))) break;
     if (ready < 0 && errno != EINTR) break;
   }
-  if (input_cut || !upstream_done) {
+  if (input_cut || !input_all_sent) {
     std::fprintf(stderr, "e3xctl: the stream ended before all input was sent\n");
     std::_Exit(1);
   }

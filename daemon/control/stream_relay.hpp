@@ -6,14 +6,28 @@
 // %h ssh' host` works.
 #pragma once
 
+#include <unistd.h>
+
+#include <functional>
 #include <string>
 
 namespace e3x::control {
 
-// Relays until both directions ended, or the connection was closed under us. `early` is what
-// was already read from the connection. Returns 0 when the stream ended cleanly, 1 when it was
-// cut (the daemon closed the connection while we still had input to send, or an I/O error),
-// with one line on stderr saying so.
-int relay_stdio(int connection, std::string early);
+// What the relay reads and writes: e3xctl's standard input and output. Tests give pipes, and a
+// pause at the one moment whose timing a loaded machine decides.
+struct RelayEnds {
+  int input = STDIN_FILENO;
+  int output = STDOUT_FILENO;
+  // Runs on the input thread after it half-closed the connection, before it reports itself
+  // finished.
+  std::function<void()> after_half_close;
+};
+
+// Relays until both directions ended, or the connection was closed under us, then ends the
+// process (the input thread may sit in a read of stdin that nothing will end): exit status 0
+// when the stream ended cleanly with all input handed to the daemon, 1 when it was cut (the
+// daemon closed the connection while we still had input to send, or an I/O error), with one
+// line on stderr saying so. `early` is what was already read from the connection.
+[[noreturn]] void relay_stdio(int connection, std::string early, RelayEnds ends = {});
 
 }  // namespace e3x::control
