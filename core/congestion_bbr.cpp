@@ -42,7 +42,7 @@ void WindowedMaxFilter::update(double value, std::uint64_t round) {
 Bbr::Bbr(CongestionConfig config) : config_(config), cwnd_(config.initial_window) {}
 
 std::size_t Bbr::window() const {
-  if (mode_ == Mode::kProbeRtt) return std::min(cwnd_, min_pipe_window());
+  if (mode_ == Mode::kProbeRtt) return std::min(cwnd_, probe_rtt_window());
   return cwnd_;
 }
 
@@ -189,7 +189,7 @@ void Bbr::check_probe_rtt(Instant now, const DeliverySample& sample) {
     probe_rtt_done_.reset();
   }
   if (mode_ != Mode::kProbeRtt) return;
-  if (!probe_rtt_done_ && sample.in_flight <= min_pipe_window()) {
+  if (!probe_rtt_done_ && sample.in_flight <= probe_rtt_window()) {
     // The flight is down: hold it there for 200 ms and at least one round trip.
     probe_rtt_done_ = now + kProbeRttDuration;
     probe_rtt_round_done_ = false;

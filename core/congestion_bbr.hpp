@@ -13,8 +13,11 @@
 //   ProbeBW   pacing gain cycles 1.25, 0.75, 1 x 6, one phase per RTprop: a round that
 //             probes for more bandwidth, one that drains what the probe queued, and six at
 //             the estimate; cwnd gain 2.
-//   ProbeRTT  when RTprop has not been sampled for 10 s: the flight goes down to 4 packets
-//             for 200 ms and a round trip, so the queue empties and the true RTprop shows.
+//   ProbeRTT  when RTprop has not been sampled for 10 s: the flight goes down to half a BDP
+//             (at least 4 packets) for 200 ms and a round trip, so the queue empties and the
+//             true RTprop shows. Version 1 went down to 4 packets, stopping the stream for
+//             that time; half a BDP is what versions 2 and 3 hold, and it empties the queue
+//             just as well while the bottleneck stays half busy.
 //
 // Random loss does not change the model: a lost packet is simply resent. Only persistent
 // congestion (the path silent for several timeouts) caps the window at its minimum until
@@ -60,6 +63,7 @@ class Bbr final : public CongestionController {
   static constexpr Duration kMinRttFilter = seconds(10);
   static constexpr Duration kProbeRttDuration = milliseconds(200);
   static constexpr std::size_t kMinPipePackets = 4;
+  static constexpr double kProbeRttCwndGain = 0.5;  // of the BDP, during ProbeRTT
   static constexpr double kFullBwGrowth = 1.25;
   static constexpr int kFullBwRounds = 3;
 
@@ -101,6 +105,9 @@ class Bbr final : public CongestionController {
   void enter_probe_bw(Instant now);
   void advance_cycle_phase(Instant now);
   std::size_t min_pipe_window() const { return kMinPipePackets * config_.mss; }
+  std::size_t probe_rtt_window() const {
+    return std::max(min_pipe_window(), inflight(kProbeRttCwndGain));
+  }
   std::uint32_t next_random();
 
   CongestionConfig config_;

@@ -214,7 +214,7 @@ std::optional<std::uint64_t> Channel::settle_acked(std::uint32_t ack, Instant no
 // does not name has arrived: it leaves the flight now, as a SACK block would take it, rather
 // than one presumed packet per duplicate ack. Without this, packets above a hole stay
 // counted in flight until the hole is repaired; when the window is small (BBR's ProbeRTT
-// holds it at four packets) they fill it, the repair itself cannot be sent, and the stream
+// held it at four packets) they fill it, the repair itself cannot be sent, and the stream
 // waits for a retransmission timeout. Each seq is read once (credited_through_) except the
 // holes of the previous list, which are checked again because their resends may have
 // filled them. Returns the latest transmission credited.

@@ -173,9 +173,10 @@ TEST(SimBbr, FillsACleanPathLikeTheOthers) {
   print_run("no loss", cubic, kRate);
   print_run("no loss", bbr, kRate);
   EXPECT_TRUE(bbr.order_ok);
-  // Seen: 91.7 Mbit/s (NewReno and CUBIC 94.0, with 20 ms of queue; BBR's probing rounds
-  // cost it a little).
-  EXPECT_GE(bbr.goodput, 0.85 * static_cast<double>(kRate));
+  // Seen: 92.7 Mbit/s (NewReno and CUBIC 94.0, with 20 ms of queue; BBR's probing rounds
+  // cost it a little). One ProbeRTT falls in the 10 s measured: with the flight held at 4
+  // packets for it (BBR v1), 91.7; at half a product, 92.7.
+  EXPECT_GE(bbr.goodput, 0.92 * static_cast<double>(kRate));
 }
 
 // (b) Through a 50 Mbit/s bottleneck with a deep queue (1000 packets, over five times the
