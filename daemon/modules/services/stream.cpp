@@ -36,16 +36,17 @@ void Stream::attach(Socket socket, std::string early) {
   attached_ = true;
   read_buffer_.resize(kReadChunk);
   pending_out_.assign(early.begin(), early.end());
+  pending_out_sent_ = 0;
   start_write();  // what the peer sent while we were connecting
   if (!flush_out()) return;
-  if (pending_out_.empty()) start_read();
+  if (pending_out_size() == 0) start_read();
   kick();
 }
 
 // ---- local -> peer -----------------------------------------------------------------------
 
 void Stream::start_read() {
-  if (finished_ || !attached_ || reading_ || local_eof_ || !pending_out_.empty()) return;
+  if (finished_ || !attached_ || reading_ || local_eof_ || pending_out_size() > 0) return;
   reading_ = true;
   socket_->async_read_some(asio::buffer(read_buffer_),
                            [self = shared_from_this()](const error_code& error, std::size_t n) {
@@ -62,12 +63,19 @@ void Stream::on_read(const error_code& error, std::size_t size) {
     abort(kStreamReset);
     kick();
     return;
+  } else if (pending_out_size() == 0) {
+    // The usual case (a read starts only once everything before it went out): the read
+    // buffer becomes the pending bytes and the next read gets the old one, no copy.
+    read_buffer_.resize(size);
+    std::swap(pending_out_, read_buffer_);
+    pending_out_sent_ = 0;
+    read_buffer_.resize(kReadChunk);
   } else {
     pending_out_.insert(pending_out_.end(), read_buffer_.begin(), read_buffer_.begin() + size);
   }
   if (!flush_out()) return;
   // Read more only when everything read so far went out: the channel's room is the limit.
-  if (pending_out_.empty()) start_read();
+  if (pending_out_size() == 0) start_read();
   maybe_done();
   kick();
 }
@@ -76,19 +84,24 @@ bool Stream::flush_out() {
   Endpoint& endpoint = host_.endpoint();
   const Instant now = host_.now();
   const auto& [peer, channel] = info_.key;
-  while (!pending_out_.empty() && endpoint.channel_send_capacity(peer, channel) > 0) {
+  while (pending_out_size() > 0 && endpoint.channel_send_capacity(peer, channel) > 0) {
     const std::size_t quota = endpoint.channel_quota(peer, channel);
-    const std::size_t size = std::min(pending_out_.size(), quota);
-    Bytes body(pending_out_.begin(), pending_out_.begin() + size);
+    const std::size_t size = std::min(pending_out_size(), quota);
+    const auto from = pending_out_.begin() + static_cast<std::ptrdiff_t>(pending_out_sent_);
+    Bytes body(from, from + static_cast<std::ptrdiff_t>(size));
     auto sent = endpoint.send_channel(now, peer, channel, {}, std::move(body));
     if (!sent) {
       abort(kStreamReset);
       return false;
     }
-    pending_out_.erase(pending_out_.begin(), pending_out_.begin() + size);
+    pending_out_sent_ += size;
+    if (pending_out_size() == 0) {
+      pending_out_.clear();  // keeps its capacity for the next read
+      pending_out_sent_ = 0;
+    }
     bytes_out_ += size;
   }
-  if (local_eof_ && pending_out_.empty() && !end_sent_ &&
+  if (local_eof_ && pending_out_size() == 0 && !end_sent_ &&
       endpoint.channel_send_capacity(peer, channel) > 0) {
     if (!endpoint.send_channel(now, peer, channel, {}, {}, true)) {
       abort(kStreamReset);
@@ -102,7 +115,7 @@ bool Stream::flush_out() {
 void Stream::pump() {
   if (finished_ || !attached_) return;
   if (!flush_out()) return;
-  if (pending_out_.empty()) start_read();
+  if (pending_out_size() == 0) start_read();
   maybe_done();
 }
 
@@ -214,6 +227,7 @@ void Stream::finish(const std::string& reason, bool reset_local) {
   to_local_.clear();
   to_local_bytes_ = 0;
   pending_out_.clear();
+  pending_out_sent_ = 0;
   if (on_finished_) on_finished_(info_.key, reason);
 }
 
