@@ -367,6 +367,18 @@ TEST(CtlFormat, Mailbox) {
   empty["bytes"] = 0;
   const std::string text = format_mailbox(empty, now);
   EXPECT_NE(text.find("holding 1 message, 0 B\nno mail held\n"), std::string::npos) << text;
+  // The database did not answer: no "no mail held", the reason instead, and the count.
+  json::object failing = empty;
+  failing["held"] = 0;
+  failing["read_error"] = "reading the summary: no such table: mail";
+  failing["stats"].as_object()["read_errors"] = 3;
+  const std::string unread = format_mailbox(failing, now);
+  EXPECT_EQ(unread.find("no mail held"), std::string::npos) << unread;
+  EXPECT_NE(unread.find("holding 0 messages, 0 B\nthe mailbox database did not answer (reading "
+                        "the summary: no such table: mail): it may hold more than this shows\n"),
+            std::string::npos)
+      << unread;
+  EXPECT_NE(unread.find("\ndatabase reads failed since start: 3\n"), std::string::npos) << unread;
   // Off: says why; counters that are all zero are left out.
   json::object off = object_of(R"({"enabled":false,"quota_per_recipient":67108864,
     "quota_per_sender":16777216,"max_age":604800,"held":0,"bytes":0,"recipients":[],

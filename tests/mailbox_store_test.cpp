@@ -374,6 +374,36 @@ TEST_F(MailboxStoreTest, FilesAreMode0600) {
   }
 }
 
+// The read methods answer "nothing held" when the database fails them (their callers retry
+// on the next tick); each failure is counted and its text kept, so the status can say the
+// figures are not the whole truth instead of showing an empty mailbox.
+TEST_F(MailboxStoreTest, AFailedReadIsCountedAndKeptNotJustEmpty) {
+  put(kAlice, kBob, packet_of(10, 1));
+  ASSERT_EQ(store_->count(), 1u);
+  EXPECT_EQ(store_->read_errors(), 0u);
+  EXPECT_EQ(store_->last_read_error(), "");
+  sqlite::Database other(file_);
+  other.exec("ALTER TABLE mail RENAME TO mail_elsewhere");
+  EXPECT_TRUE(store_->summary().empty());
+  EXPECT_EQ(store_->read_errors(), 1u);
+  EXPECT_NE(store_->last_read_error().find("reading the summary: "), std::string::npos)
+      << store_->last_read_error();
+  EXPECT_NE(store_->last_read_error().find("mail"), std::string::npos);
+  EXPECT_EQ(store_->count(), 0u);
+  EXPECT_EQ(store_->bytes(), 0u);
+  EXPECT_EQ(store_->bytes_for(kBob), 0u);
+  EXPECT_EQ(store_->bytes_from(kAlice), 0u);
+  EXPECT_TRUE(store_->held_for(kBob, 10).empty());
+  EXPECT_TRUE(store_->expire(std::numeric_limits<std::int64_t>::max()).empty());
+  EXPECT_EQ(store_->read_errors(), 7u);
+  EXPECT_NE(store_->last_read_error().find("reading expired mail: "), std::string::npos);
+  // The table back: the mail is still there, and the count of failures stays.
+  other.exec("ALTER TABLE mail_elsewhere RENAME TO mail");
+  EXPECT_EQ(store_->count(), 1u);
+  EXPECT_EQ(store_->held_for(kBob, 10).size(), 1u);
+  EXPECT_EQ(store_->read_errors(), 7u);
+}
+
 TEST_F(MailboxStoreTest, ABusyDatabaseIsAnIoRefusal) {
   put(kAlice, kBob, packet_of(10, 1));
   sqlite::Database other(file_);

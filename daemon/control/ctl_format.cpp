@@ -782,6 +782,10 @@ std::string format_mailbox(const json::object& result, std::int64_t now) {
     out += "holding " + count_of(get_int(result, "held"), "message") + ", " +
            count_bytes(result, "bytes") + "\n";
   }
+  if (const auto error = get_string(result, "read_error")) {
+    out +=
+        "the mailbox database did not answer (" + *error + "): it may hold more than this shows\n";
+  }
 
   // Who has mail waiting: counts and sizes, never what it says (it is sealed anyway).
   std::vector<std::vector<std::string>> rows{
@@ -798,7 +802,7 @@ std::string format_mailbox(const json::object& result, std::int64_t now) {
   }
   if (rows.size() > 1) {
     out += table_text(rows);
-  } else if (enabled) {
+  } else if (enabled && !result.contains("read_error")) {
     out += "no mail held\n";
   }
 
@@ -821,6 +825,9 @@ std::string format_mailbox(const json::object& result, std::int64_t now) {
     }
     // Off and never used: the counters say nothing.
     if (enabled || any) out += "since start: " + join(parts) + "\n";
+    if (const auto errors = get_int(st, "read_errors"); errors && *errors > 0) {
+      out += "database reads failed since start: " + std::to_string(*errors) + "\n";
+    }
   }
   return out;
 }

@@ -383,6 +383,7 @@ void MailboxModule::sweep(std::int64_t now) {
 
 Host::Reply MailboxModule::mailbox_command(const control::Request&) {
   const config::MailboxConfig& mailbox = host_.config().mailbox;
+  const std::uint64_t read_errors_before = store_ ? store_->read_errors() : 0;
   json::array recipients;
   if (store_) {
     for (const RecipientSummary& held : store_->summary()) {
@@ -394,22 +395,30 @@ Host::Reply MailboxModule::mailbox_command(const control::Request&) {
                                            {"senders", held.senders}});
     }
   }
-  return json::value(
-      json::object{{"enabled", mailbox.enable},
-                   {"quota_per_recipient", mailbox.quota_per_recipient},
-                   {"quota_per_sender", mailbox.quota_per_sender},
-                   {"max_age", mailbox.max_age_s},
-                   {"held", store_ ? store_->count() : 0},
-                   {"bytes", store_ ? store_->bytes() : 0},
-                   {"recipients", std::move(recipients)},
-                   {"stats", json::object{{"deposits", stats_.deposits},
-                                          {"duplicates", stats_.duplicates},
-                                          {"refused_policy", stats_.refused_policy},
-                                          {"refused_quota", stats_.refused_quota},
-                                          {"refused_expired", stats_.refused_expired},
-                                          {"picked_up", stats_.picked_up},
-                                          {"expired", stats_.expired},
-                                          {"corrupt", store_ ? store_->corrupt() : 0}}}});
+  const std::size_t held = store_ ? store_->count() : 0;
+  const std::uint64_t bytes = store_ ? store_->bytes() : 0;
+  json::object reply{{"enabled", mailbox.enable},
+                     {"quota_per_recipient", mailbox.quota_per_recipient},
+                     {"quota_per_sender", mailbox.quota_per_sender},
+                     {"max_age", mailbox.max_age_s},
+                     {"held", held},
+                     {"bytes", bytes},
+                     {"recipients", std::move(recipients)}};
+  // A read that failed while answering: the figures above read as nothing held where the
+  // database did not answer, so the reply says so rather than look like an empty mailbox.
+  if (store_ && store_->read_errors() > read_errors_before) {
+    reply["read_error"] = store_->last_read_error();
+  }
+  reply["stats"] = json::object{{"deposits", stats_.deposits},
+                                {"duplicates", stats_.duplicates},
+                                {"refused_policy", stats_.refused_policy},
+                                {"refused_quota", stats_.refused_quota},
+                                {"refused_expired", stats_.refused_expired},
+                                {"picked_up", stats_.picked_up},
+                                {"expired", stats_.expired},
+                                {"corrupt", store_ ? store_->corrupt() : 0},
+                                {"read_errors", store_ ? store_->read_errors() : 0}};
+  return json::value(std::move(reply));
 }
 
 void MailboxModule::add_status(json::object& status) const {

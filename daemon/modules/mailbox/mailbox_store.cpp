@@ -5,6 +5,8 @@
 #include <limits>
 #include <utility>
 
+#include <spdlog/spdlog.h>
+
 #include "core/sha256.hpp"
 #include "daemon/support/sqlite.hpp"
 
@@ -186,8 +188,8 @@ std::vector<HeldMail> MailboxStore::held_for(const Hashname& recipient, std::siz
                                              std::int64_t after_id) const {
   std::vector<HeldMail> out;
   if (!db_ || limit == 0) return out;
-  // The interface has no error channel here: a database error reads as "nothing held", and
-  // the next call tries again.
+  // A database error reads as "nothing held" (counted, note_read_error); the next call tries
+  // again.
   try {
     auto rows = db_->prepare(std::string("SELECT ") + kMailColumns +
                              " FROM mail WHERE recipient = ? AND id > ? ORDER BY id LIMIT ?");
@@ -197,7 +199,9 @@ std::vector<HeldMail> MailboxStore::held_for(const Hashname& recipient, std::siz
     while (rows.step()) {
       if (auto mail = read_mail(rows)) out.push_back(*mail);
     }
-  } catch (const std::exception&) {
+  } catch (const std::exception& error) {
+    note_read_error("held mail", error);
+    out.clear();
   }
   return out;
 }
@@ -257,8 +261,9 @@ std::vector<HeldMail> MailboxStore::expire(std::int64_t now) {
     }
     db_->prepare("DELETE FROM mail WHERE expires <= ?").bind(1, now).run();
     transaction.commit();
-  } catch (const std::exception&) {
+  } catch (const std::exception& error) {
     // Rolled back: nothing was removed, so nothing is reported; the next sweep tries again.
+    note_read_error("expired mail", error);
     out.clear();
   }
   return out;
@@ -282,7 +287,8 @@ std::vector<RecipientSummary> MailboxStore::summary() const {
       entry.senders = static_cast<std::size_t>(as_unsigned(rows.column_int64(4)));
       out.push_back(entry);
     }
-  } catch (const std::exception&) {
+  } catch (const std::exception& error) {
+    note_read_error("the summary", error);
     out.clear();
   }
   // Hashname order (of the digests), which is not the text order of base32.
@@ -308,7 +314,8 @@ std::uint64_t MailboxStore::bytes_for(const Hashname& recipient) const {
     const std::string text = recipient.to_string();
     return as_unsigned(
         scalar(*db_, "SELECT COALESCE(SUM(bytes), 0) FROM mail WHERE recipient = ?", &text));
-  } catch (const std::exception&) {
+  } catch (const std::exception& error) {
+    note_read_error("a recipient's bytes", error);
     return 0;
   }
 }
@@ -319,7 +326,8 @@ std::uint64_t MailboxStore::bytes_from(const Hashname& sender) const {
     const std::string text = sender.to_string();
     return as_unsigned(
         scalar(*db_, "SELECT COALESCE(SUM(bytes), 0) FROM mail WHERE sender = ?", &text));
-  } catch (const std::exception&) {
+  } catch (const std::exception& error) {
+    note_read_error("a sender's bytes", error);
     return 0;
   }
 }
@@ -328,7 +336,8 @@ std::size_t MailboxStore::count() const {
   if (!db_) return 0;
   try {
     return static_cast<std::size_t>(as_unsigned(scalar(*db_, "SELECT COUNT(*) FROM mail")));
-  } catch (const std::exception&) {
+  } catch (const std::exception& error) {
+    note_read_error("the count", error);
     return 0;
   }
 }
@@ -337,9 +346,21 @@ std::uint64_t MailboxStore::bytes() const {
   if (!db_) return 0;
   try {
     return as_unsigned(scalar(*db_, "SELECT COALESCE(SUM(bytes), 0) FROM mail"));
-  } catch (const std::exception&) {
+  } catch (const std::exception& error) {
+    note_read_error("the total bytes", error);
     return 0;
   }
+}
+
+void MailboxStore::note_read_error(const char* reading, const std::exception& error) const {
+  ++read_errors_;
+  std::string text = std::string("reading ") + reading + ": " + error.what();
+  // The 1st, 2nd, 4th, 8th ... failure: a database that stays broken is not logged once per
+  // tick of a module that asks every second, and the log still shows it going on.
+  if ((read_errors_ & (read_errors_ - 1)) == 0) {
+    spdlog::warn("mailbox {}: {} (failed reads so far: {})", file_.string(), text, read_errors_);
+  }
+  last_read_error_ = std::move(text);
 }
 
 }  // namespace e3x::daemon

@@ -109,10 +109,21 @@ class MailboxStore {
   std::uint64_t corrupt() const { return corrupt_; }
   const std::filesystem::path& file() const { return file_; }
 
+  // The reads above have no error channel of their own (their callers retry on the next
+  // tick): a database error reads as nothing held. It is counted and kept here (and logged
+  // at the 1st, 2nd, 4th ... failure), so `e3xctl mailbox` can say its figures are not the
+  // whole truth.
+  std::uint64_t read_errors() const { return read_errors_; }
+  const std::string& last_read_error() const { return last_read_error_; }
+
  private:
+  void note_read_error(const char* reading, const std::exception& error) const;
+
   std::filesystem::path file_;
   std::unique_ptr<sqlite::Database> db_;
   std::uint64_t corrupt_ = 0;
+  mutable std::uint64_t read_errors_ = 0;
+  mutable std::string last_read_error_;
 };
 
 }  // namespace e3x::daemon
