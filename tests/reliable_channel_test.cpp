@@ -760,6 +760,35 @@ TEST(ReliableChannel, ReceiveWindowAutoTunesAndFallsBackWhenIdle) {
   EXPECT_EQ(b.reorder_bytes(), 0u);  // and nothing held
 }
 
+// A window a little larger than the path's product, consumed at the path's rate, takes a
+// little more than a round trip: it grows to 1.5 times the product, not to twice itself.
+// Doubling it outright (as a window consumed within 1.2 round trips once did) let BBR's
+// Startup, which doubles its rate every round trip, put 2.3 products in flight at 0.5 s on
+// the simulator's 40 ms, 100 Mbit/s path, past what its queue of one product holds: the
+// overflow stalled in-order delivery for about 200 ms (SimBbr, docs/benchmarks.md).
+TEST(ReliableChannel, ReceiveWindowDoesNotOvershootAPathItAlreadyFills) {
+  auto [a, b] = open_pair();
+  ASSERT_NO_FATAL_FAILURE(learn_a_100ms_round_trip(b));
+  std::uint32_t seq = 1;
+  auto arrive = [&](int count, std::int64_t from_ms, std::int64_t to_ms) {
+    for (int i = 0; i < count; ++i) {
+      ++seq;
+      const std::int64_t t = from_ms + (to_ms - from_ms) * i / std::max(1, count - 1);
+      b.receive(json_of("{\"c\":1,\"seq\":" + std::to_string(seq) + "}"), bytes_of("x"), at_ms(t));
+    }
+  };
+  arrive(100, 100, 110);  // window-limited: doubles
+  arrive(200, 150, 170);
+  ASSERT_EQ(b.receive_window(), 400u);
+  // 400 packets in 117 ms: the path carries about 342 per round trip, and the window was
+  // not what held the sender. 1.5 * 400 * 100 / 117 -> 513.
+  arrive(400, 171, 287);
+  EXPECT_EQ(b.receive_window(), 513u);
+  // Consumed within 1.1 round trips, a window is still taken as the limit: doubles.
+  arrive(513, 288, 397);
+  EXPECT_EQ(b.receive_window(), 1026u);
+}
+
 // A lossy path: the first packet of every window is lost, and its resend arrives two round
 // trips after the window began (the miss report's round trip, then the resend's) while the
 // sender, held by the window, waits. Consumption alone shows one window per three round trips
