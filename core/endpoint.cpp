@@ -591,7 +591,18 @@ bool Endpoint::handle_datagram(Instant now, PathId path, ByteView packet) {
   return false;
 }
 
-bool Endpoint::handle_message_packet(Instant now, PathId path, ByteView packet) {
+bool Endpoint::handle_carried_handshake(Instant now, PathId path, ByteView packet,
+                                        const Hashname& sender) {
+  stats_.datagrams_received += 1;
+  if (packet.size() < 2 || packet[0] != 0 || packet[1] != 1) {
+    stats_.dropped_malformed += 1;
+    return false;
+  }
+  return handle_message_packet(now, path, packet, &sender);
+}
+
+bool Endpoint::handle_message_packet(Instant now, PathId path, ByteView packet,
+                                     const Hashname* only_from) {
   const auto parts = parse_message(packet);
   if (!parts) {
     stats_.dropped_malformed += 1;
@@ -625,6 +636,10 @@ bool Endpoint::handle_message_packet(Instant now, PathId path, ByteView packet) 
     return false;
   }
   if (inner->json && inner->json->contains("type")) {
+    if (only_from) {  // a carried packet must be a handshake
+      stats_.dropped_policy += 1;
+      return false;
+    }
     return handle_application_message(now, path, *parts, *inner);
   }
 
@@ -649,6 +664,10 @@ bool Endpoint::handle_message_packet(Instant now, PathId path, ByteView packet) 
     return false;
   }
   const Hashname sender = hashname_of(sender_key, compact);
+  if (only_from && sender != *only_from) {
+    stats_.dropped_policy += 1;
+    return false;
+  }
   Peer* peer = find_peer(sender);
   if (!peer) {
     if (!accept_ || admitted_peers_ >= admitted_peer_limit_ || !accept_(sender)) {

@@ -203,6 +203,12 @@ class Endpoint {
   // malformed, unauthenticated, stale, replayed or refused): the driver may then trust the
   // path it came on a little more (keep a TCP connection, protect a learned address).
   bool handle_datagram(Instant now, PathId path, ByteView packet);
+  // A handshake another peer carried to us (the BODY of a `connect`, PROTOCOL.md 12), taken
+  // as if it had arrived on `path`, but only when it is a handshake from `sender`: anything
+  // else, a handshake from another peer included, is dropped (counted as policy). Without
+  // that, a peer listed as a router could hand us some other peer's handshake, its own
+  // included, and move that exchange onto the path it introduced.
+  bool handle_carried_handshake(Instant now, PathId path, ByteView packet, const Hashname& sender);
   void handle_timeout(Instant now);
   std::optional<Instant> next_timeout() const;
 
@@ -285,7 +291,9 @@ class Endpoint {
   SharedKey x25519(const PublicKey& their_public, const SecretKey& our_secret);
   KeyPair new_ephemeral();
 
-  bool handle_message_packet(Instant now, PathId path, ByteView packet);
+  // `only_from`: take only a handshake from that peer (handle_carried_handshake).
+  bool handle_message_packet(Instant now, PathId path, ByteView packet,
+                             const Hashname* only_from = nullptr);
   bool handle_channel_packet(Instant now, PathId path, ByteView packet);
   bool handle_handshake(Instant now, PathId path, Peer& peer, const MessageParts& parts,
                         const SharedKey& k_box);

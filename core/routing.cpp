@@ -153,7 +153,9 @@ std::optional<Transmit> Routing::on_transmit(Instant now, Transmit transmit) {
         Transmit wrapped = std::move(queued.back());
         queued.pop_back();
         for (auto& earlier : queued) unprocessed_.push_back(std::move(earlier));
-        return wrapped;
+        // On the router's own path, which may be a relay path in its turn (a router reached
+        // through another): judged like any transmit, never handed out on a relay path.
+        return on_transmit(now, std::move(wrapped));
       }
     }
     if (opened) return std::nullopt;
@@ -259,16 +261,33 @@ void Routing::on_connect(Instant now, const event::ChannelOpened& open) {
       observed.push_back(path);
     }
   }
-  remember_token(*token, relay);
-  // The attached packet as if it had arrived on the relay path; the endpoint authenticates
-  // it (a handshake from a peer we accept, or nothing happens).
-  endpoint_.handle_datagram(now, relay, open.body);
+  // The attached packet as if it had arrived on the relay path, taken only when it
+  // authenticates as a handshake from the peer the router says it is. Its token is kept only
+  // then: a router turned hostile could otherwise have us keep one for every junk BODY it
+  // sends, and a peer listed as a router could move its own exchange (or anyone's) onto the
+  // relay path through itself.
+  if (endpoint_.handle_carried_handshake(now, relay, open.body, *origin)) {
+    remember_token(*token, relay);
+  } else {
+    stats_.connects_refused += 1;
+  }
 }
 
+// At most kMaxTokensPerPair per relay path, the oldest forgotten: every handshake of the peer
+// through the router brings a new token, for as long as the exchange lives.
 void Routing::remember_token(const Token& token, PathId relay) {
   const auto info = relay_path_info_.find(relay);
   if (info == relay_path_info_.end()) return;
-  incoming_tokens_[token] = IncomingToken{relay, info->second.router, info->second.peer};
+  std::size_t held = 0;
+  auto oldest = incoming_tokens_.end();
+  for (auto it = incoming_tokens_.begin(); it != incoming_tokens_.end(); ++it) {
+    if (it->second.relay != relay || it->first == token) continue;
+    ++held;
+    if (oldest == incoming_tokens_.end() || it->second.order < oldest->second.order) oldest = it;
+  }
+  if (held >= kMaxTokensPerPair) incoming_tokens_.erase(oldest);
+  incoming_tokens_[token] =
+      IncomingToken{relay, info->second.router, info->second.peer, ++token_order_};
 }
 
 void Routing::forget_tokens_of(const Hashname& peer) {

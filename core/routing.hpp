@@ -78,7 +78,8 @@ struct RoutingConfig {
 struct RoutingStats {
   std::uint64_t introductions = 0;          // connect channels we opened as a router
   std::uint64_t peer_requests_refused = 0;  // peer channels we stayed silent on
-  std::uint64_t connects_refused = 0;       // connect channels from a router not in `via`
+  std::uint64_t connects_refused = 0;  // connect channels not taken: from a router not in `via`,
+                                       // or not carrying a handshake of the peer they name
   std::uint64_t relayed_packets = 0, relayed_bytes = 0;
   std::uint64_t relay_dropped = 0;           // rate limited, relay off, or no path to the other end
   std::uint64_t relay_transmit_dropped = 0;  // for a relay path whose router has no path
@@ -146,6 +147,8 @@ class Routing {
   bool tracks(const Hashname& peer) const { return peers_.count(peer) != 0; }
   std::vector<RelayPairStats> route_pairs(Instant now) const { return routes_.pairs(now); }
   const RoutingStats& stats() const { return stats_; }
+  // Tokens of peers' handshakes that came through a router, kept to know their packets.
+  std::size_t incoming_token_count() const { return incoming_tokens_.size(); }
   const RoutingConfig& config() const { return config_; }
 
  private:
@@ -161,6 +164,7 @@ class Routing {
     PathId relay = kNoPath;
     Hashname router;
     Hashname peer;
+    std::uint64_t order = 0;  // when it was remembered (the oldest goes first)
   };
 
   std::optional<Transmit> on_transmit(Instant now, Transmit transmit);
@@ -184,6 +188,7 @@ class Routing {
   std::map<std::pair<Hashname, Hashname>, PathId> relay_paths_;  // (router, peer)
   std::map<PathId, RelayPathInfo> relay_path_info_;
   std::map<Token, IncomingToken> incoming_tokens_;
+  std::uint64_t token_order_ = 0;
   std::map<Hashname, PeerState> peers_;
   // Transmits taken from the endpoint that on_transmit has not seen yet (taken so a wrapped
   // handshake can go ahead of them: the router must learn the route before the packets that

@@ -226,6 +226,79 @@ TEST(SimRouting, ThePolicyRefusesSilentlyAndRelaysOnlyIntroducedPairs) {
   EXPECT_FALSE(sites.sim.in_sync(c, *sites.b));
 }
 
+// A router turned hostile sends A `connect` channels that claim to introduce B, each with a
+// different junk message packet as BODY, closing each (so A's channel limit never bites). A
+// used to keep the token of every BODY before its endpoint rejected the packet, about 128
+// bytes each, until B's exchange went down: memory without bound (found by fuzz_routing).
+TEST(SimRouting, AHostileRouterCannotMakeAClientKeepTokensForJunk) {
+  Sites sites;
+  sites.link_to_hub();
+  Endpoint& hub = sites.h->endpoint();
+  const auto refused = sites.a_routing->stats().connects_refused;
+  constexpr int kConnects = 200;
+  for (int i = 0; i < kConnects; ++i) {
+    Bytes junk = {0x00, 0x01, 0x3a};  // a message packet's LENGTH and CSID, then noise
+    junk.resize(3 + 70, 0x11);
+    for (int k = 0; k < 4; ++k) junk[7 + k] = static_cast<std::uint8_t>(i >> (8 * k));
+    const boost::json::object claim{{"peer", sites.b->hashname().to_string()},
+                                    {"paths", boost::json::array{}}};
+    auto channel =
+        hub.open_channel(sites.sim.now(), sites.a->hashname(), "connect", false, claim, junk);
+    ASSERT_TRUE(channel.has_value());
+    sites.sim.drain(*sites.h);
+    sites.sim.run_for(milliseconds(20));
+    (void)hub.close_channel(sites.sim.now(), sites.a->hashname(), *channel, "done");
+    sites.sim.drain(*sites.h);
+    sites.sim.run_for(milliseconds(20));
+  }
+  EXPECT_EQ(sites.a_routing->stats().connects_refused, refused + kConnects);
+  EXPECT_EQ(sites.a_routing->incoming_token_count(), 0u);
+  EXPECT_TRUE(sites.sim.in_sync(*sites.a, *sites.h));
+  EXPECT_FALSE(sites.sim.in_sync(*sites.a, *sites.b));
+}
+
+// H lists A as a router for B. A, turned hostile, sends H a `connect` claiming to introduce B
+// with A's own handshake as BODY. H used to take it on the relay path "B through A" and move
+// its exchange with A onto that path, which leads back through A: H's link to A stopped
+// working until a handshake came from a direct address (found by fuzz_routing). A carried
+// handshake is taken only from the peer the `connect` names.
+TEST(SimRouting, AConnectCarryingAnotherPeersHandshakeMovesNothing) {
+  Sites sites;
+  RoutingConfig hub = sites.h_routing->config();
+  const Hashname a = sites.a->hashname();
+  const Hashname b = sites.b->hashname();
+  hub.routers_for = [a, b](const Hashname& who) {
+    return who == b ? std::vector<Hashname>{a} : std::vector<Hashname>{};
+  };
+  sites.h_routing->reconfigure(hub);
+  sites.link_to_hub();
+  sites.sim.run_for(seconds(1));
+  const PathId h_to_a = sites.h->endpoint().current_path(a);
+  ASSERT_NE(h_to_a, kNoPath);
+  ASSERT_FALSE(is_relay_path(h_to_a));
+  // A's last handshake to H, as the network saw it.
+  const auto handshakes = sites.sim.sent_by(*sites.a, [](const SentRecord& sent) {
+    return sent.bytes.size() > 2 && sent.bytes[0] == 0 && sent.bytes[1] == 1;
+  });
+  ASSERT_FALSE(handshakes.empty());
+  const auto refused = sites.h_routing->stats().connects_refused;
+  const boost::json::object claim{{"peer", b.to_string()}, {"paths", boost::json::array{}}};
+  ASSERT_TRUE(sites.a->endpoint()
+                  .open_channel(sites.sim.now(), sites.h->hashname(), "connect", false, claim,
+                                handshakes.back().bytes)
+                  .has_value());
+  sites.sim.drain(*sites.a);
+  sites.sim.run_for(seconds(2));
+  EXPECT_EQ(sites.h_routing->stats().connects_refused, refused + 1);
+  EXPECT_EQ(sites.h->endpoint().current_path(a), h_to_a);
+  EXPECT_EQ(sites.h_routing->incoming_token_count(), 0u);
+  // H and A still talk: a burst from H reaches A.
+  const std::uint32_t channel = send_burst(sites.sim, *sites.h, *sites.a, 5);
+  sites.sim.run_for(milliseconds(500));
+  EXPECT_EQ(received_on(*sites.a, sites.h->hashname(), "burst"), 5u);
+  (void)channel;
+}
+
 TEST(SimRouting, AForgedPacketWithARoutedTokenIsForwardedButDroppedByTheRecipient) {
   Sites sites(/*b_symmetric=*/true);
   sites.introduce();
