@@ -39,33 +39,7 @@ namespace {
 
 using namespace e3x;
 
-// Reads the operation script; past the end every read yields zeros / empty.
-class Reader {
- public:
-  explicit Reader(ByteView input) : input_(input) {}
-  bool done() const { return position_ >= input_.size(); }
-  std::uint8_t u8() { return done() ? 0 : input_[position_++]; }
-  // Separate statements: the operands of | are unsequenced.
-  std::uint16_t u16() {
-    const std::uint16_t high = u8();
-    return static_cast<std::uint16_t>((high << 8) | u8());
-  }
-  std::uint32_t u32() {
-    const std::uint32_t high = u16();
-    return (high << 16) | u16();
-  }
-  ByteView bytes(std::size_t wanted) {
-    const std::size_t take = std::min(wanted, input_.size() - std::min(position_, input_.size()));
-    const ByteView out = input_.subspan(std::min(position_, input_.size()), take);
-    position_ += take;
-    return out;
-  }
-  ByteView rest() { return bytes(input_.size()); }
-
- private:
-  ByteView input_;
-  std::size_t position_ = 0;
-};
+using Reader = fuzz::ScriptReader;
 
 std::uint64_t drops(const EndpointStats& s) {
   // Every reason a datagram may be dropped for (core/endpoint_stats.hpp), those of PROTOCOL.md

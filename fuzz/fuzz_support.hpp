@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string_view>
@@ -97,5 +99,34 @@ inline bool json_equivalent(const boost::json::value& a, const boost::json::valu
 inline ByteView view_of(const std::uint8_t* data, std::size_t size) {
   return {data, size};
 }
+
+// Reads a target's operation script; past the end every read yields zeros / empty, so any
+// input is a whole script.
+class ScriptReader {
+ public:
+  explicit ScriptReader(ByteView input) : input_(input) {}
+  bool done() const { return position_ >= input_.size(); }
+  std::uint8_t u8() { return done() ? 0 : input_[position_++]; }
+  // Separate statements: the operands of | are unsequenced.
+  std::uint16_t u16() {
+    const std::uint16_t high = u8();
+    return static_cast<std::uint16_t>((high << 8) | u8());
+  }
+  std::uint32_t u32() {
+    const std::uint32_t high = u16();
+    return (high << 16) | u16();
+  }
+  ByteView bytes(std::size_t wanted) {
+    const std::size_t at = std::min(position_, input_.size());
+    const std::size_t take = std::min(wanted, input_.size() - at);
+    position_ += take;
+    return input_.subspan(at, take);
+  }
+  ByteView rest() { return bytes(input_.size()); }
+
+ private:
+  ByteView input_;
+  std::size_t position_ = 0;
+};
 
 }  // namespace e3x::fuzz

@@ -4,7 +4,8 @@
 Binary seeds come from tests/vectors/vectors.json (the copy of ../shared/vectors/vectors.json
 in this repository); the text seeds checked in under
 fuzz/seeds/<target>/ are copied beside them. Seeds for fuzz_endpoint are operation scripts in
-the format fuzz/fuzz_endpoint.cpp describes. Python standard library only.
+the format fuzz/fuzz_endpoint.cpp describes, and those for fuzz_routing in the format of
+fuzz/fuzz_routing.cpp. Python standard library only.
 
 usage: scripts/fuzz-seeds.py OUT_DIR
 """
@@ -127,7 +128,60 @@ def seeds(v: dict) -> dict:
                                                                                      True),
     ] + [hello + datagram(reject) for reject in rejects]
     out["fuzz_endpoint"] = endpoint
+    out["fuzz_routing"] = routing_seeds(a_hello)
     return out
+
+
+# fuzz_routing (fuzz/fuzz_routing.cpp): a config byte, then operations; kind in bits 0-3, host
+# in bits 4-5 (H, A, B, C), flag bit 6, hold bit 7.
+R_PEER, R_CONNECT, R_RAW, R_TOKEN, R_REPLAY, R_TIME, R_VIA, R_APP, R_HANDSHAKE, R_LINK, \
+    R_RECONFIGURE, R_FORGET, R_LOSS = range(13)
+R_H, R_A, R_B, R_C = range(4)
+R_FLAG, R_HOLD = 0x40, 0x80
+R_LINK_UP, R_ALLOW_C = 0x10, 0x20  # config byte
+
+
+def r_op(kind: int, host: int = R_H, flag: bool = False, hold: bool = False) -> bytes:
+    return bytes([kind | host << 4 | (R_FLAG if flag else 0) | (R_HOLD if hold else 0)])
+
+
+def r_time(steps: int, unit: str = "s") -> bytes:
+    return r_op(R_TIME, flag=unit != "10ms", hold=unit == "30s") + bytes([steps])
+
+
+def r_extra(head: dict = None) -> bytes:
+    text = json.dumps(head, separators=(",", ":")).encode() if head else b""
+    return bytes([len(text)]) + text
+
+
+def routing_seeds(a_hello: bytes) -> list:
+    via = r_op(R_VIA, R_A) + b"\x00"  # A asks H to introduce it to B
+    up = via + r_time(1)
+    chat = r_op(R_APP, R_A) + b"\x01\x05hello"  # A opens "chat" to B
+    last_handshake_of_a = b"\x03\x01"
+    udp4 = {"type": "udp4", "ip": "10.0.0.5", "port": 5}
+    return [
+        b"\x00",
+        b"\x00" + via + r_time(6) + chat + r_time(10, "10ms"),  # relayed, punching fails
+        bytes([R_LINK_UP]) + via + r_time(5) + chat,  # punched
+        b"\x01" + up + chat + r_time(10, "10ms") + r_op(R_TOKEN) + b"\x00\x05\x00\x00" +
+        r_op(R_REPLAY) + b"\x05\x02\x00\x00",
+        b"\x00" + r_op(R_PEER, R_A) + b"\x02" + last_handshake_of_a + r_extra(),
+        b"\x00" + r_op(R_PEER, R_A) + b"\x02\x01\x08" + b"\x11" * 8 + r_extra({"x": 1}),
+        b"\x00" + r_op(R_PEER, R_C) + b"\x01\x03\x03" + r_extra(),  # H does not route for C
+        bytes([R_ALLOW_C]) + r_op(R_PEER, R_C) + b"\x02\x03\x03" + r_extra(),
+        b"\x00" + r_op(R_CONNECT, R_H) + b"\x01\x02\x03\x01\x0a\x18\x01\x00" +
+        r_extra({"paths": [udp4]}) + r_time(4),
+        b"\x00" + r_op(R_CONNECT, R_H) + b"\x01\x02\x00\x02\x00" + r_extra(),
+        b"\x00" + r_op(R_CONNECT, R_A) + b"\x00\x02\x01\x00" + last_handshake_of_a + r_extra(),
+        b"\x00" + up + r_op(R_RECONFIGURE) + b"\x17" + chat + r_op(R_RECONFIGURE) + b"\x00" + chat,
+        b"\x00" + up + r_op(R_FORGET, R_A) + b"\x02" + via + r_time(1),
+        b"\x00" + up + r_time(5, "30s") + chat + r_time(5, "30s"),  # keepalives, route expiry
+        b"\x00" + r_op(R_VIA, R_A, hold=True) + b"\x00" + r_op(R_LOSS) + b"\x01" + r_time(10),
+        b"\x00" + up + r_op(R_LINK, R_A) + b"\x00" + r_time(40),  # A loses H
+        b"\x00" + up + r_op(R_HANDSHAKE, R_A) + b"\x01\x03" + r_time(3),  # A tries B directly
+        b"\x00" + r_op(R_RAW, R_H) + b"\x04" + struct.pack(">H", len(a_hello)) + a_hello,
+    ]
 
 
 def main() -> None:
