@@ -721,6 +721,21 @@ void learn_a_100ms_round_trip(Channel& b) {
   ASSERT_EQ(b.rtt().min(), milliseconds(100));
 }
 
+// Packets as a sender within the window would send them (B's acks are not looked at): the
+// next `count` seqs, spread evenly from `from_ms` to `to_ms`.
+struct InOrderArrivals {
+  Channel& channel;
+  std::uint32_t seq = 1;
+  void operator()(int count, std::int64_t from_ms, std::int64_t to_ms) {
+    for (int i = 0; i < count; ++i) {
+      ++seq;
+      const std::int64_t t = from_ms + (to_ms - from_ms) * i / std::max(1, count - 1);
+      channel.receive(json_of("{\"c\":1,\"seq\":" + std::to_string(seq) + "}"), bytes_of("x"),
+                      at_ms(t));
+    }
+  }
+};
+
 // Auto-tuning (PROTOCOL.md 13): a window consumed within about a round trip doubles, one
 // consumed more slowly grows toward 1.5 times the bandwidth-delay product it shows (and
 // falls toward it), and after a pause the window starts again from 100 packets. What was
@@ -728,15 +743,7 @@ void learn_a_100ms_round_trip(Channel& b) {
 TEST(ReliableChannel, ReceiveWindowAutoTunesAndFallsBackWhenIdle) {
   auto [a, b] = open_pair();
   ASSERT_NO_FATAL_FAILURE(learn_a_100ms_round_trip(b));
-  std::uint32_t seq = 1;
-  // Packets as a sender within the window would send them (B's acks are not looked at).
-  auto arrive = [&](int count, std::int64_t from_ms, std::int64_t to_ms) {
-    for (int i = 0; i < count; ++i) {
-      ++seq;
-      const std::int64_t t = from_ms + (to_ms - from_ms) * i / std::max(1, count - 1);
-      b.receive(json_of("{\"c\":1,\"seq\":" + std::to_string(seq) + "}"), bytes_of("x"), at_ms(t));
-    }
-  };
+  InOrderArrivals arrive{b};
   EXPECT_EQ(b.receive_window(), kReliableWindow);
   arrive(100, 100, 110);  // 100 packets consumed 110 ms after the epoch began: doubles
   EXPECT_EQ(b.receive_window(), 200u);
@@ -752,7 +759,7 @@ TEST(ReliableChannel, ReceiveWindowAutoTunesAndFallsBackWhenIdle) {
   EXPECT_EQ(b.receive_window(), 400u);
   drain_out(b);
   const std::uint64_t promised = b.flow().advertised_edge;
-  EXPECT_EQ(promised, std::uint64_t{seq} + 400);
+  EXPECT_EQ(promised, std::uint64_t{arrive.seq} + 400);
   arrive(1, 3400, 3400);
   EXPECT_EQ(b.receive_window(), kReliableWindow);
   drain_out(b);
@@ -769,14 +776,7 @@ TEST(ReliableChannel, ReceiveWindowAutoTunesAndFallsBackWhenIdle) {
 TEST(ReliableChannel, ReceiveWindowDoesNotOvershootAPathItAlreadyFills) {
   auto [a, b] = open_pair();
   ASSERT_NO_FATAL_FAILURE(learn_a_100ms_round_trip(b));
-  std::uint32_t seq = 1;
-  auto arrive = [&](int count, std::int64_t from_ms, std::int64_t to_ms) {
-    for (int i = 0; i < count; ++i) {
-      ++seq;
-      const std::int64_t t = from_ms + (to_ms - from_ms) * i / std::max(1, count - 1);
-      b.receive(json_of("{\"c\":1,\"seq\":" + std::to_string(seq) + "}"), bytes_of("x"), at_ms(t));
-    }
-  };
+  InOrderArrivals arrive{b};
   arrive(100, 100, 110);  // window-limited: doubles
   arrive(200, 150, 170);
   ASSERT_EQ(b.receive_window(), 400u);
