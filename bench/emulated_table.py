@@ -206,6 +206,25 @@ print("(the last round; socket drops during a TCP measurement would mean the emu
       "receive buffers in B's and A's namespace, past the emulator: losses it never counted)")
 
 print()
+print("== Where e3xd's sender (A) spent its time during each measurement through e3xd ==")
+print(f"{'link':<8}{'measurement':<16}{'paced':>8}{'cwnd':>8}{'peer win':>10}{'app':>8}{'charged s':>11}")
+for s in settings:
+    for what in ("e3xd", "e3xd_two", "e3xd_with_tcp"):
+        reports = [r for r in rows if r["setting"] == s and r["what"] == what + "@emulator"]
+        limits = reports[-1].get("a_send_limits_ms") if reports else None
+        if not limits:
+            continue
+        total = sum(limits.get(k, 0) for k in ("pacing", "congestion_window", "peer_window", "application"))
+        if total <= 0:
+            continue
+        share = lambda key: f"{limits.get(key, 0) / total:.1%}"
+        print(f"{s:<8}{what:<16}{share('pacing'):>8}{share('congestion_window'):>8}"
+              f"{share('peer_window'):>10}{share('application'):>8}{total / 1000:>11.2f}")
+print("(the last round; e3xctl peer's congestion.limited_ms: time the sender waited on the pacer "
+      "(the path is the limit), its congestion window, B's advertised window (B's reader or flow "
+      "control), or its own application (the local TCP side had nothing more while packets flew))")
+
+print()
 print("== Targets (issue 13, emulated path) ==")
 
 

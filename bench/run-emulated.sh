@@ -147,15 +147,24 @@ rcvbuf_errors() {  # ns
     else { print $col; exit } }' /proc/net/snmp
 }
 
+# Where e3xd's sender at A has spent its time on its path to B so far (`congestion.limited_ms`
+# of `e3xctl peer b`: paced, congestion window, peer's window, application), or null.
+send_limits() {
+  "$E3XCTL" -s "$WORK/a/control.sock" --json peer b 2>/dev/null |
+    python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["congestion"]["limited_ms"]))' \
+      2>/dev/null || echo null
+}
+
 # measured SETTING ROUND WHAT COMMAND...: records COMMAND's JSON output as WHAT, and what the
 # emulator counted meanwhile (each counter's increase) as WHAT@emulator, with the endpoints'
-# receive-buffer drops in A and B meanwhile.
+# receive-buffer drops in A and B and the increase of A's send_limits meanwhile.
 measured() {
-  local setting=$1 rnd=$2 what=$3 before after a_before b_before
+  local setting=$1 rnd=$2 what=$3 before after a_before b_before limits_before
   shift 3
   before=$(emulator_counts)
   a_before=$(rcvbuf_errors "$NA")
   b_before=$(rcvbuf_errors "$NB")
+  limits_before=$(send_limits)
   "$@" | record "$setting" "$rnd" "$what"
   after=$(emulator_counts)
   python3 -c '
@@ -164,10 +173,12 @@ b,a=json.loads(sys.argv[4]),json.loads(sys.argv[5])
 delta={d:{k:a[d][k]-b[d][k] for k in a[d] if isinstance(a[d][k],int) and not isinstance(a[d][k],bool)}
        for d in ("a_to_b","b_to_a")}
 endpoints={"a":int(sys.argv[8])-int(sys.argv[6]),"b":int(sys.argv[9])-int(sys.argv[7])}
+lb,la=json.loads(sys.argv[10]),json.loads(sys.argv[11])
+limits={k:la[k]-lb.get(k,0) for k in la} if isinstance(la,dict) and isinstance(lb,dict) else None
 print(json.dumps({"setting":sys.argv[1],"round":int(sys.argv[2]),"what":sys.argv[3]+"@emulator",
-                  "delta":delta,"endpoint_rcvbuf_drops":endpoints}))' \
+                  "delta":delta,"endpoint_rcvbuf_drops":endpoints,"a_send_limits_ms":limits}))' \
     "$setting" "$rnd" "$what" "$before" "$after" "$a_before" "$b_before" \
-    "$(rcvbuf_errors "$NA")" "$(rcvbuf_errors "$NB")" >>"$RESULTS"
+    "$(rcvbuf_errors "$NA")" "$(rcvbuf_errors "$NB")" "$limits_before" "$(send_limits)" >>"$RESULTS"
 }
 
 record() {  # setting round what: a JSON document on stdin becomes one line of results

@@ -398,19 +398,20 @@ void Exchange::pump(Instant now) {
         return c.second.has_data_beyond_window();
       });
       if (flow_limited) {
-        path.note_flow_limited();
+        path.note_flow_limited(now);
       } else {
-        path.note_sender_idle();
+        path.note_sender_idle(now);
       }
       return;
     }
     const std::size_t size = channel->next_data_size();
     if (!path.window_allows(size)) {
-      path.note_window_blocked();
+      path.note_window_blocked(now);
       return;
     }
     if (const Instant at = path.release_time(now, size); at > now) {
       pacing_at_ = at;
+      path.note_paced(now);
       return;
     }
     auto packet = channel->poll_data(now);

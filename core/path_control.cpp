@@ -22,9 +22,44 @@ bool PathControl::window_allows(std::size_t bytes) const {
   return in_flight_ + bytes <= controller_->window() || recovery_send_;
 }
 
-void PathControl::note_sender_idle() {
+void PathControl::note_sender_idle(Instant now) {
   window_limited_ = false;
   if (controller_ && in_flight_ < controller_->window()) delivery_.note_app_limited(in_flight_);
+  note_limit(now, in_flight_ > 0 ? SendLimit::kApplication : SendLimit::kNone);
+}
+
+void PathControl::note_window_blocked(Instant now) {
+  window_limited_ = true;
+  note_limit(now, SendLimit::kCongestionWindow);
+}
+
+void PathControl::note_flow_limited(Instant now) {
+  window_limited_ = false;
+  note_limit(now, SendLimit::kPeerWindow);
+}
+
+void PathControl::note_limit(Instant now, SendLimit limit) {
+  if (now > limit_since_) {
+    const Duration spent = now - limit_since_;
+    switch (limit_) {
+      case SendLimit::kNone:
+        break;
+      case SendLimit::kPacing:
+        limited_.pacing += spent;
+        break;
+      case SendLimit::kCongestionWindow:
+        limited_.congestion_window += spent;
+        break;
+      case SendLimit::kPeerWindow:
+        limited_.peer_window += spent;
+        break;
+      case SendLimit::kApplication:
+        limited_.application += spent;
+        break;
+    }
+    limit_since_ = now;
+  }
+  limit_ = limit;
 }
 
 double PathControl::pacing_rate() const {
@@ -123,6 +158,7 @@ void PathControl::reset() {
   window_limited_ = false;
   recovery_send_ = false;
   last_activity_.reset();
+  limit_ = SendLimit::kNone;  // the times stay: they are the exchange's, across its paths
   ++resets_;
 }
 
@@ -144,6 +180,7 @@ PathFlowStats PathControl::stats() const {
   s.persistent_congestion = persistent_congestion_;
   s.resets = resets_;
   s.idle_restarts = idle_restarts_;
+  s.limited = limited_;
   return s;
 }
 

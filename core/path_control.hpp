@@ -45,6 +45,28 @@ inline constexpr std::size_t kPacingMaxBurstPackets = 256;
 // (net.ipv4.tcp_no_ssthresh_metrics_save).
 inline constexpr Duration kCongestionIdleRestart = seconds(1);
 
+// Why the senders on a path last stopped sending, and so where their time goes until they run
+// again: Linux keeps the same account for TCP (tcp_info's busy, rwnd_limited and
+// sndbuf_limited times), and it answers "why is my stream slower than the link?". A path that
+// is the limit spends its time paced; a stream that could go faster spends it waiting on the
+// congestion window (the controller's model), the peer's advertised windows (the receiving
+// application or flow control) or its own application (nothing to send while packets are in
+// flight). A quiet path (nothing to send, nothing in flight) is not charged at all.
+enum class SendLimit : std::uint8_t {
+  kNone,
+  kPacing,
+  kCongestionWindow,
+  kPeerWindow,
+  kApplication
+};
+
+struct SendLimitTimes {
+  Duration pacing{};
+  Duration congestion_window{};
+  Duration peer_window{};
+  Duration application{};
+};
+
 struct PathFlowStats {
   const char* algorithm = "none";
   std::size_t window = 0;  // bytes; SIZE_MAX when unlimited
@@ -57,6 +79,7 @@ struct PathFlowStats {
   std::uint64_t persistent_congestion = 0;
   std::uint64_t resets = 0;
   std::uint64_t idle_restarts = 0;  // fresh controllers after kCongestionIdleRestart quiet
+  SendLimitTimes limited;           // since the path control began, up to the last note_limit
 };
 
 class PathControl {
@@ -88,9 +111,13 @@ class PathControl {
   // next application limited (delivery_rate.hpp).
   // The senders have data that the peers' flow-control windows hold back: not window limited,
   // but not application limited either (the samples show what the path delivers).
-  void note_window_blocked() { window_limited_ = true; }
-  void note_sender_idle();
-  void note_flow_limited() { window_limited_ = false; }
+  // Each also charges the time since the previous call to the reason given then (SendLimit):
+  // blocked by the window, idle (application limited while packets are in flight, else quiet),
+  // held back by the peers' windows, or waiting for the pacer (note_paced).
+  void note_window_blocked(Instant now);
+  void note_sender_idle(Instant now);
+  void note_flow_limited(Instant now);
+  void note_paced(Instant now) { note_limit(now, SendLimit::kPacing); }
 
   // ---- reported by channels ----
   // A packet enters the flight; after kCongestionIdleRestart of quiet, with a fresh controller.
@@ -116,6 +143,7 @@ class PathControl {
  private:
   double pacing_rate() const;  // bytes per second; 0: do not pace
   void note_activity(Instant now);
+  void note_limit(Instant now, SendLimit limit);
 
   std::optional<CongestionAlgorithm> algorithm_;
   CongestionConfig config_;
@@ -132,6 +160,9 @@ class PathControl {
   std::uint64_t resets_ = 0;
   std::uint64_t idle_restarts_ = 0;
   std::optional<Instant> last_activity_;  // the latest send, delivery or loss
+  SendLimit limit_ = SendLimit::kNone;    // why the senders last stopped
+  Instant limit_since_{};                 // when they did
+  SendLimitTimes limited_;
 };
 
 }  // namespace e3x

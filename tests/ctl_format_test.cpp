@@ -78,6 +78,24 @@ TEST(CtlFormat, CongestionOfAPeersPath) {
   json::object peer{{"name", "alpha"}, {"hashname", "x"}, {"state", "up"}, {"congestion", flow}};
   EXPECT_NE(format_peer(peer, kNow).find("\n  congestion: newreno, window 1.20 MiB"),
             std::string::npos);
+  EXPECT_EQ(format_peer(peer, kNow).find("sending:"), std::string::npos);  // no limited_ms
+}
+
+TEST(CtlFormat, WhereASendersTimeWent) {
+  const json::object limited{
+      {"pacing", 910.0}, {"congestion_window", 20.0}, {"peer_window", 50.4}, {"application", 19.6}};
+  EXPECT_EQ(format_send_limits(limited),
+            "paced 91%, congestion window 2%, peer's window 5%, application 2%");
+  // A path that never had anything to send says nothing.
+  EXPECT_EQ(format_send_limits(json::object{{"pacing", 0.0}, {"application", 0}}), "");
+  // What is not a time (a negative number, text) counts as none.
+  EXPECT_EQ(format_send_limits(json::object{{"pacing", -5.0}, {"application", "x"}}), "");
+  EXPECT_EQ(format_send_limits(json::object{{"pacing", -5.0}, {"peer_window", 3}}),
+            "paced 0%, congestion window 0%, peer's window 100%, application 0%");
+  json::object flow{{"algorithm", "bbr"}, {"limited_ms", limited}};
+  json::object peer{{"name", "alpha"}, {"hashname", "x"}, {"state", "up"}, {"congestion", flow}};
+  EXPECT_NE(format_peer(peer, kNow).find("\n  sending: paced 91%, congestion window 2%"),
+            std::string::npos);
 }
 
 TEST(CtlFormat, PingSummary) {

@@ -1,7 +1,8 @@
 """bench/emulated_table.py (bench/run-emulated.sh's table) on made-up results: it names the
 TCP congestion control wireguard-go was measured with, adds the CUBIC baseline when there is
 one, and shows the datagrams the endpoints' own UDP receive buffers dropped, which the
-emulator cannot count. Without those figures (results of an older run) it still prints.
+emulator cannot count, and where e3xd's sender waited (A's `limited_ms`). Without those
+figures (results of an older run) it still prints.
 
 usage: emulated_table_test.py PATH/TO/emulated_table.py"""
 import json
@@ -39,6 +40,9 @@ def results(with_new_figures):
         if what == "wireguard_cubic" and not with_new_figures:
             continue
         extra = {"endpoint_rcvbuf_drops": ends} if with_new_figures else {}
+        if with_new_figures and what == "e3xd":
+            extra["a_send_limits_ms"] = {"pacing": 6000.0, "congestion_window": 0.0,
+                                         "peer_window": 1500.0, "application": 500.0}
         add(what + "@emulator", delta=emulator_delta(forwarded, lost), **extra)
     return rows
 
@@ -92,6 +96,15 @@ class EmulatedTable(unittest.TestCase):
         # B's drops first (the data direction of every stream), then A's (its acks).
         self.assertEqual(row_of(text, "lossy   e3xd            ")[-3:], ["570", "/", "111"])
         self.assertEqual(row_of(text, "lossy   wireguard_cubic ")[-3:], ["2", "/", "0"])
+
+    def test_shows_where_e3xds_sender_waited(self):
+        text = run_table(results(True), "bbr")
+        section = text[text.index("Where e3xd's sender (A) spent its time"):]
+        # Shares of the time charged (8 s), from A's e3xctl peer before and after.
+        self.assertEqual(row_of(section, "lossy   e3xd            "),
+                         ["75.0%", "0.0%", "18.8%", "6.2%", "8.00"])
+        old = run_table(results(False))
+        self.assertNotIn("lossy   e3xd  ", old[old.index("Where e3xd's sender"):])
 
     def test_results_without_the_new_figures_still_print(self):
         text = run_table(results(False))

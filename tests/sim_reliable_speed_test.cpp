@@ -173,10 +173,15 @@ struct Pair {
   std::size_t a_errors = 0, b_errors = 0;
   std::vector<std::string> a_error_reasons;
 
-  void start(LinkParams link) {
+  void start(LinkParams link,
+             std::optional<CongestionAlgorithm> congestion = kDefaultCongestionAlgorithm) {
     sim.network().set_capture(false);
-    a = &sim.add_host("a");
-    b = &sim.add_host("b");
+    HostOptions options;
+    options.congestion = congestion;
+    options.name = "a";
+    a = &sim.add_host(options);
+    options.name = "b";
+    b = &sim.add_host(options);
     sim.make_peers(*a, *b);
     ASSERT_TRUE(sim.connect(*a, *b).has_value());
     ASSERT_TRUE(sim.run_until_in_sync(*a, *b, seconds(10)));
@@ -635,6 +640,103 @@ TEST(SimReliableSpeed, ABulkStreamKeepsNoStandingQueue) {
   EXPECT_GE(goodput, 0.9 * static_cast<double>(kRate));
   EXPECT_LE(worst, idle * 2);
   EXPECT_LE(median, idle * 8 / 5);  // the window aims at 1.5 times the product: 1.5x the RTT
+}
+
+// Where a sender's time went (PathControl's SendLimit, `e3xctl peer`'s "sending:" line) tells
+// which of the three could-be limits held a stream back. Three streams on a 40 ms path, each
+// held by one of them for 10 s: a 50 Mbit/s bottleneck (the path: paced, or at the congestion
+// window), a reader of 100 packets a second (the peer's window), a writer of one packet every
+// 10 ms (the application). Each must be charged at least 80% to its own limit.
+struct SendLimitShares {
+  double path = 0, peer_window = 0, application = 0;  // of all the time charged
+};
+
+SendLimitShares send_limit_shares(const SendLimitTimes& before, const SendLimitTimes& after) {
+  const double path = seconds_of(after.pacing - before.pacing) +
+                      seconds_of(after.congestion_window - before.congestion_window);
+  const double peer = seconds_of(after.peer_window - before.peer_window);
+  const double application = seconds_of(after.application - before.application);
+  const double total = path + peer + application;
+  if (total <= 0) return {};
+  return {path / total, peer / total, application / total};
+}
+
+SendLimitShares run_held_stream(std::uint64_t seed, CongestionAlgorithm congestion, LinkParams link,
+                                bool reader_paced, bool writer_paced) {
+  Pair pair(seed);
+  pair.start(link, congestion);
+  Simulator& sim = pair.sim;
+  Bulk bulk;
+  bulk.from = pair.a;
+  bulk.to = pair.b;
+  bulk.packets = 1'000'000;
+  bulk.consumer_paced = reader_paced;
+  route(sim, *pair.b, {&bulk});
+  open_bulk(sim, bulk);
+  std::optional<SendLimitTimes> before;
+  const Instant start = sim.now();
+  const Instant measure_from = start + seconds(2);  // past slow start
+  const Instant end = measure_from + seconds(10);
+  Instant next_tick = start;
+  while (sim.now() < end && !::testing::Test::HasFatalFailure()) {
+    if (!writer_paced) bulk.top_up(sim);
+    if (!sim.step(std::min(next_tick, end))) {
+      sim.run_until_time(std::min(next_tick, end));
+      if (sim.now() >= next_tick) {
+        next_tick += milliseconds(10);
+        if (writer_paced) {  // one more packet for the stream
+          bulk.packets = bulk.sent + 1;
+          bulk.top_up(sim);
+          bulk.packets = 1'000'000;
+        }
+        if (reader_paced && bulk.unconsumed > 0) {
+          EXPECT_TRUE(pair.b->endpoint()
+                          .channel_consumed(sim.now(), pair.a->hashname(), bulk.channel, 1)
+                          .has_value());
+          --bulk.unconsumed;
+          sim.drain(*pair.b);
+        }
+      }
+    }
+    if (!before && sim.now() >= measure_from) {
+      before = pair.a->endpoint().path_flow(pair.b->hashname())->limited;
+    }
+  }
+  const auto after = pair.a->endpoint().path_flow(pair.b->hashname());
+  EXPECT_TRUE(before && after);
+  if (!before || !after) return {};
+  const SendLimitShares shares = send_limit_shares(*before, after->limited);
+  std::printf(
+      "[ sim ] %s, %s: path %.1f%%, peer's window %.1f%%, application %.1f%%; %llu packets\n",
+      to_string(congestion),
+      reader_paced   ? "a slow reader"
+      : writer_paced ? "a slow writer"
+                     : "a bottleneck",
+      100 * shares.path, 100 * shares.peer_window, 100 * shares.application,
+      static_cast<unsigned long long>(bulk.delivered));
+  return shares;
+}
+
+TEST(SimReliableSpeed, TheSenderSaysWhatHeldItBack) {
+  const LinkParams bottleneck{milliseconds(20), Duration::zero(), 0.0, 0.0, 6'250'000, 200};
+  const LinkParams open{milliseconds(20), Duration::zero(), 0.0, 0.0};
+  for (const auto congestion : {CongestionAlgorithm::kNewReno, CongestionAlgorithm::kBbr}) {
+    const SendLimitShares by_path =
+        run_held_stream(resolve_seed(1311), congestion, bottleneck, false, false);
+    if (congestion == CongestionAlgorithm::kBbr) {
+      EXPECT_GE(by_path.path, 0.8);  // paced at the bottleneck's rate
+    } else {
+      // NewReno would fill the queue; the receive window (1.5 products, ABulkStream-
+      // KeepsNoStandingQueue) is what holds it to the path's product, and says so.
+      EXPECT_GE(by_path.peer_window, 0.8);
+    }
+    const SendLimitShares by_reader =
+        run_held_stream(resolve_seed(1312), congestion, open, true, false);
+    EXPECT_GE(by_reader.peer_window, 0.8);
+    const SendLimitShares by_writer =
+        run_held_stream(resolve_seed(1313), congestion, open, false, true);
+    EXPECT_GE(by_writer.application, 0.8);
+  }
 }
 
 // Issue 13: a reliable channel must not give up under burst loss. A stream of `megabytes`

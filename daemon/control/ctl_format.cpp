@@ -328,6 +328,34 @@ std::string format_status(const json::object& status) {
   return out;
 }
 
+// "paced 91%, congestion window 2%, peer's window 5%, application 2%": where the
+// senders' time went while they had something to send or in flight (PathControl's SendLimit).
+std::string format_send_limits(const json::object& limited) {
+  static constexpr std::pair<const char*, const char*> kReasons[] = {
+      {"pacing", "paced"},
+      {"congestion_window", "congestion window"},
+      {"peer_window", "peer's window"},
+      {"application", "application"},
+  };
+  auto milliseconds_of = [&](const char* key) {  // what is not a time counts as none
+    const double value = get_number(limited, key).value_or(0);
+    return std::isfinite(value) && value > 0 ? value : 0.0;
+  };
+  double total = 0;
+  for (const auto& [key, label] : kReasons) total += milliseconds_of(key);
+  if (!(total > 0) || !std::isfinite(total)) return "";
+  std::string out;
+  const char* separator = "";
+  for (const auto& [key, label] : kReasons) {
+    char share[48];
+    std::snprintf(share, sizeof share, "%s%s %.0f%%", separator, label,
+                  100 * milliseconds_of(key) / total);
+    out += share;
+    separator = ", ";
+  }
+  return out;
+}
+
 // "newreno, window 1.2 MB (slow start), 340.0 kB in flight, srtt 41.2 ms (min 40.1 ms),
 // pacing 98.0 Mbit/s, 3 congestion events"
 std::string format_congestion(const json::object& flow) {
@@ -406,6 +434,12 @@ std::string format_peer(const json::object& peer, std::int64_t now) {
   out += "  channels: " + int_or_unknown(get_int(peer, "channels")) + "\n";
   if (const json::value* flow = peer.if_contains("congestion"); flow && flow->is_object()) {
     out += "  congestion: " + format_congestion(flow->get_object()) + "\n";
+    if (const json::value* limited = flow->get_object().if_contains("limited_ms");
+        limited && limited->is_object()) {
+      if (auto shares = format_send_limits(limited->get_object()); !shares.empty()) {
+        out += "  sending: " + shares + "\n";
+      }
+    }
   }
   // Hole punching toward a relayed peer, and how its path changed (`peer NAME` only).
   if (const json::value* punch = peer.if_contains("punch"); punch && punch->is_object()) {

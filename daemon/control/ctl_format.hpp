@@ -47,6 +47,9 @@ std::string format_status(const boost::json::object& status);
 // A `peer` result's "congestion" object on one line: algorithm, window, bytes in flight, RTT,
 // pacing rate and congestion events (what limits a stream on this path).
 std::string format_congestion(const boost::json::object& flow);
+// Where a path's senders spent their time (the `limited_ms` object of `congestion`), as shares:
+// "paced 91%, congestion window 2%, peer's window 5%, application 2%"; empty before any.
+std::string format_send_limits(const boost::json::object& limited);
 // One peer object as a block (see e3xctl peers); `now` is the current Unix time, for ages.
 // With a "reach" member (PROTOCOL.md 12) a "reach: direct | relayed via hub | connecting via
 // hub" line; with "punch", a "punch: failed; last failure: ...; next attempt in 57 s" line;

@@ -240,6 +240,9 @@ std::optional<json::object> Host::path_flow_json(const Hashname& hashname) const
     if (!value) return nullptr;
     return std::chrono::duration<double, std::milli>(*value).count();
   };
+  auto total_ms = [](Duration value) {
+    return std::chrono::duration<double, std::milli>(value).count();
+  };
   return json::object{
       {"algorithm", flow->algorithm},
       {"window", flow->window == SIZE_MAX ? json::value(nullptr) : json::value(flow->window)},
@@ -252,6 +255,13 @@ std::optional<json::object> Host::path_flow_json(const Hashname& hashname) const
       {"congestion_events", flow->congestion_events},
       {"persistent_congestion", flow->persistent_congestion},
       {"idle_restarts", flow->idle_restarts},
+      {"limited_ms",
+       json::object{
+           {"pacing", total_ms(flow->limited.pacing)},
+           {"congestion_window", total_ms(flow->limited.congestion_window)},
+           {"peer_window", total_ms(flow->limited.peer_window)},
+           {"application", total_ms(flow->limited.application)},
+       }},
   };
 }
 
