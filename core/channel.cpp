@@ -189,12 +189,12 @@ Result<Sent, ChannelSendError> Channel::send(boost::json::object extra, Bytes bo
     packet.seq = static_cast<std::uint32_t>(next_seq_);
     packet.head = std::move(extra);
     packet.body = std::move(body);
-    // c, the head, then seq, ack and miss at their longest (reserved_overhead).
+    // c, the head, then seq; an ack rides along only where it fits (ack_reserve).
     boost::json::object probe;
     probe["c"] = id_;
     for (const auto& entry : packet.head) probe[entry.key()] = entry.value();
     packet.size = static_cast<std::uint32_t>(inner_size(probe, packet.body.size()) +
-                                             reserved_overhead(packet.seq));
+                                             seq_overhead(packet.seq));
     if (packet.size > kMaxChannelInner) return unexpected(ChannelSendError::kTooLarge);
     ++next_seq_;
     queue(std::move(packet));
@@ -221,8 +221,8 @@ std::size_t Channel::send_capacity() const {
 std::size_t Channel::quota() const {
   // LENGTH(2) + {"c":<id>} ...
   std::size_t overhead = 2 + 6 + decimal_digits(id_);
-  // ... ,"seq":<10 digits>,"ack":<10 digits>,"miss":[<window>]
-  if (reliable_) overhead += reserved_overhead(kU32Max);
+  // ... ,"seq":<10 digits>, and room for an ack while the peer sends us content
+  if (reliable_) overhead += seq_overhead(kU32Max) + ack_reserve();
   return kMaxChannelInner - overhead;
 }
 

@@ -190,7 +190,10 @@ class Channel {
   // leaves plus kReliableBacklog beyond it; unreliable: effectively unbounded, returns a large
   // number; closed: 0).
   std::size_t send_capacity() const;
-  // Bytes left for BODY in one packet with no extra JSON (PROTOCOL.md 6 quota).
+  // Bytes left for BODY in one packet with no extra JSON (PROTOCOL.md 6 quota). On a reliable
+  // channel it leaves room for an ack to ride along while the peer is sending content, and
+  // so may change as the peer starts or stops; a body sized by an earlier quota is still
+  // accepted (its ack goes on its own if it no longer fits).
   std::size_t quota() const;
 
   // Consumer-paced receiving (ChannelOptions::consumer_paced). Set it on an accepted channel
@@ -308,8 +311,14 @@ class Channel {
   PathControl& path();
   const PathControl& path() const;
   Sending* find_sending(std::uint64_t seq);
-  // The seq/ack/miss bytes a content packet with `seq` reserves for any ack and window.
-  std::size_t reserved_overhead(std::uint64_t seq) const;
+  // The bytes of a content packet's ,"seq":<seq>.
+  static std::size_t seq_overhead(std::uint64_t seq);
+  // What the quota keeps free for an ack and window (,"ack":..,"miss":[..]) to ride on our
+  // content: their longest while the peer is sending us content (acks are owed), else none.
+  // A content packet carries them only when they fit; when not, they go on their own
+  // (ad hoc), as PROTOCOL.md 13's timing says, so a one-way stream's packets are not made
+  // smaller for acks they would never carry.
+  std::size_t ack_reserve() const;
   boost::json::object reliable_json(const Sending& packet);
   ChannelOutgoing transmit(Sending& packet, Instant now);
   void queue(Sending packet);
@@ -331,9 +340,11 @@ class Channel {
   std::uint64_t consumer_limit() const { return consumed_ + window_; }
   std::uint64_t accept_limit() const;
   std::uint64_t advertised_edge() const;
-  // "ack" and "miss": the missing seqs below the highest held (as many as fit in `room`
-  // bytes of JSON) and our window. False when the missing list was cut to fit.
-  bool add_ack(boost::json::object& json, std::size_t room) const;
+  // "ack" and "miss": the missing seqs below the highest held and our window, in at most
+  // `room` bytes of JSON: nothing when even the ack and window do not fit (kNoRoom), a
+  // missing list cut to fit (kCut), or all of it.
+  enum class AckAdded { kComplete, kCut, kNoRoom };
+  AckAdded add_ack(boost::json::object& json, std::size_t room) const;
   void note_ack_sent(Instant now);
   void on_seq(std::uint32_t seq, const boost::json::object& json, ByteView body, Instant now);
   void deliver_in_order(Instant now);

@@ -170,6 +170,8 @@ class Endpoint {
   // A peer's SEQs as the persisted marks record them (PeerStatus::seq_used and seq_seen,
   // without building the rest of the status: the daemon asks for every peer per write).
   std::optional<PeerSeqMarks> seq_marks(const Hashname& peer) const;
+  // The largest BODY for one packet of the channel (Channel::quota): ask before each packet,
+  // it changes with what the peer sends.
   std::size_t channel_quota(const Hashname& peer, std::uint32_t channel) const;
   // How many more send_channel() calls the channel accepts now: on a reliable channel, the
   // room its peer's window leaves plus kReliableBacklog packets beyond it (packets accepted

@@ -87,11 +87,18 @@ void Channel::set_path(PathControl* path) {
 
 // ---- sending ----------------------------------------------------------------------------
 
-std::size_t Channel::reserved_overhead(std::uint64_t seq) const {
-  // ,"seq":<seq>,"ack":<10 digits>,"miss":[<the window>]: a window is at most
-  // kReliableMaxWindow beyond the ack (an edge once advertised is never lowered, and it was
-  // at most that far beyond the ack then).
-  return 7 + digits(seq) + 7 + 10 + 9 + digits(kReliableMaxWindow) + 1;
+std::size_t Channel::seq_overhead(std::uint64_t seq) {
+  return 7 + digits(seq);  // ,"seq":<seq>
+}
+
+std::size_t Channel::ack_reserve() const {
+  // Content from the peer within the last second: its acks are owed and may ride on ours.
+  const bool acks_owed = last_receipt_ && now_ - *last_receipt_ < kReliableWindowIdle;
+  if (!acks_owed) return 0;
+  // ,"ack":<10 digits>,"miss":[<the window>]: a window is at most kReliableMaxWindow beyond
+  // the ack (an edge once advertised is never lowered, and it was at most that far beyond
+  // the ack then).
+  return 7 + 10 + 9 + digits(kReliableMaxWindow) + 1;
 }
 
 Channel::Sending* Channel::find_sending(std::uint64_t seq) {
@@ -107,7 +114,7 @@ void Channel::queue(Sending packet) {
     probe["c"] = id_;
     for (const auto& entry : packet.head) probe[entry.key()] = entry.value();
     packet.size = static_cast<std::uint32_t>(inner_size(probe, packet.body.size()) +
-                                             reserved_overhead(packet.seq));
+                                             seq_overhead(packet.seq));
   }
   if (path_ == nullptr) set_path(nullptr);
   sending_.push_back(std::move(packet));
@@ -155,10 +162,11 @@ ChannelOutgoing Channel::transmit(Sending& packet, Instant now) {
   for (const auto& entry : packet.head) json[entry.key()] = entry.value();
   json["seq"] = packet.seq;
   const std::size_t room = kMaxChannelInner > packet.size ? kMaxChannelInner - packet.size : 0;
-  const bool complete = add_ack(json, room);
-  if (received_seq_) note_ack_sent(now);
+  const AckAdded added = add_ack(json, room);
+  // No room for the ack at all: an ack that is owed goes on its own when its timing says.
+  if (received_seq_ && added != AckAdded::kNoRoom) note_ack_sent(now);
   // A miss list too long to ride on this packet follows in an ad-hoc ack of its own.
-  if (!complete) ack_now(now);
+  if (added == AckAdded::kCut) ack_now(now);
   if (state_ == ChannelState::kOpening && !initiator_) state_ = ChannelState::kOpen;
 
   PathControl& p = path();
@@ -440,8 +448,13 @@ std::uint64_t Channel::advertised_edge() const {
   return std::min<std::uint64_t>(edge, kU32Max);
 }
 
-bool Channel::add_ack(boost::json::object& json, std::size_t room) const {
-  if (!received_seq_) return true;
+Channel::AckAdded Channel::add_ack(boost::json::object& json, std::size_t room) const {
+  if (!received_seq_) return AckAdded::kComplete;
+  const auto window = static_cast<std::uint32_t>(advertised_edge() - ack_);
+  // ,"ack":<ack>,"miss":[<at most the window>]
+  const std::size_t base = 7 + digits(ack_) + 9 + digits(window) + 1;
+  if (base > room) return AckAdded::kNoRoom;
+  room -= base;
   json["ack"] = ack_;
   // Only packets above a hole are held (or, consumer-paced, in order beyond the consumer's
   // limit), so the holes below the highest held are what is missing: as many as fit.
@@ -463,13 +476,12 @@ bool Channel::add_ack(boost::json::object& json, std::size_t room) const {
     }
     expected = std::uint64_t{it->first} + 1;
   }
-  const auto window = static_cast<std::uint32_t>(advertised_edge() - ack_);
   boost::json::array miss;
   for (const std::uint32_t delta : encode_miss(ack_, std::move(missing), window)) {
     miss.push_back(delta);
   }
   json["miss"] = std::move(miss);
-  return complete;
+  return complete ? AckAdded::kComplete : AckAdded::kCut;
 }
 
 void Channel::note_ack_sent(Instant now) {

@@ -362,11 +362,20 @@ TEST(Channel, QuotaArithmetic) {
   EXPECT_EQ(Channel::open(1, "x", false, {}, {}, at_ms(0)).quota(), 1400u - 2 - 7);
   EXPECT_EQ(Channel::open(123, "x", false, {}, {}, at_ms(0)).quota(), 1400u - 2 - 9);
   EXPECT_EQ(Channel::open(4294967295u, "x", false, {}, {}, at_ms(0)).quota(), 1400u - 2 - 16);
-  // Reliable: ,"seq":<10>,"ack":<10> and ,"miss":[<window, at most 12000>] (PROTOCOL.md 13:
-  // every ack carries the window) are reserved.
-  EXPECT_EQ(Channel::open(1, "x", true, {}, {}, at_ms(0)).quota(), 1400u - 2 - 7 - 34 - 15);
-  EXPECT_EQ(Channel::open(4294967295u, "x", true, {}, {}, at_ms(0)).quota(),
-            1400u - 2 - 16 - 34 - 15);
+  // Reliable, opened by us, nothing received: ,"seq":<10> only; no ack is owed, so none is
+  // given room (an ack that is owed later goes on its own when it does not fit).
+  EXPECT_EQ(Channel::open(1, "x", true, {}, {}, at_ms(0)).quota(), 1400u - 2 - 7 - 17);
+  EXPECT_EQ(Channel::open(4294967295u, "x", true, {}, {}, at_ms(0)).quota(), 1400u - 2 - 16 - 17);
+  // Accepted (the peer's open is content, its ack owed): ,"ack":<10> and ,"miss":[<window,
+  // at most 12000>] (PROTOCOL.md 13: every ack carries the window) are kept free as well, for
+  // a second after the peer's latest content.
+  auto accepted = Channel::accept(1, json_of(R"({"c":1,"type":"x","seq":1})"), {}, at_ms(0));
+  ASSERT_TRUE(accepted.has_value());
+  EXPECT_EQ(accepted->quota(), 1400u - 2 - 7 - 17 - 17 - 15);
+  accepted->handle_timeout(at_ms(999));
+  EXPECT_EQ(accepted->quota(), 1400u - 2 - 7 - 17 - 17 - 15);
+  accepted->handle_timeout(at_ms(1000));
+  EXPECT_EQ(accepted->quota(), 1400u - 2 - 7 - 17);
 }
 
 TEST(Channel, UnreliableQuotaIsExact) {
@@ -398,11 +407,42 @@ TEST(Channel, ReliableQuotaAlwaysFitsAndTooLargeRefused) {
   EXPECT_EQ(out[0].json.at("ack"), 4294967295u);
   EXPECT_EQ(out[0].json.at("seq"), 1);
   EXPECT_LE(2 + boost::json::serialize(out[0].json).size() + out[0].body.size(), 1400u);
-  // With seq 2 (1 digit instead of 10) there are exactly 9 bytes to spare.
-  EXPECT_TRUE(b->send({}, Bytes(quota + 9, 'x'), false, at_ms(3)).has_value());
-  EXPECT_EQ(b->send({}, Bytes(quota + 10, 'x'), false, at_ms(3)).error(),
+  // Beyond the quota, a body is accepted as long as the packet fits without its ack: with
+  // seq 2, {"c":4294967295,"seq":2} leaves 1400 - 2 - 24 = 1374 bytes. Nothing is owed now
+  // (the first packet carried the ack), so nothing follows it.
+  constexpr std::size_t kLargest = 1400 - 2 - 24;
+  ASSERT_TRUE(b->send({}, Bytes(kLargest, 'x'), false, at_ms(3)).has_value());
+  out = drain_out(*b);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_FALSE(out[0].json.contains("ack"));
+  EXPECT_EQ(2 + boost::json::serialize(out[0].json).size() + out[0].body.size(), 1400u);
+  EXPECT_EQ(b->send({}, Bytes(kLargest + 1, 'x'), false, at_ms(3)).error(),
             ChannelSendError::kTooLarge);
   EXPECT_EQ(b->send({}, Bytes(5000, 'x'), false, at_ms(3)).error(), ChannelSendError::kTooLarge);
+}
+
+// A packet with no room for an ack that is owed leaves without it, and the ack follows on
+// its own within PROTOCOL.md 13's 25 ms, so the peer learns what arrived as promptly as
+// before: a one-way stream's packets fill the 1400 bytes instead of keeping room for acks
+// they would rarely carry.
+TEST(Channel, AnOwedAckThatDoesNotFitFollowsOnItsOwn) {
+  auto b = Channel::accept(7, json_of(R"({"c":7,"type":"x","seq":1})"), {}, at_ms(0));
+  ASSERT_TRUE(b.has_value());
+  // {"c":7,"seq":1}: 15 bytes of JSON, the rest is body.
+  ASSERT_TRUE(b->send({}, Bytes(1400 - 2 - 15, 'x'), false, at_ms(1)).has_value());
+  auto out = drain_out(*b);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_FALSE(out[0].json.contains("ack"));
+  EXPECT_EQ(2 + boost::json::serialize(out[0].json).size() + out[0].body.size(), 1400u);
+  const auto due = b->next_timeout();
+  ASSERT_TRUE(due.has_value());
+  EXPECT_LE(*due, at_ms(25));
+  b->handle_timeout(*due);
+  out = drain_out(*b);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].json.at("ack"), 1);
+  EXPECT_FALSE(out[0].json.contains("seq"));  // ad hoc
+  EXPECT_TRUE(out[0].body.empty());
 }
 
 }  // namespace
