@@ -212,6 +212,15 @@ void Bbr::check_probe_rtt(Instant now, const DeliverySample& sample) {
 void Bbr::update_pacing_rate() {
   const double bw = btl_bw_.get();
   if (bw <= 0) return;
+  if (pacing_rate_ <= 0 && min_rtt_ && *min_rtt_ > Duration::zero()) {
+    // The first sample: Startup begins from the window over the round trip at its gain, as
+    // Linux's BBR does (bbr_init_pacing_rate_from_rtt), not from the sample. The first
+    // samples of a fresh controller are often a trickle (a request and its answer before a
+    // transfer: iperf3's control connection, an HTTP request), and Startup, which never
+    // lowers the rate, would otherwise double up from there: ten round trips from 0.1 Mbit/s
+    // to 100, where the window starts at 8 Mbit/s on a 40 ms path.
+    pacing_rate_ = kHighGain * static_cast<double>(cwnd_) / seconds_of(*min_rtt_);
+  }
   const double rate = pacing_gain_ * bw;
   // Startup never lowers the rate: an early sample may undershoot.
   if (filled_pipe_ || rate > pacing_rate_) pacing_rate_ = rate;

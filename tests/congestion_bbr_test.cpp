@@ -157,6 +157,22 @@ TEST(Bbr, StartupDrainsIntoProbeBwOnceTheBandwidthStopsGrowing) {
   EXPECT_EQ(bbr.window(), 2 * kBdp + 3 * 2 * kMss);
 }
 
+// A fresh controller's first samples are often a trickle (a request and its answer before a
+// transfer). Startup never lowers the rate, so it must not start from the trickle's: it paces
+// from the window over the round trip at its gain (Linux: bbr_init_pacing_rate_from_rtt), and
+// real samples take over once they show more.
+TEST(Bbr, StartupPacesFromTheWindowNotFromATrickle) {
+  Bbr bbr({});
+  Feeder feed{bbr};
+  feed.round(kBw / 1000, kRtt, 2, 2 * kMss, true);
+  const double from_window = Bbr::kHighGain * static_cast<double>(10 * kMss) / 0.040;
+  ASSERT_TRUE(bbr.pacing_rate().has_value());
+  EXPECT_NEAR(*bbr.pacing_rate(), from_window, from_window * 0.01);
+  // Rounds that deliver more than the window's rate raise it; Startup doubles from there.
+  feed.round(kBw, kRtt, 10, 3 * kBdp);
+  EXPECT_NEAR(*bbr.pacing_rate(), Bbr::kHighGain * kBw, 1);
+}
+
 TEST(Bbr, ProbeBwCyclesThroughItsEightGains) {
   Bbr bbr({});
   Feeder feed{bbr};

@@ -194,6 +194,53 @@ TEST(SimBbr, AFreshStreamLeavesStartupWithoutOverflowingTheQueue) {
   EXPECT_GE(bbr.goodput, 0.91 * static_cast<double>(kRate));
 }
 
+// A transfer often follows a short exchange on the same path (iperf3's control connection, an
+// HTTP request): a fresh controller's first samples are then a trickle's. Startup must still
+// begin from the window over the round trip, not from the trickle's rate: the first two
+// seconds of a stream after ten small messages deliver as much as without them (they used to
+// deliver 8% less, 76.3 against 83.2 Mbit/s: Startup doubled up from the trickle's rate).
+double first_seconds_goodput(std::uint64_t seed, bool trickle_first) {
+  const LinkParams link{milliseconds(20), Duration::zero(), 0.0, 0.0, kRate, kQueue};
+  Pair pair(seed, CongestionAlgorithm::kBbr, link);
+  Simulator& sim = pair.sim;
+  auto run_until = [&](Instant at, Bulk* bulk) {
+    while (sim.now() < at) {
+      if (bulk != nullptr) bulk->top_up(sim);
+      if (!sim.step(at)) sim.run_until_time(at);
+    }
+  };
+  run_until(sim.now() + seconds(2), nullptr);  // the handshake's flight is long settled
+  if (trickle_first) {
+    const std::uint32_t control =
+        sim.open_channel(*pair.a, *pair.b, "control", true, bytes_of("hello"));
+    for (int i = 0; i < 10; ++i) {
+      run_until(sim.now() + milliseconds(50), nullptr);
+      EXPECT_TRUE(pair.a->endpoint()
+                      .send_channel(sim.now(), pair.b->hashname(), control, {}, Bytes(100, 'q'))
+                      .has_value());
+      sim.drain(*pair.a);
+    }
+    run_until(sim.now() + milliseconds(50), nullptr);
+  }
+  Bulk bulk;
+  bulk.from = pair.a;
+  bulk.to = pair.b;
+  route(*pair.b, {&bulk});
+  bulk.open(sim);
+  run_until(sim.now() + seconds(2), &bulk);
+  EXPECT_TRUE(bulk.order_ok);
+  return static_cast<double>(bulk.bytes) / 2;
+}
+
+TEST(SimBbr, AStreamAfterATrickleStartsAsFastAsAFreshOne) {
+  const std::uint64_t seed = resolve_seed(1406);
+  const double fresh = first_seconds_goodput(seed, false);
+  const double after_trickle = first_seconds_goodput(seed, true);
+  std::printf("[ sim ] first 2 s: fresh %.2f Mbit/s, after a trickle %.2f Mbit/s\n",
+              fresh * 8 / 1e6, after_trickle * 8 / 1e6);
+  EXPECT_GE(after_trickle, 0.95 * fresh);
+}
+
 // (b) Through a 50 Mbit/s bottleneck with a deep queue (1000 packets, over five times the
 // product of 250 kB), BBR keeps the path busy without a queue of its own making: it paces at
 // the bandwidth it measured, its window is twice the product, and ProbeBW's one probing
