@@ -77,14 +77,16 @@ void RelayRoutes::refill(Pair& pair, Instant now) const {
   }
 }
 
-std::pair<RelayRoutes::Verdict, Hashname> RelayRoutes::route(Instant now, const Token& token,
-                                                             std::size_t size) {
+std::pair<RelayRoutes::Verdict, Hashname> RelayRoutes::route(
+    Instant now, const Token& token, std::size_t size,
+    const std::function<bool(const Hashname& to)>& can_deliver) {
   auto it = by_token_.find(token);
   if (it == by_token_.end()) return {Verdict::kNotRouted, {}};
   auto pair_it = pairs_.find(it->second.pair);
   if (pair_it == pairs_.end()) return {Verdict::kNotRouted, {}};
   Pair& pair = pair_it->second;
   if (!limits_.relay) return {Verdict::kRelayOff, it->second.to};
+  if (can_deliver && !can_deliver(it->second.to)) return {Verdict::kUndeliverable, it->second.to};
   refill(pair, now);
   if (pair.bucket < static_cast<double>(size)) {
     pair.dropped_rate_limited += 1;

@@ -59,9 +59,15 @@ class RelayRoutes {
   // or the pair is over kMaxIntroductionsPerSecond.
   bool add_route(Instant now, const Token& token, const Hashname& from, const Hashname& to);
 
-  enum class Verdict { kNotRouted, kForward, kRateLimited, kRelayOff };
-  // For a packet carrying `token` of `size` bytes: where it goes, counted.
-  std::pair<Verdict, Hashname> route(Instant now, const Token& token, std::size_t size);
+  enum class Verdict { kNotRouted, kForward, kRateLimited, kRelayOff, kUndeliverable };
+  // For a packet carrying `token` of `size` bytes: where it goes, counted against its pair
+  // (relayed, or dropped for the pair's rate). `can_deliver`, when given, is asked first
+  // whether the other end can be reached for this packet (a path to it, not back where the
+  // packet came from); when it cannot, kUndeliverable, and the pair neither counts the packet
+  // nor spends its rate on it (`e3xctl routes` shows what a pair really relayed).
+  std::pair<Verdict, Hashname> route(
+      Instant now, const Token& token, std::size_t size,
+      const std::function<bool(const Hashname& to)>& can_deliver = {});
 
   // Forgets idle pairs and their tokens.
   void expire(Instant now);

@@ -91,19 +91,25 @@ Routing::Decision Routing::on_datagram(Instant now, PathId from, ByteView packet
     }
   }
   if (!routing || endpoint_.knows_remote_token(*token)) return {Decision::Kind::kDeliver, from};
-  const auto [verdict, to] = routes_.route(now, *token, packet.size());
+  // Where it would go is decided before the pair counts it: a packet that cannot be
+  // forwarded (no direct path to the other end, or back to where it came from) is not the
+  // pair's traffic and spends none of its rate.
+  PathId path = kNoPath;
+  const auto can_deliver = [&](const Hashname& to) {
+    path = endpoint_.current_path(to);
+    return path != kNoPath && !is_relay_path(path) && path != from;
+  };
+  const auto verdict = routes_.route(now, *token, packet.size(), can_deliver).first;
   switch (verdict) {
     case RelayRoutes::Verdict::kNotRouted:
       return {Decision::Kind::kDeliver, from};
-    case RelayRoutes::Verdict::kForward: {
-      const PathId path = endpoint_.current_path(to);
-      if (path == kNoPath || is_relay_path(path) || path == from) break;
+    case RelayRoutes::Verdict::kForward:
       stats_.relayed_packets += 1;
       stats_.relayed_bytes += packet.size();
       return {Decision::Kind::kForward, path};
-    }
     case RelayRoutes::Verdict::kRateLimited:
     case RelayRoutes::Verdict::kRelayOff:
+    case RelayRoutes::Verdict::kUndeliverable:
       break;
   }
   stats_.relay_dropped += 1;

@@ -1,6 +1,8 @@
 // The router's relay table (core/relay_routes.hpp): routing tokens of both packet kinds, routes
 // only for introduced pairs, the first registration of a token wins, the per-pair rate, the
 // bounds on what one peer can make a router hold, idle expiry.
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "core/relay_routes.hpp"
@@ -91,6 +93,41 @@ TEST(RelayRoutes, EachPairIsHeldToItsRate) {
   EXPECT_GE(forwarded, 990'000u);
   EXPECT_LE(forwarded, 1'000'000u + 25'000u);
   EXPECT_GT(routes.pairs(kT0 + seconds(10))[0].dropped_rate_limited, 8'000u);
+}
+
+// A packet whose other end cannot be reached (no path to it, or the path it came from) is
+// dropped without counting as the pair's: it neither shows as relayed in `e3xctl routes` nor
+// spends the pair's rate, which the packets that can go still have in full. (Found by
+// fuzz_routing: the pair counted and charged first, and Routing dropped afterwards.)
+TEST(RelayRoutes, APacketWithNowhereToGoSpendsNothing) {
+  RelayLimits limits;
+  limits.rate = 100'000;  // a quarter second of burst: 25 packets of 1,000 bytes
+  RelayRoutes routes(limits);
+  ASSERT_TRUE(routes.add_route(kT0, token_of_byte(9), name_of(1), name_of(2)));
+  std::vector<Hashname> asked;
+  const auto nowhere = [&](const Hashname& to) {
+    asked.push_back(to);
+    return false;
+  };
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(routes.route(kT0, token_of_byte(9), 1000, nowhere).first,
+              RelayRoutes::Verdict::kUndeliverable);
+  }
+  ASSERT_EQ(asked.size(), 100u);
+  EXPECT_EQ(asked.front(), name_of(2));  // asked about the other end
+  const auto pairs = routes.pairs(kT0);
+  ASSERT_EQ(pairs.size(), 1u);
+  EXPECT_EQ(pairs[0].relayed_packets, 0u);
+  EXPECT_EQ(pairs[0].relayed_bytes, 0u);
+  EXPECT_EQ(pairs[0].dropped_rate_limited, 0u);
+  int forwarded = 0;
+  for (int i = 0; i < 25; ++i) {
+    forwarded +=
+        routes.route(kT0, token_of_byte(9), 1000, [](const Hashname&) { return true; }).first ==
+        RelayRoutes::Verdict::kForward;
+  }
+  EXPECT_EQ(forwarded, 25);
+  EXPECT_EQ(routes.pairs(kT0)[0].relayed_packets, 25u);
 }
 
 TEST(RelayRoutes, RelayOffForwardsNothing) {
