@@ -9,7 +9,7 @@ import subprocess
 import time
 import unittest
 
-from harness import DaemonTestCase, E3XD, both_up, connected_pair, free_port, wait_until
+from harness import DaemonTestCase, E3XCTL, E3XD, both_up, connected_pair, free_port, wait_until
 
 
 class Lifecycle(DaemonTestCase):
@@ -149,12 +149,24 @@ class Lifecycle(DaemonTestCase):
                                    stderr=subprocess.STDOUT, text=True)
         try:
             socket_path = os.path.join(workdir, "e3xd-state", "control.sock")
-            wait_until(lambda: os.path.exists(socket_path), 10, "the default control socket")
-            self.assertEqual(os.stat(os.path.join(workdir, "e3xd-state", "identity.json")).st_mode
-                             & 0o777, 0o600)
+            # The socket is bound before the identity is loaded (see the SIGTERM test above),
+            # so its existence does not mean the identity file is there yet: wait until the
+            # daemon answers, which it does only once it has loaded everything and is listening.
+            def answered_or_exited():
+                if process.poll() is not None:
+                    return "exited"
+                status = subprocess.run([E3XCTL, "-s", socket_path, "--json", "status"],
+                                        capture_output=True, text=True, timeout=15)
+                return status.returncode == 0 and "answered"
+            outcome = wait_until(answered_or_exited, 20, "the default control socket to answer")
+            if outcome == "answered":
+                identity_mode = os.stat(
+                    os.path.join(workdir, "e3xd-state", "identity.json")).st_mode & 0o777
         finally:
             process.terminate()
             out, _ = process.communicate(timeout=5)
+        self.assertEqual(outcome, "answered", f"e3xd exited {process.returncode}: {out}")
+        self.assertEqual(identity_mode, 0o600)
         self.assertIn("embedded default", out)
         self.assertIn("udp4 127.0.0.1:42424", out)
 
