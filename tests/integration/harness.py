@@ -49,6 +49,20 @@ def wait_until(condition, timeout, what, interval=0.1):
         time.sleep(interval)
 
 
+def wait_until_started(process, socket_path, timeout=20):
+    """Waits until the e3xd `process` answers on its control socket, which it does only once it
+    has bound its ports, loaded its identity and is running. The socket's mere existence says
+    less: it is bound first, so that a busy one stops the start before anything else happens.
+    Returns "answered", or "exited" if the process ended first."""
+    def answered_or_exited():
+        if process.poll() is not None:
+            return "exited"
+        status = subprocess.run([E3XCTL, "-s", socket_path, "--json", "status"],
+                                capture_output=True, text=True, timeout=15)
+        return status.returncode == 0 and "answered"
+    return wait_until(answered_or_exited, timeout, f"e3xd to answer on {socket_path}")
+
+
 def keygen(path):
     out = subprocess.run([E3XCTL, "--json", "keygen", "--out", path], capture_output=True,
                          text=True, check=True)

@@ -7,10 +7,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import unittest
 
-from harness import E3XD, free_port, keygen, public_key
+from harness import E3XD, free_port, keygen, public_key, wait_until_started
 
 DOC = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "config.md")
 
@@ -231,9 +230,8 @@ class CheckBeforeStart(unittest.TestCase):
         daemon = subprocess.Popen([E3XD, "--config", self.config()], stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         try:
-            deadline = time.monotonic() + 10
-            while not os.path.exists(self.socket) and time.monotonic() < deadline:
-                time.sleep(0.05)
+            # Answering, not only its socket bound: the ports are bound after the socket.
+            self.assertEqual(wait_until_started(daemon, self.socket), "answered")
             out = self.check()
             self.assertEqual(out.returncode, 0, out.stderr)
             self.assertIn(f"note: an e3xd is running on {self.socket}", out.stdout)

@@ -9,7 +9,8 @@ import subprocess
 import time
 import unittest
 
-from harness import DaemonTestCase, E3XCTL, E3XD, both_up, connected_pair, free_port, wait_until
+from harness import (DaemonTestCase, E3XD, both_up, connected_pair, free_port, wait_until,
+                     wait_until_started)
 
 
 class Lifecycle(DaemonTestCase):
@@ -118,7 +119,7 @@ class Lifecycle(DaemonTestCase):
         for level, expect_info in (("warn", False), ("info", True)):
             out = subprocess.Popen([E3XD, "--config", a.config_path, "--log-level", level],
                                    stderr=subprocess.PIPE, text=True)
-            wait_until(lambda: os.path.exists(a.socket), 10, "the control socket")
+            self.assertEqual(wait_until_started(out, a.socket), "answered")
             out.send_signal(signal.SIGTERM)
             _, log = out.communicate(timeout=5)
             self.assertEqual("running as" in log, expect_info, f"--log-level {level}: {log}")
@@ -149,16 +150,8 @@ class Lifecycle(DaemonTestCase):
                                    stderr=subprocess.STDOUT, text=True)
         try:
             socket_path = os.path.join(workdir, "e3xd-state", "control.sock")
-            # The socket is bound before the identity is loaded (see the SIGTERM test above),
-            # so its existence does not mean the identity file is there yet: wait until the
-            # daemon answers, which it does only once it has loaded everything and is listening.
-            def answered_or_exited():
-                if process.poll() is not None:
-                    return "exited"
-                status = subprocess.run([E3XCTL, "-s", socket_path, "--json", "status"],
-                                        capture_output=True, text=True, timeout=15)
-                return status.returncode == 0 and "answered"
-            outcome = wait_until(answered_or_exited, 20, "the default control socket to answer")
+            # Not the socket's existence: it is bound before the identity is made.
+            outcome = wait_until_started(process, socket_path)
             if outcome == "answered":
                 identity_mode = os.stat(
                     os.path.join(workdir, "e3xd-state", "identity.json")).st_mode & 0o777
