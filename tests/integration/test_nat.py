@@ -101,6 +101,43 @@ class NatKeepalive(DaemonTestCase):
         self.assertEqual(json.loads(out.stdout)["error"]["code"], "no_reply", out.stdout)
 
 
+class PathProbeRetry(DaemonTestCase):
+    """`e3xctl ping` over a path that loses its first probe: the "path" channel is unreliable,
+    so the daemon sends the probe again (about every second) instead of waiting out its 5 s.
+    R drops everything from A to B for 1.5 s while A pings B; the ping must come back once the
+    path does, with the round trip of the attempt that was answered."""
+
+    def test_a_lost_probe_is_sent_again(self):
+        topology = NatTopology("pr")
+        self.addCleanup(topology.destroy)
+        topology.create()
+        a = self.daemon("a", udp_port=42424, listen_ip="10.77.1.2", netns=topology.a)
+        b = self.daemon("b", udp_port=42424, listen_ip="10.77.2.2", netns=topology.b)
+        a.add_peer(b, [b.udp_endpoint()])
+        b.add_peer(a)
+        a.start()
+        b.start()
+        wait_until(lambda: a.peer("b")["state"] == "up" and b.peer("a")["state"] == "up", 20,
+                   "both up")
+        a.ctl("ping", "b")  # the path works
+        sh("nft", "add table inet probe", ns=topology.r)
+        sh("nft", "add chain inet probe forward_drop { type filter hook forward priority 0 ; }",
+           ns=topology.r)
+        sh("nft", "add rule inet probe forward_drop iifname ra udp dport 42424 drop", ns=topology.r)
+        started = time.monotonic()
+        ping = subprocess.Popen([E3XCTL, "-s", a.socket, "--json", "ping", "b"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        sh("nft", "flush chain inet probe forward_drop", ns=topology.r)
+        out, err = ping.communicate(timeout=15)
+        elapsed = time.monotonic() - started
+        self.assertEqual(ping.returncode, 0, f"the ping failed after {elapsed:.1f} s: {out} {err}")
+        self.assertLess(elapsed, 4.5, "the ping waited for its first probe's timeout")
+        # The answered attempt left after the path came back: a loopback-fast round trip,
+        # not the 1.5 s and more since the first attempt.
+        self.assertLess(json.loads(out)["rtt_ms"], 500, out)
+
+
 if __name__ == "__main__":
     why = namespaces_available()
     if why:

@@ -153,13 +153,34 @@ void PathModule::finish_probe(const ChannelKey& key, const std::string& why) {
 
 void PathModule::tick(Instant now) {
   std::vector<ChannelKey> expired;
+  std::vector<ChannelKey> unanswered;
   for (const auto& [key, probe] : probes_) {
-    if (now - probe.opened_at >= kPathProbeTimeout) expired.push_back(key);
+    if (now - probe.started_at >= kPathProbeTimeout) {
+      expired.push_back(key);
+    } else if (now - probe.opened_at >= kPathProbeRetry) {
+      unanswered.push_back(key);
+    }
   }
   for (const auto& key : expired) {
     host_.close_channel(key, "timeout");
     finish_probe(key, "no answer within 5 s");
   }
+  for (const auto& key : unanswered) retry_probe(key, now);
+}
+
+// The probe moves to a new channel before the old one is closed, so the close (which reports
+// channel_closed) finds no probe under the old key; a late answer on it is ignored the same
+// way. If no channel can be opened now, the old one goes on waiting.
+void PathModule::retry_probe(const ChannelKey& key, Instant now) {
+  auto found = probes_.find(key);
+  if (found == probes_.end()) return;
+  auto opened = host_.open_channel(*this, key.first, "path", false);
+  if (!opened) return;
+  Probe probe = std::move(found->second);
+  probes_.erase(found);
+  probe.opened_at = now;
+  probes_.emplace(ChannelKey{key.first, *opened}, std::move(probe));
+  host_.close_channel(key, "no answer");
 }
 
 void PathModule::start_probe(const Hashname& peer, Host::Respond respond) {
@@ -176,7 +197,7 @@ void PathModule::start_probe(const Hashname& peer, Host::Respond respond) {
     if (respond) respond(control::error_reply("not_up", to_string(opened.error())));
     return;
   }
-  Probe probe{at, {}};
+  Probe probe{at, at, {}};
   if (respond) probe.waiters.push_back(std::move(respond));
   probes_.emplace(ChannelKey{peer, *opened}, std::move(probe));
 }

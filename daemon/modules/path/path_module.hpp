@@ -18,6 +18,10 @@ inline constexpr std::size_t kPublicPathLimit = 16;  // addresses peers report s
 // A path probe (`e3xctl ping`) unanswered this long fails with "no_reply"; shorter than the
 // channel's own 10 s OPENING timeout so e3xctl (10 s request timeout) always hears why.
 inline constexpr Duration kPathProbeTimeout = seconds(5);
+// An unanswered probe is sent again (a new "path" channel) after this, checked at each
+// housekeeping tick: the channel is unreliable, so one lost datagram each way would otherwise
+// cost the asker the whole 5 s. The round trip reported is the answered attempt's.
+inline constexpr Duration kPathProbeRetry = seconds(1);
 
 class PathModule final : public Module {
  public:
@@ -36,13 +40,15 @@ class PathModule final : public Module {
  private:
   // A "path" channel we opened, and who waits for its answer.
   struct Probe {
-    Instant opened_at{};
+    Instant started_at{};  // the first attempt: the 5 s count from here
+    Instant opened_at{};   // this attempt's channel: the round trip counts from here
     std::vector<Host::Respond> waiters;
   };
 
   void ping(const control::Request& request, Host::Respond respond);
   void start_probe(const Hashname& peer, Host::Respond respond);
   void finish_probe(const ChannelKey& key, const std::string& why);
+  void retry_probe(const ChannelKey& key, Instant now);
 
   Host& host_;
   std::map<ChannelKey, Probe> probes_;
