@@ -461,6 +461,48 @@ TEST(Inbox, StoresOncePerSenderIdAndPayloadEvenAfterAckAndRestart) {
   EXPECT_EQ(inbox.pending().size(), 1u);
 }
 
+// Peers are added in commits of their own (peer_number), so a refused message or a forgotten
+// tombstone leaves its sender's row behind; the sweep removes exactly the rows nothing refers
+// to, and a peer that comes back gets a number that works again.
+TEST(MessageDb, PeersNothingRefersToAreForgotten) {
+  TempDir dir;
+  Db db(dir.path());
+  Outbox outbox(db.db);
+  Inbox inbox(db.db);
+  ASSERT_EQ(outbox.open(), "");
+  ASSERT_EQ(inbox.open(), "");
+  OutboxEntry entry;
+  entry.id = "to-2";
+  entry.peer = name_of(2);
+  entry.type = "msg";
+  ASSERT_TRUE(outbox.add(entry, as_bytes("x"), UINT64_MAX));          // peer 2: outbox
+  ASSERT_TRUE(inbox.store(arrival(1, "from-1"), as_bytes("one")));    // peer 1: inbox
+  ASSERT_TRUE(inbox.store(arrival(3, "from-3"), as_bytes("three")));  // peer 3: tombstone
+  ASSERT_TRUE(inbox.ack(key_of(3, "from-3", "three"), 120));
+  db.db.peer_number(name_of(4));  // peer 4: a sender whose message was refused
+  db.db.peer_number(name_of(5));
+  EXPECT_EQ(db.count("SELECT count(*) FROM peers"), 5);
+
+  EXPECT_EQ(db.db.forget_unused_peers(), 2u);  // 4 and 5
+  EXPECT_EQ(db.count("SELECT count(*) FROM peers"), 3);
+  EXPECT_EQ(db.db.forget_unused_peers(), 0u);
+
+  // Once peer 3's tombstone is forgotten, so is peer 3.
+  EXPECT_EQ(inbox.forget_tombstones(1'000'000), 1u);
+  EXPECT_EQ(db.db.forget_unused_peers(), 1u);
+  EXPECT_EQ(db.count("SELECT count(*) FROM peers"), 2);
+
+  // What remains still maps both ways, and a forgotten peer that writes again is stored.
+  const std::int64_t one = db.db.peer_number(name_of(1));
+  EXPECT_EQ(db.db.peer_of(one), name_of(1));
+  ASSERT_EQ(inbox.find("from-1").size(), 1u);
+  EXPECT_EQ(inbox.find("from-1")[0]->from, name_of(1));
+  EXPECT_EQ(*inbox.store(arrival(4, "from-4"), as_bytes("four")), Inbox::Stored::kNew);
+  EXPECT_EQ(db.count("SELECT count(*) FROM peers"), 3);
+  EXPECT_EQ(db.db.peer_of(db.db.peer_number(name_of(4))), name_of(4));
+  EXPECT_EQ(outbox.size(), 1u);
+}
+
 // What an arrival says about itself comes back after a restart, payload checked.
 TEST(Inbox, KeepsEverythingAcrossRestarts) {
   TempDir dir;

@@ -140,6 +140,23 @@ std::int64_t MessageDb::peer_number(const Hashname& peer) {
   return number;
 }
 
+std::size_t MessageDb::forget_unused_peers() {
+  // tombstones = 0 is the triggers' count; outbox and inbox refer by foreign key (NOT NULL).
+  // NOT IN, not a correlated NOT EXISTS: SQLite builds each list once, where NOT EXISTS
+  // would scan the unindexed peer columns once per peer.
+  db_->prepare(
+         "DELETE FROM peers WHERE tombstones = 0"
+         " AND number NOT IN (SELECT peer FROM outbox)"
+         " AND number NOT IN (SELECT peer FROM inbox)")
+      .run();
+  const auto forgotten = static_cast<std::size_t>(db_->changes());
+  if (forgotten > 0) {
+    peer_numbers_.clear();
+    peer_names_.clear();
+  }
+  return forgotten;
+}
+
 std::optional<Hashname> MessageDb::peer_of(std::int64_t number) {
   if (auto found = peer_names_.find(number); found != peer_names_.end()) return found->second;
   auto query = db_->prepare("SELECT hashname FROM peers WHERE number = ?");

@@ -42,6 +42,12 @@ class MessageDb {
   std::int64_t peer_number(const Hashname& peer);
   // The hashname of a peer number; nullopt when unknown.
   std::optional<Hashname> peer_of(std::int64_t number);
+  // Deletes the peers no outbox or inbox row or tombstone refers to any more, and forgets the
+  // numbers cached here; returns how many went. peer_number() adds a peer in a commit of its
+  // own, so refused messages, expired tombstones and delivered outbox entries leave peers
+  // behind: without this the table (and the cache) grows with every sender ever heard from.
+  // Throws sqlite::SqliteError.
+  std::size_t forget_unused_peers();
 
   // Runs `write` (one commit); when the disk is full, checkpoints the WAL into the database
   // and truncates it, which frees the room of every superseded page, and runs it once more.

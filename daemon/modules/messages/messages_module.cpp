@@ -68,6 +68,11 @@ void MessagesModule::tick(Instant now) {
     last_store_sweep_ = now;
     inbox_->forget_tombstones(unix_seconds());
     outbox_->forget_delivered(unix_seconds());
+    try {
+      message_db_->forget_unused_peers();
+    } catch (const sqlite::SqliteError& error) {
+      spdlog::warn("messages: forgetting peers with nothing stored: {}", error.what());
+    }
   }
 }
 
