@@ -30,7 +30,7 @@ TEST(PacketPieces, OpenRoomLeavesTheOpenPacketWithinTheChannelLimit) {
 
 TEST(PacketPieces, APacketThatFitsIsOnePiece) {
   const Bytes packet = counting(900);
-  const auto pieces = cut_into_pieces(packet, 1000, 500);
+  const auto pieces = cut_to_quota(packet, 1000);
   ASSERT_EQ(pieces.size(), 1u);
   EXPECT_TRUE(std::equal(pieces[0].begin(), pieces[0].end(), packet.begin(), packet.end()));
 }
@@ -38,9 +38,10 @@ TEST(PacketPieces, APacketThatFitsIsOnePiece) {
 TEST(PacketPieces, CutAndAssembledGivesTheSameBytes) {
   for (const std::size_t size : {1001u, 1500u, 2000u, 65536u}) {
     const Bytes packet = counting(size);
-    const auto pieces = cut_into_pieces(packet, 1000, 500);
-    EXPECT_EQ(pieces.front().size(), 1000u);
-    for (std::size_t i = 1; i + 1 < pieces.size(); ++i) EXPECT_EQ(pieces[i].size(), 500u);
+    const auto pieces = cut_to_quota(packet, 1000);
+    for (std::size_t i = 0; i + 1 < pieces.size(); ++i) {
+      EXPECT_EQ(pieces[i].size(), 1000u - kMoreKeyBytes);
+    }
     PieceAssembler assembler;
     for (std::size_t i = 0; i < pieces.size(); ++i) {
       const bool more = i + 1 < pieces.size();
@@ -50,6 +51,37 @@ TEST(PacketPieces, CutAndAssembledGivesTheSameBytes) {
     EXPECT_EQ(assembler.take(), packet) << size;
     EXPECT_TRUE(assembler.empty());
   }
+}
+
+// The mailbox checks its send capacity with pieces_for_quota and then sends cut_to_quota's
+// pieces. They used to disagree for a packet of quota - 11 to quota bytes (counted as one
+// packet, cut into two since the first piece needs room for "more"), so with a capacity of
+// exactly one the second piece failed and the pickup was taken for a lost channel halfway
+// through a packet: the recipient glued the next packet onto the half and dropped both.
+TEST(PacketPieces, TheCountOfPiecesIsWhatIsCutAtEveryQuota) {
+  for (const std::size_t quota : {kMoreKeyBytes + 1, std::size_t{100}, std::size_t{1374}}) {
+    for (std::size_t size = 0; size <= 3 * quota + 2 * kMoreKeyBytes; ++size) {
+      const Bytes packet = counting(size);
+      const auto pieces = cut_to_quota(packet, quota);
+      ASSERT_EQ(pieces.size(), pieces_for_quota(size, quota)) << size << " bytes, quota " << quota;
+      std::size_t at = 0;
+      for (std::size_t i = 0; i < pieces.size(); ++i) {
+        const bool last = i + 1 == pieces.size();
+        // Each piece fits its channel packet: with "more" (kMoreKeyBytes) or without.
+        if (last) {
+          EXPECT_LE(pieces[i].size(), quota);
+        } else {
+          EXPECT_EQ(pieces[i].size(), quota - kMoreKeyBytes);
+        }
+        EXPECT_EQ(pieces[i].data(), packet.data() + at);
+        at += pieces[i].size();
+      }
+      EXPECT_EQ(at, size);
+    }
+  }
+  EXPECT_EQ(pieces_for_quota(1374, 1374), 1u);  // fits: no "more", no second packet
+  EXPECT_EQ(pieces_for_quota(1370, 1374), 1u);
+  EXPECT_EQ(pieces_for_quota(1375, 1374), 2u);
 }
 
 TEST(PacketPieces, TheAssemblerRefusesMoreThanItsBoundAndForgetsIt) {

@@ -253,15 +253,14 @@ bool MailboxModule::send_held(const Hashname& recipient, Pickup& pickup, std::in
   }
   const std::size_t quota = endpoint.channel_quota(recipient, pickup.channel);
   if (quota <= kMoreKeyBytes) return false;  // the channel is gone
-  const std::size_t room = quota - kMoreKeyBytes;
-  const auto pieces = cut_into_pieces(ByteView(packet).subspan(offset), room, room);
+  const auto pieces = cut_to_quota(ByteView(packet).subspan(offset), quota);
   for (std::size_t i = 0; i < pieces.size(); ++i) {
     const bool last = i + 1 == pieces.size();
-    if (pieces[i].empty() && !last) continue;
     auto sent = endpoint.send_channel(host_.now(), recipient, pickup.channel,
                                       last ? json::object{} : json::object{{"more", true}},
                                       Bytes(pieces[i].begin(), pieces[i].end()));
-    // Capacity was checked for every piece: a failure means the channel is gone.
+    // fill() checked the capacity for exactly these pieces (pieces_for_quota), and an open
+    // channel has room for what follows its open: a failure means the channel is gone.
     if (!sent) return false;
     pickup.unacked[pickup.next_seq++] = last ? id : 0;
   }
@@ -275,9 +274,7 @@ bool MailboxModule::fill(const Hashname& recipient, Pickup& pickup) {
     if (next.empty()) break;
     const std::size_t quota = endpoint.channel_quota(recipient, pickup.channel);
     if (quota <= kMoreKeyBytes) return false;  // the channel is gone
-    const std::size_t room = quota - kMoreKeyBytes;
-    const std::size_t pieces =
-        next.front().bytes <= room + kMoreKeyBytes ? 1 : (next.front().bytes + room - 1) / room;
+    const std::size_t pieces = pieces_for_quota(next.front().bytes, quota);
     if (endpoint.channel_send_capacity(recipient, pickup.channel) < pieces) break;
     pickup.last_id = next.front().id;
     auto packet = store_->packet(next.front().id);

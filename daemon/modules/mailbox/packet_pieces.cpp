@@ -17,15 +17,21 @@ std::size_t open_body_room(std::string_view type, const boost::json::object& ext
   return head >= kMaxChannelInner ? 0 : kMaxChannelInner - head;
 }
 
-std::vector<ByteView> cut_into_pieces(ByteView packet, std::size_t first_room, std::size_t room) {
+std::size_t pieces_for_quota(std::size_t bytes, std::size_t quota) {
+  if (bytes <= quota) return 1;
+  const std::size_t room = quota - kMoreKeyBytes;
+  return 1 + (bytes - quota + room - 1) / room;
+}
+
+std::vector<ByteView> cut_to_quota(ByteView bytes, std::size_t quota) {
   std::vector<ByteView> pieces;
-  std::size_t at = std::min(first_room, packet.size());
-  pieces.push_back(packet.first(at));
-  while (at < packet.size() && room > 0) {
-    const std::size_t size = std::min(room, packet.size() - at);
-    pieces.push_back(packet.subspan(at, size));
-    at += size;
+  const std::size_t room = quota - kMoreKeyBytes;
+  std::size_t at = 0;
+  while (bytes.size() - at > quota) {
+    pieces.push_back(bytes.subspan(at, room));
+    at += room;
   }
+  pieces.push_back(bytes.subspan(at));
   return pieces;
 }
 

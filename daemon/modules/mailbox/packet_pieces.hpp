@@ -28,9 +28,13 @@ inline constexpr std::size_t kMoreKeyBytes = 12;
 // BODY bytes an opening packet of `type` with `extra` keys can carry (reliable: seq 1).
 std::size_t open_body_room(std::string_view type, const boost::json::object& extra);
 
-// `packet` cut into an opening piece of at most `first_room` bytes and further pieces of at
-// most `room` bytes (room > 0). One piece when it fits in `first_room`.
-std::vector<ByteView> cut_into_pieces(ByteView packet, std::size_t first_room, std::size_t room);
+// A held packet (or what follows a deposit's open) sent on a channel whose quota
+// (Endpoint::channel_quota) is `quota` > kMoreKeyBytes: one channel packet when it fits, else
+// pieces of quota - kMoreKeyBytes carrying "more":true and a last one of at most `quota`.
+// pieces_for_quota counts what cut_to_quota cuts, so a sender can check its send capacity for
+// exactly the packets it will send.
+std::size_t pieces_for_quota(std::size_t bytes, std::size_t quota);
+std::vector<ByteView> cut_to_quota(ByteView bytes, std::size_t quota);
 
 // Puts pieces back together; a packet larger than kMaxPiecedPacket is refused (and what came of
 // it forgotten) instead of growing without bound.

@@ -68,8 +68,14 @@ bool MessagesModule::start_deposit(const Hashname& mailbox, const Hashname& reci
   }
   const ChannelKey key{mailbox, *channel};
   if (pieced) {
-    const std::size_t room = host_.endpoint().channel_quota(mailbox, *channel) - kMoreKeyBytes;
-    const auto pieces = cut_into_pieces(ByteView(packet).subspan(first), room, room);
+    const std::size_t quota = host_.endpoint().channel_quota(mailbox, *channel);
+    // A channel just opened has its full quota; anything else is a channel already gone.
+    const auto pieces = quota > kMoreKeyBytes ? cut_to_quota(ByteView(packet).subspan(first), quota)
+                                              : std::vector<ByteView>{};
+    if (pieces.empty()) {
+      host_.close_channel(key, "incomplete");
+      return false;
+    }
     for (std::size_t i = 0; i < pieces.size(); ++i) {
       const bool last = i + 1 == pieces.size();
       auto sent = host_.endpoint().send_channel(
