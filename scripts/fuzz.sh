@@ -17,7 +17,7 @@ seconds="${1:-60}"
 parallel="${FUZZ_PARALLEL:-2}"
 build_dir=build-fuzz
 all_targets=(fuzz_lob fuzz_message_open fuzz_channel_open fuzz_endpoint fuzz_chunking fuzz_cloak
-  fuzz_config fuzz_control fuzz_routing)
+  fuzz_config fuzz_control fuzz_routing fuzz_mailbox)
 read -r -a targets <<<"${FUZZ_TARGETS:-${all_targets[*]}}"
 
 bash scripts/install-deps.sh
@@ -37,6 +37,7 @@ dict_for() {
     fuzz_config) echo fuzz/dicts/fuzz_config.dict ;;
     fuzz_control) echo fuzz/dicts/fuzz_control.dict ;;
     fuzz_routing) echo fuzz/dicts/fuzz_routing.dict ;;
+    fuzz_mailbox) echo fuzz/dicts/fuzz_mailbox.dict ;;
     fuzz_chunking | fuzz_cloak) echo "" ;;
     *) echo fuzz/dicts/fuzz_json.dict ;;
   esac
