@@ -168,9 +168,9 @@ void PathModule::tick(Instant now) {
   for (const auto& key : unanswered) retry_probe(key, now);
 }
 
-// The probe moves to a new channel before the old one is closed, so the close (which reports
-// channel_closed) finds no probe under the old key; a late answer on it is ignored the same
-// way. If no channel can be opened now, the old one goes on waiting.
+// The probe moves to a new channel before the old one is closed, so nothing about the old
+// channel (its close, a late answer on it) finds a probe under its key any more. If no channel
+// can be opened now, the old one goes on waiting.
 void PathModule::retry_probe(const ChannelKey& key, Instant now) {
   auto found = probes_.find(key);
   if (found == probes_.end()) return;
