@@ -471,13 +471,9 @@ TEST(MessageDb, PeersNothingRefersToAreForgotten) {
   Inbox inbox(db.db);
   ASSERT_EQ(outbox.open(), "");
   ASSERT_EQ(inbox.open(), "");
-  OutboxEntry entry;
-  entry.id = "to-2";
-  entry.peer = name_of(2);
-  entry.type = "msg";
-  ASSERT_TRUE(outbox.add(entry, as_bytes("x"), UINT64_MAX));          // peer 2: outbox
-  ASSERT_TRUE(inbox.store(arrival(1, "from-1"), as_bytes("one")));    // peer 1: inbox
-  ASSERT_TRUE(inbox.store(arrival(3, "from-3"), as_bytes("three")));  // peer 3: tombstone
+  ASSERT_TRUE(outbox.add(outgoing("to-2", 2), as_bytes("x"), UINT64_MAX));  // peer 2: outbox
+  ASSERT_TRUE(inbox.store(arrival(1, "from-1"), as_bytes("one")));          // peer 1: inbox
+  ASSERT_TRUE(inbox.store(arrival(3, "from-3"), as_bytes("three")));        // peer 3: tombstone
   ASSERT_TRUE(inbox.ack(key_of(3, "from-3", "three"), 120));
   db.db.peer_number(name_of(4));  // peer 4: a sender whose message was refused
   db.db.peer_number(name_of(5));
