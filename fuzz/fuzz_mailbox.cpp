@@ -28,7 +28,7 @@
 //          uint64: none, 64 KiB, u16, u32, 0, near UINT64_MAX), u8 + operand for max_age (any
 //          int64: none, 7 days, 60, u16, 0, negative, INT64_MIN, near INT64_MAX)
 //   5      time: arg 0 +u8 s, 1 +u16 min, 2 -u8 s (the wall clock stepped back), 3 u8 extreme
-//   6      held_for: recipient arg bits 0-1, u8 limit (255: SIZE_MAX), ID as after_id
+//   6      deliverable_for: recipient arg bits 0-1, u8 limit (255: SIZE_MAX), ID as after_id
 //   7      packet(ID)                        8   remove(ID): the recipient acknowledged it
 //   9      sweep: expire(now), arg bit 0: expire(now + u16 s)
 //   10     damage a held row (u8 which) through a second connection: arg bit 0 flips the packet
@@ -51,15 +51,17 @@
 // kept here: a deposit's outcome (stored, held already with the earliest live copy's id, or
 // refused as expired / recipient quota / sender quota, checked in that order) is the model's, a
 // stored id is above every id before it, and right after a deposit the recipient's and sender's
-// bytes are within the quotas it was made under; a refusal or a duplicate changes nothing; count,
-// bytes, bytes per recipient and per sender, held_for of everyone, held_for pages and the summary
-// equal the model (a removed, expired or damaged packet is never listed or returned again); expire
+// bytes not yet expired are within the quotas it was made under (rows past their expiry count for
+// nothing); a refusal or a duplicate changes nothing; count, bytes, bytes per recipient and per
+// sender, deliverable_for of everyone, its pages and the summary equal the model (a removed,
+// expired or damaged packet is never listed or returned again, an unswept one past its expiry
+// never listed as deliverable); expire
 // returns exactly the rows at or before its time, in id order; packet() returns the deposited
 // bytes, and a damaged row is an error, counted once in corrupt() and removed; nothing is a read
 // error; a reopened store holds the same. Each operation checks its own result at once; the figures
-// (count, bytes, per party, held_for of everyone, the summary, corrupt(), read errors) are compared
-// after a reopen and at the end of the input, when every held packet is also read back: a query
-// costs 50-100 us under ASan, and comparing them after every operation cost a quarter of the
+// (count, bytes, per party, deliverable_for of everyone, the summary, corrupt(), read errors) are
+// compared after a reopen and at the end of the input, when every held packet is also read back: a
+// query costs 50-100 us under ASan, and comparing them after every operation cost a quarter of the
 // executions.
 #include <signal.h>
 #include <unistd.h>
@@ -414,7 +416,7 @@ class StoreHarness {
       case kTime:
         return step_time(arg, in);
       case kHeldFor:
-        return held_for(arg, in);
+        return deliverable_for(arg, in);
       case kPacket:
         return read_back(pick_id(in));
       case kRemove:
@@ -446,7 +448,7 @@ class StoreHarness {
                      bytes_where([p](const Row& row) { return row.recipient == p; }));
       E3X_FUZZ_CHECK(store().bytes_from(party(p)) ==
                      bytes_where([p](const Row& row) { return row.sender == p; }));
-      check_held(store().held_for(party(p), SIZE_MAX), p, SIZE_MAX, 0);
+      check_held(store().deliverable_for(party(p), now_, SIZE_MAX), p, SIZE_MAX, 0);
     }
     check_summary();
   }
@@ -488,8 +490,14 @@ class StoreHarness {
     E3X_FUZZ_CHECK(outcome == Outcome::kStored);
     E3X_FUZZ_CHECK(got->id > last_id_);  // AUTOINCREMENT: never an id seen before
     add_row(got->id, sender, recipient, packet, expires);
-    E3X_FUZZ_CHECK(store().bytes_for(party(recipient)) <= limits_.quota_per_recipient);
-    E3X_FUZZ_CHECK(store().bytes_from(party(sender)) <= limits_.quota_per_sender);
+    // The quotas count mail not yet expired (rows past their expiry wait for the sweep).
+    std::uint64_t deliverable = 0;
+    for (const HeldMail& mail : store().deliverable_for(party(recipient), now_, SIZE_MAX)) {
+      deliverable += mail.bytes;
+    }
+    E3X_FUZZ_CHECK(deliverable <= limits_.quota_per_recipient);
+    E3X_FUZZ_CHECK(live_bytes_where([&](const Row& row) { return row.sender == sender; }) <=
+                   limits_.quota_per_sender);
   }
 
   void set_limits(Reader& in) {
@@ -515,12 +523,13 @@ class StoreHarness {
     }
   }
 
-  void held_for(std::uint8_t arg, Reader& in) {
+  void deliverable_for(std::uint8_t arg, Reader& in) {
     const int recipient = arg & 3;
     const std::uint8_t limit_byte = in.u8();
     const std::size_t limit = limit_byte == 0xff ? SIZE_MAX : limit_byte;
     const std::int64_t after = pick_id(in);
-    check_held(store().held_for(party(recipient), limit, after), recipient, limit, after);
+    check_held(store().deliverable_for(party(recipient), now_, limit, after), recipient, limit,
+               after);
   }
 
   // packet(id): the deposited bytes; a damaged row once as an error, then never again.
@@ -692,11 +701,11 @@ class StoreHarness {
     const auto over = [&](std::uint64_t held, std::uint64_t quota) {
       return static_cast<unsigned __int128>(held) + packet.size() > quota;
     };
-    if (over(bytes_where([&](const Row& row) { return row.recipient == recipient; }),
+    if (over(live_bytes_where([&](const Row& row) { return row.recipient == recipient; }),
              limits_.quota_per_recipient)) {
       return {Outcome::kRecipientQuota, 0};
     }
-    if (over(bytes_where([&](const Row& row) { return row.sender == sender; }),
+    if (over(live_bytes_where([&](const Row& row) { return row.sender == sender; }),
              limits_.quota_per_sender)) {
       return {Outcome::kSenderQuota, 0};
     }
@@ -747,6 +756,12 @@ class StoreHarness {
     return sum;
   }
 
+  // The bytes of the rows `predicate` picks that have not expired at now_: what a quota counts.
+  template <typename Predicate>
+  std::uint64_t live_bytes_where(Predicate predicate) const {
+    return bytes_where([&](const Row& row) { return row.expires > now_ && predicate(row); });
+  }
+
   static void check_mail(const HeldMail& got, const Row& want) {
     E3X_FUZZ_CHECK(got.id == want.id);
     E3X_FUZZ_CHECK(got.sender == party(want.sender));
@@ -756,13 +771,15 @@ class StoreHarness {
     E3X_FUZZ_CHECK(got.bytes == static_cast<std::uint64_t>(want.bytes));
   }
 
-  // held_for(recipient, limit, after): the recipient's rows after `after`, oldest first. Rows
-  // past their expiry but not yet swept are listed too (as the store does).
+  // deliverable_for(recipient, now_, limit, after): the recipient's rows after `after` that have
+  // not expired at now_, oldest first. Rows past their expiry but not yet swept are not listed.
   void check_held(const std::vector<HeldMail>& got, int recipient, std::size_t limit,
                   std::int64_t after) const {
     std::size_t i = 0;
     for (const Row& row : rows_) {
-      if (row.recipient != recipient || row.id <= after || i == limit) continue;
+      if (row.recipient != recipient || row.id <= after || row.expires <= now_ || i == limit) {
+        continue;
+      }
       E3X_FUZZ_CHECK(i < got.size());
       check_mail(got[i++], row);
     }

@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/sha256.hpp"
 #include "daemon/modules/mailbox/mailbox_store.hpp"
 #include "daemon/support/sqlite.hpp"
 
@@ -106,7 +107,7 @@ TEST_F(MailboxStoreTest, DepositIsDurableAcrossReopen) {
   const std::int64_t id = put(kAlice, kBob, packet);
   ASSERT_GT(id, 0);
   reopen();
-  const auto held = store_->held_for(kBob, 10);
+  const auto held = store_->deliverable_for(kBob, kNow, 10);
   ASSERT_EQ(held.size(), 1u);
   EXPECT_EQ(held[0].id, id);
   EXPECT_EQ(held[0].sender, kAlice);
@@ -138,7 +139,7 @@ TEST_F(MailboxStoreTest, HandsOutOldestFirstAndPages) {
   }
   for (std::size_t i = 1; i < bob.size(); ++i) EXPECT_GT(bob[i], bob[i - 1]);
 
-  auto page = store_->held_for(kBob, 2);
+  auto page = store_->deliverable_for(kBob, kNow, 2);
   ASSERT_EQ(page.size(), 2u);
   EXPECT_EQ(page[0].id, bob[0]);
   EXPECT_EQ(page[1].id, bob[1]);
@@ -146,26 +147,28 @@ TEST_F(MailboxStoreTest, HandsOutOldestFirstAndPages) {
   EXPECT_EQ(page[1].sender, kAlice);
   EXPECT_EQ(page[1].bytes, 11u);
 
-  page = store_->held_for(kBob, 2, page.back().id);
+  page = store_->deliverable_for(kBob, kNow, 2, page.back().id);
   ASSERT_EQ(page.size(), 2u);
   EXPECT_EQ(page[0].id, bob[2]);
   EXPECT_EQ(page[1].id, bob[3]);
 
-  page = store_->held_for(kBob, 2, page.back().id);
+  page = store_->deliverable_for(kBob, kNow, 2, page.back().id);
   ASSERT_EQ(page.size(), 1u);
   EXPECT_EQ(page[0].id, bob[4]);
-  EXPECT_TRUE(store_->held_for(kBob, 2, bob[4]).empty());
-  EXPECT_TRUE(store_->held_for(kBob, 0).empty());
-  EXPECT_EQ(store_->held_for(kBob, std::numeric_limits<std::size_t>::max()).size(), 5u);
-  EXPECT_TRUE(store_->held_for(kDave, 10).empty());
+  EXPECT_TRUE(store_->deliverable_for(kBob, kNow, 2, bob[4]).empty());
+  EXPECT_TRUE(store_->deliverable_for(kBob, kNow, 0).empty());
+  EXPECT_EQ(store_->deliverable_for(kBob, kNow, std::numeric_limits<std::size_t>::max()).size(),
+            5u);
+  EXPECT_TRUE(store_->deliverable_for(kDave, kNow, 10).empty());
 
   // Acknowledged mail goes; ids are never reused, even for the newest row.
   EXPECT_EQ(store_->remove(bob[0]), "");
   EXPECT_EQ(store_->remove(bob[4]), "");
-  page = store_->held_for(kBob, 10);
+  page = store_->deliverable_for(kBob, kNow, 10);
   ASSERT_EQ(page.size(), 3u);
   EXPECT_EQ(page[0].id, bob[1]);
-  const std::int64_t newest = store_->held_for(kCarol, 10).back().id;  // deposited last
+  const std::int64_t newest =
+      store_->deliverable_for(kCarol, kNow, 10).back().id;  // deposited last
   EXPECT_GT(newest, bob[4]);
   EXPECT_EQ(store_->remove(newest), "");
   EXPECT_GT(put(kAlice, kBob, packet_of(50, 50)), newest);
@@ -184,7 +187,7 @@ TEST_F(MailboxStoreTest, RecipientQuotaAcceptsExactlyTheQuota) {
   put(kAlice, kCarol, packet_of(100, 4), limits);
   refused(Kind::kRecipientQuota, kAlice, kDave, packet_of(101, 5), limits);
   // Room again once mail is acknowledged.
-  store_->remove(store_->held_for(kBob, 1)[0].id);
+  store_->remove(store_->deliverable_for(kBob, kNow, 1)[0].id);
   put(kDave, kBob, packet_of(60, 3), limits);
   EXPECT_EQ(store_->bytes_for(kBob), 100u);
   EXPECT_EQ(store_->count(), 3u);
@@ -226,7 +229,7 @@ TEST_F(MailboxStoreTest, DepositingTheSamePacketAgainAnswersWithTheHeldRow) {
   EXPECT_TRUE(again->already_held);
   EXPECT_EQ(store_->count(), 1u);
   EXPECT_EQ(store_->bytes(), 50u);
-  EXPECT_EQ(store_->held_for(kBob, 10)[0].deposited, kNow);
+  EXPECT_EQ(store_->deliverable_for(kBob, kNow, 10)[0].deposited, kNow);
   // The same bytes for another recipient are another message.
   auto other = store_->deposit(kDave, kCarol, packet, kLater, kNow, limits);
   ASSERT_TRUE(other.has_value());
@@ -244,7 +247,7 @@ TEST_F(MailboxStoreTest, KeepsMailUntilTheEarlierOfExpiresAndMaxAge) {
   limits.max_age_s = 100;
   const std::int64_t capped = put(kAlice, kBob, packet_of(10, 1), limits, kNow + 5000);
   const std::int64_t own = put(kCarol, kBob, packet_of(20, 2), limits, kNow + 50);
-  const auto held = store_->held_for(kBob, 10);
+  const auto held = store_->deliverable_for(kBob, kNow, 10);
   ASSERT_EQ(held.size(), 2u);
   EXPECT_EQ(held[0].expires, kNow + 100);
   EXPECT_EQ(held[1].expires, kNow + 50);
@@ -275,7 +278,7 @@ TEST_F(MailboxStoreTest, DefaultMaxAgeDoesNotOverflow) {
   const std::int64_t far = std::numeric_limits<std::int64_t>::max();
   put(kAlice, kBob, packet_of(10, 1), MailboxLimits{}, far, far - 1);
   put(kAlice, kBob, packet_of(10, 2), MailboxLimits{}, kLater);
-  const auto held = store_->held_for(kBob, 10);
+  const auto held = store_->deliverable_for(kBob, kNow, 10);
   ASSERT_EQ(held.size(), 2u);
   EXPECT_EQ(held[0].expires, far);
   EXPECT_EQ(held[1].expires, kLater);
@@ -298,6 +301,103 @@ TEST_F(MailboxStoreTest, ACopyPastItsExpiryIsNotHeld) {
   EXPECT_EQ(gone[0].id, first);
 }
 
+// From its expiry on, a row the sweep has not reached yet is gone for every decision: the
+// pick-up does not hand it out and the quotas do not count it (before, both still did until the
+// module's next sweep, so a deposit could be refused for room that mail past its time held).
+TEST_F(MailboxStoreTest, MailPastItsExpiryIsNeitherDeliverableNorCountedBeforeTheSweep) {
+  MailboxLimits limits;
+  limits.max_age_s = 10;
+  limits.quota_per_recipient = 100;
+  limits.quota_per_sender = 100;
+  const std::int64_t first = put(kAlice, kBob, packet_of(60, 1), limits);  // expires kNow + 10
+
+  const std::int64_t before = kNow + 9;
+  const auto held = store_->deliverable_for(kBob, before, 10);
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(held[0].id, first);
+  refused(Kind::kRecipientQuota, kCarol, kBob, packet_of(60, 2), limits, kLater, before);
+  refused(Kind::kSenderQuota, kAlice, kDave, packet_of(60, 3), limits, kLater, before);
+
+  const std::int64_t at = kNow + 10;
+  EXPECT_TRUE(store_->deliverable_for(kBob, at, 10).empty());
+  EXPECT_TRUE(store_->deliverable_for(kBob, at, 10, 0).empty());
+  EXPECT_EQ(store_->count(), 1u);  // not swept: still in the file, still in the figures
+  const std::int64_t for_bob = put(kCarol, kBob, packet_of(60, 2), limits, kLater, at);
+  const std::int64_t from_alice = put(kAlice, kDave, packet_of(60, 3), limits, kLater, at);
+  const auto now_held = store_->deliverable_for(kBob, at, 10);
+  ASSERT_EQ(now_held.size(), 1u);
+  EXPECT_EQ(now_held[0].id, for_bob);
+  ASSERT_EQ(store_->deliverable_for(kDave, at, 10).size(), 1u);
+  EXPECT_EQ(store_->deliverable_for(kDave, at, 10)[0].id, from_alice);
+
+  const auto gone = store_->expire(at);
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(gone[0].id, first);
+  EXPECT_EQ(store_->count(), 2u);
+}
+
+// A mailbox.db of schema 1 (indexes without `expires`) opens as schema 2, its mail intact.
+TEST_F(MailboxStoreTest, ASchemaOneFileIsMigratedWithItsMail) {
+  store_.reset();
+  fs::remove(file_);
+  const Bytes packet = packet_of(40, 5);
+  {
+    sqlite::Database raw(file_);
+    raw.exec(R"sql(
+CREATE TABLE mail(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  sender TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  deposited INTEGER NOT NULL,
+  expires INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  sha256 BLOB NOT NULL,
+  packet BLOB NOT NULL
+);
+CREATE INDEX mail_by_recipient ON mail(recipient, id, bytes);
+CREATE INDEX mail_by_expiry ON mail(expires);
+CREATE INDEX mail_by_sender ON mail(sender, bytes);
+CREATE INDEX mail_by_digest ON mail(recipient, sha256);
+)sql");
+    raw.prepare(
+           "INSERT INTO mail(sender, recipient, deposited, expires, bytes, sha256, packet) "
+           "VALUES(?, ?, ?, ?, ?, ?, ?)")
+        .bind(1, kAlice.to_string())
+        .bind(2, kBob.to_string())
+        .bind(3, kNow)
+        .bind(4, kLater)
+        .bind(5, static_cast<std::int64_t>(packet.size()))
+        .bind_blob(6, sha256(packet))
+        .bind_blob(7, packet)
+        .run();
+    raw.set_user_version(1);
+  }
+  reopen();
+  const auto held = store_->deliverable_for(kBob, kNow, 10);
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(held[0].sender, kAlice);
+  EXPECT_EQ(held[0].expires, kLater);
+  EXPECT_EQ(store_->packet(held[0].id).value(), packet);
+  // New deposits count it against the quota, through the new index.
+  MailboxLimits limits;
+  limits.quota_per_recipient = packet.size() + 9;
+  refused(Kind::kRecipientQuota, kCarol, kBob, packet_of(10, 6), limits);
+  EXPECT_GT(put(kCarol, kBob, packet_of(9, 6), limits), held[0].id);
+  store_.reset();
+  sqlite::Database raw(file_);
+  EXPECT_EQ(raw.user_version(), 2);
+  const auto columns = [&](const char* index) {
+    std::string names;
+    auto rows = raw.prepare(std::string("SELECT name FROM pragma_index_info('") + index +
+                            "') ORDER BY seqno");
+    while (rows.step()) names += rows.column_text(0) + " ";
+    return names;
+  };
+  EXPECT_EQ(columns("mail_by_recipient"), "recipient id expires bytes ");
+  EXPECT_EQ(columns("mail_by_sender"), "sender expires bytes ");
+  EXPECT_EQ(columns("mail_by_digest"), "recipient sha256 ");
+}
+
 TEST_F(MailboxStoreTest, DamagedPacketIsRefusedCountedAndRemoved) {
   const Bytes packet = packet_of(200, 3);
   const std::int64_t id = put(kAlice, kBob, packet);
@@ -314,8 +414,8 @@ TEST_F(MailboxStoreTest, DamagedPacketIsRefusedCountedAndRemoved) {
   EXPECT_NE(bytes.error().find("SHA-256"), std::string::npos) << bytes.error();
   EXPECT_EQ(store_->corrupt(), 1u);
   EXPECT_EQ(store_->count(), 1u);
-  ASSERT_EQ(store_->held_for(kBob, 10).size(), 1u);
-  EXPECT_EQ(store_->held_for(kBob, 10)[0].id, intact);
+  ASSERT_EQ(store_->deliverable_for(kBob, kNow, 10).size(), 1u);
+  EXPECT_EQ(store_->deliverable_for(kBob, kNow, 10)[0].id, intact);
   // Gone, not damaged twice.
   EXPECT_FALSE(store_->packet(id).has_value());
   EXPECT_EQ(store_->corrupt(), 1u);
@@ -393,14 +493,14 @@ TEST_F(MailboxStoreTest, AFailedReadIsCountedAndKeptNotJustEmpty) {
   EXPECT_EQ(store_->bytes(), 0u);
   EXPECT_EQ(store_->bytes_for(kBob), 0u);
   EXPECT_EQ(store_->bytes_from(kAlice), 0u);
-  EXPECT_TRUE(store_->held_for(kBob, 10).empty());
+  EXPECT_TRUE(store_->deliverable_for(kBob, kNow, 10).empty());
   EXPECT_TRUE(store_->expire(std::numeric_limits<std::int64_t>::max()).empty());
   EXPECT_EQ(store_->read_errors(), 7u);
   EXPECT_NE(store_->last_read_error().find("reading expired mail: "), std::string::npos);
   // The table back: the mail is still there, and the count of failures stays.
   other.exec("ALTER TABLE mail_elsewhere RENAME TO mail");
   EXPECT_EQ(store_->count(), 1u);
-  EXPECT_EQ(store_->held_for(kBob, 10).size(), 1u);
+  EXPECT_EQ(store_->deliverable_for(kBob, kNow, 10).size(), 1u);
   EXPECT_EQ(store_->read_errors(), 7u);
 }
 
@@ -458,7 +558,7 @@ TEST_F(MailboxStoreTest, GarbageAtThePathIsAnOpenError) {
   auto stored = store.deposit(kAlice, kBob, packet_of(10, 1), kLater, kNow, {});
   ASSERT_FALSE(stored.has_value());
   EXPECT_EQ(stored.error().kind, Kind::kIo);
-  EXPECT_TRUE(store.held_for(kBob, 10).empty());
+  EXPECT_TRUE(store.deliverable_for(kBob, kNow, 10).empty());
   EXPECT_FALSE(store.packet(1).has_value());
   EXPECT_NE(store.remove(1), "");
   EXPECT_TRUE(store.expire(kLater).empty());
@@ -497,7 +597,8 @@ TEST_F(MailboxStoreTest, RowsWithUnparsableHashnamesAreSkipped) {
         .bind(1, kAlice.to_string())
         .run();
   }
-  EXPECT_EQ(store_->held_for(kBob, 10).size(), 1u);
+  // At 1 the damaged rows (expiring at 2) are not yet expired: skipped for their names.
+  EXPECT_EQ(store_->deliverable_for(kBob, 1, 10).size(), 1u);
   EXPECT_EQ(store_->summary().size(), 1u);
   EXPECT_TRUE(store_->expire(2).empty());
   EXPECT_EQ(store_->count(), 1u);

@@ -214,7 +214,7 @@ void MailboxModule::start_pickup(const Hashname& recipient) {
     if (!existing->second.ending) fill(recipient, existing->second);
     return;  // an ending channel is followed by a new one once it closes
   }
-  const auto first = store_->held_for(recipient, 1);
+  const auto first = store_->deliverable_for(recipient, unix_seconds(), 1);
   if (first.empty()) return;
   auto packet = store_->packet(first.front().id);
   if (!packet) {
@@ -270,7 +270,7 @@ bool MailboxModule::send_held(const Hashname& recipient, Pickup& pickup, std::in
 bool MailboxModule::fill(const Hashname& recipient, Pickup& pickup) {
   Endpoint& endpoint = host_.endpoint();
   while (pickup.unacked.size() < kMailInFlight) {
-    const auto next = store_->held_for(recipient, 1, pickup.last_id);
+    const auto next = store_->deliverable_for(recipient, unix_seconds(), 1, pickup.last_id);
     if (next.empty()) break;
     const std::size_t quota = endpoint.channel_quota(recipient, pickup.channel);
     if (quota <= kMoreKeyBytes) return false;  // the channel is gone
@@ -312,7 +312,8 @@ void MailboxModule::pump() {
     if (pickup.ending) continue;
     collect_acks(recipient, pickup);
     if (!fill(recipient, pickup)) continue;
-    if (pickup.unacked.empty() && store_->held_for(recipient, 1, pickup.last_id).empty()) {
+    if (pickup.unacked.empty() &&
+        store_->deliverable_for(recipient, unix_seconds(), 1, pickup.last_id).empty()) {
       // All handed over: end the channel; mail deposited later opens a new one.
       pickup.ending = true;
       host_.endpoint().send_channel(host_.now(), recipient, pickup.channel, {}, {}, true);

@@ -14,15 +14,17 @@ namespace e3x::daemon {
 
 namespace {
 
-// Schema versions (PRAGMA user_version): 0 is a new, empty file; 1 is the table below.
-constexpr int kSchemaVersion = 1;
+// Schema versions (PRAGMA user_version): 0 is a new, empty file; 1 the table below with
+// indexes that did not carry `expires`; 2 the indexes below (kIndexesV2 turns 1 into 2).
+constexpr int kSchemaVersion = 2;
 
 // AUTOINCREMENT: ids are never reused, even after the newest row is removed, so "id order" is
 // deposit order and a recipient's acknowledgement of id N can never name a later deposit.
-// The recipient and sender indexes carry `bytes` so the quota sums read only the index.
+// The recipient and sender indexes carry `expires` and `bytes` so the quota sums (of rows not
+// yet expired) and the pick-up's next row read only the index.
 // The (recipient, sha256) index finds a packet deposited again; it is not UNIQUE because a
 // held copy that is past its expiry (not yet swept by expire()) does not count as held.
-constexpr const char* kSchema = R"sql(
+constexpr const char* kTable = R"sql(
 CREATE TABLE mail(
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   sender TEXT NOT NULL,
@@ -33,10 +35,14 @@ CREATE TABLE mail(
   sha256 BLOB NOT NULL,
   packet BLOB NOT NULL
 );
-CREATE INDEX mail_by_recipient ON mail(recipient, id, bytes);
 CREATE INDEX mail_by_expiry ON mail(expires);
-CREATE INDEX mail_by_sender ON mail(sender, bytes);
 CREATE INDEX mail_by_digest ON mail(recipient, sha256);
+)sql";
+constexpr const char* kIndexesV2 = R"sql(
+DROP INDEX IF EXISTS mail_by_recipient;
+DROP INDEX IF EXISTS mail_by_sender;
+CREATE INDEX mail_by_recipient ON mail(recipient, id, expires, bytes);
+CREATE INDEX mail_by_sender ON mail(sender, expires, bytes);
 )sql";
 
 constexpr const char* kMailColumns = "id, sender, recipient, deposited, expires, bytes";
@@ -89,7 +95,8 @@ std::string MailboxStore::open() {
     }
     if (version < kSchemaVersion) {
       sqlite::Transaction transaction(*db);
-      db->exec(kSchema);
+      if (version == 0) db->exec(kTable);
+      db->exec(kIndexesV2);
       db->set_user_version(kSchemaVersion);
       transaction.commit();
     }
@@ -140,8 +147,9 @@ Result<MailboxStore::Deposited, MailboxRefusal> MailboxStore::deposit(
       if (held.step()) return Deposited{held.column_int64(0), true};
     }
     {
-      auto held = db_->prepare("SELECT COALESCE(SUM(bytes), 0) FROM mail WHERE recipient = ?");
-      held.bind(1, recipient_text);
+      auto held = db_->prepare(
+          "SELECT COALESCE(SUM(bytes), 0) FROM mail WHERE recipient = ? AND expires > ?");
+      held.bind(1, recipient_text).bind(2, now);
       held.step();
       const std::uint64_t recipient_bytes = as_unsigned(held.column_int64(0));
       if (passes(recipient_bytes, size, limits.quota_per_recipient)) {
@@ -152,8 +160,9 @@ Result<MailboxStore::Deposited, MailboxRefusal> MailboxStore::deposit(
       }
     }
     {
-      auto held = db_->prepare("SELECT COALESCE(SUM(bytes), 0) FROM mail WHERE sender = ?");
-      held.bind(1, sender_text);
+      auto held =
+          db_->prepare("SELECT COALESCE(SUM(bytes), 0) FROM mail WHERE sender = ? AND expires > ?");
+      held.bind(1, sender_text).bind(2, now);
       held.step();
       const std::uint64_t sender_bytes = as_unsigned(held.column_int64(0));
       if (passes(sender_bytes, size, limits.quota_per_sender)) {
@@ -184,18 +193,20 @@ Result<MailboxStore::Deposited, MailboxRefusal> MailboxStore::deposit(
   }
 }
 
-std::vector<HeldMail> MailboxStore::held_for(const Hashname& recipient, std::size_t limit,
-                                             std::int64_t after_id) const {
+std::vector<HeldMail> MailboxStore::deliverable_for(const Hashname& recipient, std::int64_t now,
+                                                    std::size_t limit,
+                                                    std::int64_t after_id) const {
   std::vector<HeldMail> out;
   if (!db_ || limit == 0) return out;
   // A database error reads as "nothing held" (counted, note_read_error); the next call tries
   // again.
   try {
-    auto rows = db_->prepare(std::string("SELECT ") + kMailColumns +
-                             " FROM mail WHERE recipient = ? AND id > ? ORDER BY id LIMIT ?");
+    auto rows = db_->prepare(
+        std::string("SELECT ") + kMailColumns +
+        " FROM mail WHERE recipient = ? AND id > ? AND expires > ? ORDER BY id LIMIT ?");
     const std::int64_t cap =
         limit > static_cast<std::size_t>(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(limit);
-    rows.bind(1, recipient.to_string()).bind(2, after_id).bind(3, cap);
+    rows.bind(1, recipient.to_string()).bind(2, after_id).bind(3, now).bind(4, cap);
     while (rows.step()) {
       if (auto mail = read_mail(rows)) out.push_back(*mail);
     }

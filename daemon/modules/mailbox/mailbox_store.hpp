@@ -12,6 +12,11 @@
 // that would pass either quota, or that has already expired, is refused and nothing changes.
 // Depositing the same packet again for the same recipient (a sender whose "stored" answer was
 // lost) stores nothing new and answers with the earlier row.
+//
+// A row past its expiry stays in the file until the next expire() sweep (the module sweeps
+// every few seconds), but from its expiry on it is gone for every decision: it is not handed
+// out for delivery, not a copy that makes a deposit a duplicate, and not counted in a quota.
+// The figures for display (count, bytes, bytes_for/from, summary) count what the file holds.
 #pragma once
 
 #include <cstdint>
@@ -88,9 +93,10 @@ class MailboxStore {
                                             ByteView packet, std::int64_t expires, std::int64_t now,
                                             const MailboxLimits& limits);
 
-  // Up to `limit` packets held for `recipient` with id > `after_id`, oldest first.
-  std::vector<HeldMail> held_for(const Hashname& recipient, std::size_t limit,
-                                 std::int64_t after_id = 0) const;
+  // Up to `limit` packets held for `recipient` with id > `after_id` that have not expired at
+  // `now` (Unix seconds), oldest first.
+  std::vector<HeldMail> deliverable_for(const Hashname& recipient, std::int64_t now,
+                                        std::size_t limit, std::int64_t after_id = 0) const;
   // The bytes of packet `id`, checked against their SHA-256. A mismatch removes the row,
   // counts it in corrupt() and returns an error; a missing row returns an error.
   Result<Bytes, std::string> packet(std::int64_t id);
