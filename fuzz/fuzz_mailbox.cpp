@@ -44,7 +44,8 @@
 // the last of quota - kMoreKeyBytes bytes (they carry "more":true), the last within the quota;
 // assembled in order they give the packet back, or kTooLarge exactly at the piece that passes
 // kMaxPiecedPacket, after which the assembler holds nothing; a stream of arbitrary pieces holds
-// exactly what came since the last kComplete/kTooLarge and never more than kMaxPiecedPacket;
+// exactly what came since the last kComplete or the end of a refused packet (whose later pieces,
+// up to its last, are kDiscarded) and never more than kMaxPiecedPacket;
 // open_body_room leaves an open packet (c at its longest, type, seq 1, extra) of exactly
 // kMaxChannelInner bytes (no room: the head alone reaches it), smaller ids fit too, "more":true
 // costs exactly kMoreKeyBytes; has_more is true only for a literal true. Store, against a model
@@ -276,15 +277,23 @@ void cut_and_assemble(Reader& in) {
 }
 
 // The assembler of one deposit channel, fed arbitrary pieces, against what it must hold: the
-// BODYs since the last complete or refused packet.
+// BODYs since the last complete packet or the last piece of a refused one.
 class PieceStream {
  public:
   void add(ByteView body, bool more) {
     const auto step = assembler_.add(body, more);
+    if (discarding_) {
+      // The rest of a refused packet, up to its last piece: dropped, nothing held.
+      E3X_FUZZ_CHECK(step == PieceAssembler::Step::kDiscarded);
+      E3X_FUZZ_CHECK(assembler_.empty());
+      discarding_ = more;
+      return;
+    }
     if (expected_.size() + body.size() > kMaxPiecedPacket) {
       E3X_FUZZ_CHECK(step == PieceAssembler::Step::kTooLarge);
       E3X_FUZZ_CHECK(assembler_.empty());
       expected_.clear();
+      discarding_ = more;
       return;
     }
     append(expected_, body);
@@ -302,6 +311,7 @@ class PieceStream {
  private:
   PieceAssembler assembler_;
   Bytes expected_;
+  bool discarding_ = false;  // after a kTooLarge, until that packet's last piece
 };
 
 // The open packet a deposit or mail channel sends: head with c, type, seq 1 and `extra`.

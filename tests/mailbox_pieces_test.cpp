@@ -96,8 +96,26 @@ TEST(PacketPieces, TheAssemblerRefusesMoreThanItsBoundAndForgetsIt) {
   }
   EXPECT_EQ(step, PieceAssembler::Step::kTooLarge);
   EXPECT_TRUE(assembler.empty());
-  EXPECT_EQ(assembler.add(piece, false), PieceAssembler::Step::kComplete);
-  EXPECT_EQ(assembler.take(), piece);
+  // The rest of the refused packet, up to its last piece, is not the start of the next one.
+  EXPECT_EQ(assembler.add(piece, true), PieceAssembler::Step::kDiscarded);
+  EXPECT_EQ(assembler.add(piece, false), PieceAssembler::Step::kDiscarded);
+  EXPECT_TRUE(assembler.empty());
+  const Bytes next = counting(300);
+  EXPECT_EQ(assembler.add(next, false), PieceAssembler::Step::kComplete);
+  EXPECT_EQ(assembler.take(), next);
+}
+
+// A refusal at a packet's last piece leaves nothing to discard: the next piece starts a packet.
+TEST(PacketPieces, ARefusalAtTheLastPieceDiscardsNothingAfter) {
+  PieceAssembler assembler;
+  EXPECT_EQ(assembler.add(counting(kMaxPiecedPacket), true), PieceAssembler::Step::kMore);
+  EXPECT_EQ(assembler.add(counting(1), false), PieceAssembler::Step::kTooLarge);
+  const Bytes next = counting(10);
+  EXPECT_EQ(assembler.add(next, true), PieceAssembler::Step::kMore);
+  EXPECT_EQ(assembler.add(next, false), PieceAssembler::Step::kComplete);
+  Bytes both = next;
+  both.insert(both.end(), next.begin(), next.end());
+  EXPECT_EQ(assembler.take(), both);
 }
 
 TEST(PacketPieces, MoreIsOnlyTrueWhenItSaysSo) {

@@ -144,6 +144,7 @@ void MailboxModule::on_deposit_piece(const ChannelKey& key, const json::object& 
   if (it == assembling_.end()) return;
   switch (it->second.pieces.add(body, has_more(head))) {
     case PieceAssembler::Step::kMore:
+    case PieceAssembler::Step::kDiscarded:  // not reached: a refused deposit's channel is closed
       return;
     case PieceAssembler::Step::kTooLarge:
       assembling_.erase(it);

@@ -36,9 +36,14 @@ std::vector<ByteView> cut_to_quota(ByteView bytes, std::size_t quota) {
 }
 
 PieceAssembler::Step PieceAssembler::add(ByteView body, bool more) {
+  if (discarding_) {
+    discarding_ = more;
+    return Step::kDiscarded;
+  }
   if (buffer_.size() + body.size() > kMaxPiecedPacket) {
     buffer_.clear();
     buffer_.shrink_to_fit();
+    discarding_ = more;
     return Step::kTooLarge;
   }
   buffer_.insert(buffer_.end(), body.begin(), body.end());

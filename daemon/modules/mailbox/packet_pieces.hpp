@@ -37,16 +37,24 @@ std::size_t pieces_for_quota(std::size_t bytes, std::size_t quota);
 std::vector<ByteView> cut_to_quota(ByteView bytes, std::size_t quota);
 
 // Puts pieces back together; a packet larger than kMaxPiecedPacket is refused (and what came of
-// it forgotten) instead of growing without bound.
+// it forgotten) instead of growing without bound. The pieces of a refused packet that follow
+// the refusal, up to and including its last (no "more"), are discarded: they are not the start
+// of the next packet, which begins after them.
 class PieceAssembler {
  public:
-  enum class Step { kMore, kComplete, kTooLarge };
+  enum class Step {
+    kMore,       // held; more pieces of this packet follow
+    kComplete,   // the packet is whole: take() it
+    kTooLarge,   // the packet passed kMaxPiecedPacket: refused, what came of it forgotten
+    kDiscarded,  // a later piece of a refused packet: dropped (counted once, at kTooLarge)
+  };
   Step add(ByteView body, bool more);
   Bytes take();  // the assembled packet after kComplete; the assembler is empty again
   bool empty() const { return buffer_.empty(); }
 
  private:
   Bytes buffer_;
+  bool discarding_ = false;  // between a kTooLarge and the last piece of that packet
 };
 
 // Whether a channel packet's head says more pieces follow.

@@ -296,6 +296,7 @@ void MessagesModule::on_mail_piece(const ChannelKey& key, const boost::json::obj
   if (channel == mail_channels_.end()) return;
   switch (channel->second.add(body, has_more(head))) {
     case PieceAssembler::Step::kMore:
+    case PieceAssembler::Step::kDiscarded:  // the rest of a packet dropped (and counted) below
       return;
     case PieceAssembler::Step::kTooLarge:
       message_stats_.mail_dropped += 1;
