@@ -1,13 +1,15 @@
 """The table, the emulator's counts and the verdicts of bench/run-emulated.sh.
 
-usage: emulated_table.py RESULTS.jsonl SECONDS RATE DELAY_MS LOSS [TCP_CC]
+usage: emulated_table.py RESULTS.jsonl SECONDS RATE DELAY_MS LOSS [TCP_CC [E3XD_CC [OMIT]]]
 
 RESULTS holds one JSON line per measurement: {"setting", "round", "what", "result"} (or
 "counts" for the emulator's own report). Figures are medians over rounds; every ratio and
 verdict is computed here from the measured figures, against issue 13's targets. TCP_CC names
 the congestion control of the TCP inside wireguard-go (the system's default): the baseline is
 only comparable to e3xd's loss-based NewReno when it is loss-based too, hence the extra CUBIC
-measurement ("wireguard_cubic") where the default is something else (BBR).
+measurement ("wireguard_cubic") where the default is something else (BBR). OMIT is the
+seconds iperf3 -O left uncounted in the steady-state measurements ("e3xd_steady",
+"wireguard_steady"); their verdicts are printed beside, not instead of, the whole-stream ones.
 """
 import json
 import statistics
@@ -17,6 +19,7 @@ rows = [json.loads(line) for line in open(sys.argv[1])]
 seconds, rate_text, delay_ms, loss = sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
 tcp_cc = sys.argv[6] if len(sys.argv) > 6 else "?"
 e3xd_cc = sys.argv[7] if len(sys.argv) > 7 else "bbr"
+omit = sys.argv[8] if len(sys.argv) > 8 else "0"
 SCALE = {"k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9}
 bottleneck = float(rate_text[:-1]) * SCALE[rate_text[-1]] if rate_text[-1] in SCALE else float(rate_text)
 settings = []
@@ -121,6 +124,8 @@ for s in settings:
         "e3xd": e3xd,
         "wg": wg,
         "wg_cubic": figure(s, "wireguard_cubic", iperf_bps),
+        "e3xd_steady": figure(s, "e3xd_steady", iperf_bps),
+        "wg_steady": figure(s, "wireguard_steady", iperf_bps),
         "e3xd_retx": figure(s, "e3xd", iperf_retransmits),
         "wg_retx": figure(s, "wireguard", iperf_retransmits),
         "two": two,
@@ -147,6 +152,16 @@ line(f"  e3xd / wireguard-go ({tcp_cc})", [ratio(T[s]["e3xd"], T[s]["wg"]) for s
 if has_cubic:
     line("  e3xd / wireguard-go (cubic)", [ratio(T[s]["e3xd"], T[s]["wg_cubic"]) for s in settings], "{:.2f}x")
 line("  e3xd / emulator limit", [ratio(mb(T[s]["e3xd"]), T[s]["blast"]) for s in settings], "{:.0%}")
+has_steady = any(T[s]["e3xd_steady"] is not None for s in settings)
+if has_steady:
+    print(f"steady state: the same streams, their first {omit} s not counted (iperf3 -O {omit}):")
+    line("  e3xd forward, one stream, Mbit/s", [mb(T[s]["e3xd_steady"]) if s != "none" else NA for s in settings])
+    line(f"  wireguard-go, one stream ({tcp_cc}), Mbit/s",
+         [mb(T[s]["wg_steady"]) if s != "none" else NA for s in settings])
+    line("  e3xd / bottleneck",
+         [ratio(T[s]["e3xd_steady"], bottleneck) if s != "none" else NA for s in settings], "{:.0%}")
+    line(f"  e3xd / wireguard-go ({tcp_cc})",
+         [ratio(T[s]["e3xd_steady"], T[s]["wg_steady"]) if s != "none" else NA for s in settings], "{:.2f}x")
 line("  TCP retransmits: e3xd forward (A's socket)", [T[s]["e3xd_retx"] for s in settings], "{:.0f}")
 line("  TCP retransmits: inside wireguard-go", [T[s]["wg_retx"] for s in settings], "{:.0f}")
 line("e3xd, two streams at once: total, Mbit/s", [mb(sum(T[s]["two"])) if T[s]["two"] else None for s in settings])
@@ -190,8 +205,8 @@ print("== What the emulator counted during each measurement (A to B / B to A dat
 print(f"{'link':<8}{'measurement':<16}{'forwarded':>19}{'lost (random)':>17}{'queue drops':>15}"
       f"{'socket drops':>15}{'at B / at A':>14}")
 for s in settings:
-    for what in ("blast", "pingpong", "e3xd", "wireguard", "wireguard_cubic", "e3xd_two",
-                 "e3xd_with_tcp"):
+    for what in ("blast", "pingpong", "e3xd", "wireguard", "wireguard_cubic", "e3xd_steady",
+                 "wireguard_steady", "e3xd_two", "e3xd_with_tcp"):
         reports = [r for r in rows if r["setting"] == s and r["what"] == what + "@emulator"]
         if not reports:
             continue
@@ -209,7 +224,7 @@ print()
 print("== Where e3xd's sender (A) spent its time during each measurement through e3xd ==")
 print(f"{'link':<8}{'measurement':<16}{'paced':>8}{'cwnd':>8}{'peer win':>10}{'app':>8}{'charged s':>11}")
 for s in settings:
-    for what in ("e3xd", "e3xd_two", "e3xd_with_tcp"):
+    for what in ("e3xd", "e3xd_steady", "e3xd_two", "e3xd_with_tcp"):
         reports = [r for r in rows if r["setting"] == s and r["what"] == what + "@emulator"]
         limits = reports[-1].get("a_send_limits_ms") if reports else None
         if not limits:
@@ -250,6 +265,15 @@ if "wan" in T:
     r = ratio(w["e3xd"], w["wg"])
     verdict(None if r is None else r >= 1.0, "one stream >= TCP through wireguard-go (40 ms RTT, no loss)",
             f"{fmt_mb(w['e3xd'])} vs {fmt_mb(w['wg'])}: {cell(r, '{:.2f}x')}")
+    if has_steady:
+        r = ratio(w["e3xd_steady"], bottleneck)
+        verdict(None if r is None else r >= 0.9,
+                f"one stream >= 90% of the bottleneck (40 ms RTT, no loss), steady state (after {omit} s)",
+                f"{fmt_mb(w['e3xd_steady'])} of {rate_text}bit/s: {cell(r, '{:.0%}')}")
+        r = ratio(w["e3xd_steady"], w["wg_steady"])
+        verdict(None if r is None else r >= 1.0,
+                f"one stream >= TCP through wireguard-go (40 ms RTT, no loss), steady state (after {omit} s)",
+                f"{fmt_mb(w['e3xd_steady'])} vs {fmt_mb(w['wg_steady'])}: {cell(r, '{:.2f}x')}")
     two = w["two"]
     if two:
         half = sum(two) / 2
@@ -266,6 +290,11 @@ if "lossy" in T:
     r = ratio(l["e3xd"], l["wg"])
     verdict(None if r is None else r >= 1.5, f"one stream >= 1.5x wireguard-go at {100 * loss:g}% loss",
             f"{fmt_mb(l['e3xd'])} vs {fmt_mb(l['wg'])} ({tcp_cc}): {cell(r, '{:.2f}x')}")
+    if has_steady:
+        r = ratio(l["e3xd_steady"], l["wg_steady"])
+        verdict(None if r is None else r >= 1.5,
+                f"one stream >= 1.5x wireguard-go at {100 * loss:g}% loss, steady state (after {omit} s)",
+                f"{fmt_mb(l['e3xd_steady'])} vs {fmt_mb(l['wg_steady'])} ({tcp_cc}): {cell(r, '{:.2f}x')}")
     if l["wg_cubic"] is not None:
         # The same target against a loss-based TCP: where the system's default is BBR, 1.5x
         # its figure is more than the link carries.

@@ -15,10 +15,11 @@
 # it measures, each for SECONDS: udp_blast's 1400-byte datagrams at full rate (what the
 # emulator forwards) and a UDP ping-pong (the path's bare RTT); iperf3 one TCP stream A to B
 # through e3xd and through wireguard-go (with the system's TCP congestion control, and with
-# CUBIC too where that is not the default); two streams at once through e3xd (iperf3 -P 2,
-# each its own forward connection and channel); one stream through e3xd and TCP through
-# wireguard-go at the same time (how e3xd shares a bottleneck with a loss-based TCP: CUBIC
-# where the system has it); `e3xctl ping b` round trips idle and under a bulk stream through
+# CUBIC too where that is not the default); the e3xd stream and the default TCP once more in
+# steady state (iperf3 -O OMIT: counted after the first OMIT seconds; impaired links only);
+# two streams at once through e3xd (iperf3 -P 2, each its own forward connection and channel);
+# one stream through e3xd and TCP through wireguard-go at the same time (how e3xd shares a
+# bottleneck with a loss-based TCP: CUBIC where the system has it); `e3xctl ping b` round trips idle and under a bulk stream through
 # e3xd. Each is repeated ROUNDS times, interleaved; medians are reported,
 # and bench/emulated_table.py prints the table, the emulator's counts (with the datagrams the
 # endpoints' own UDP receive buffers dropped, which the emulator cannot see) and the verdicts.
@@ -26,6 +27,7 @@
 #   bench/run-emulated.sh [SECONDS]        default 10
 #   ROUNDS=3 E3X_BUILD_DIR=build-bench SETTINGS="wan lossy" bench/run-emulated.sh 20
 #   CONGESTION=newreno bench/run-emulated.sh      e3xd's [streams] congestion (default bbr, as e3xd's)
+#   OMIT=0 bench/run-emulated.sh           no steady-state measurements (default: after 2 s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -36,6 +38,9 @@ BUILD=${E3X_BUILD_DIR:-build-bench}
 SETTINGS=${SETTINGS:-none wan lossy}
 CONGESTION=${CONGESTION:-bbr}
 PINGS=${PINGS:-10}
+# The steady-state measurements run iperf3 -O OMIT: the first OMIT seconds (both ends' start:
+# Startup or slow start, iperf3's own exchange) run but are not counted; 0 leaves them out.
+OMIT=${OMIT:-2}
 RATE=100M
 DELAY_MS=20
 LOSS=0.01
@@ -248,6 +253,12 @@ for round in $(seq "$ROUNDS"); do
     if [[ -n $CUBIC ]]; then
       measured "$setting" "$round" wireguard_cubic iperf 10.98.3.2 5201 -C cubic
     fi
+    # Steady state: the same streams with their first OMIT seconds run but not counted (both
+    # iperf3 ends discard them), so the start each tunnel's sender makes weighs nothing.
+    if ((OMIT > 0)) && [[ $setting != none ]]; then
+      measured "$setting" "$round" e3xd_steady iperf 127.0.0.1 5202 -O "$OMIT"
+      measured "$setting" "$round" wireguard_steady iperf 10.98.3.2 5201 -O "$OMIT"
+    fi
     measured "$setting" "$round" e3xd_two iperf 127.0.0.1 5202 -P 2
     # Sharing the bottleneck with TCP: a stream through e3xd and a loss-based TCP (CUBIC, what
     # most hosts run) through wireguard-go at the same time, through the same emulated link.
@@ -271,5 +282,5 @@ done
 
 echo "machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), Linux $(uname -r)"
 echo "load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
-python3 "$ROOT/bench/emulated_table.py" "$RESULTS" "$DURATION" "$RATE" "$DELAY_MS" "$LOSS" "$TCP_CC" "$CONGESTION"
+python3 "$ROOT/bench/emulated_table.py" "$RESULTS" "$DURATION" "$RATE" "$DELAY_MS" "$LOSS" "$TCP_CC" "$CONGESTION" "$OMIT"
 if [[ -n ${KEEP_RESULTS:-} ]]; then cp "$RESULTS" "$KEEP_RESULTS"; fi

@@ -1,8 +1,9 @@
 """bench/emulated_table.py (bench/run-emulated.sh's table) on made-up results: it names the
 TCP congestion control wireguard-go was measured with, adds the CUBIC baseline when there is
 one, and shows the datagrams the endpoints' own UDP receive buffers dropped, which the
-emulator cannot count, and where e3xd's sender waited (A's `limited_ms`). Without those
-figures (results of an older run) it still prints.
+emulator cannot count, and where e3xd's sender waited (A's `limited_ms`); with steady-state
+measurements (iperf3 -O) it shows them and their verdicts beside the whole-stream ones.
+Without those figures (results of an older run) it still prints.
 
 usage: emulated_table_test.py PATH/TO/emulated_table.py"""
 import json
@@ -105,6 +106,33 @@ class EmulatedTable(unittest.TestCase):
                          ["75.0%", "0.0%", "18.8%", "6.2%", "8.00"])
         old = run_table(results(False))
         self.assertNotIn("lossy   e3xd  ", old[old.index("Where e3xd's sender"):])
+
+    def test_shows_steady_state_beside_the_whole_stream(self):
+        rows = results(True)
+        for setting, what, mbps in (("wan", "e3xd", 88.0), ("wan", "wireguard", 89.0),
+                                    ("wan", "e3xd_steady", 91.0), ("wan", "wireguard_steady", 90.5),
+                                    ("lossy", "e3xd_steady", 86.0), ("lossy", "wireguard_steady", 86.5)):
+            rows.append({"setting": setting, "round": 1, "what": what, "result": iperf(mbps)})
+        text = run_table(rows, "bbr", "bbr", "2")
+        self.assertIn("steady state: the same streams, their first 2 s not counted (iperf3 -O 2):", text)
+        # Columns in the order the settings first appear: lossy, then wan.
+        section = text[text.index("steady state:"):]
+        self.assertEqual(row_of(section, "  e3xd forward, one stream, Mbit/s"), ["86.0", "91.0"])
+        self.assertEqual(row_of(section, "  wireguard-go, one stream (bbr), Mbit/s"), ["86.5", "90.5"])
+        self.assertEqual(row_of(section, "  e3xd / bottleneck"), ["86%", "91%"])
+        # The whole-stream verdicts stay; the steady-state ones are added, each computed from
+        # its own figures.
+        # Whole lines: "MET: ..." is also the tail of "NOT MET: ...".
+        lines = text.splitlines()
+        self.assertIn("NOT MET: one stream >= 90% of the bottleneck (40 ms RTT, no loss) -- "
+                      "88.0 Mbit/s of 100Mbit/s: 88%", lines)
+        self.assertIn("MET: one stream >= 90% of the bottleneck (40 ms RTT, no loss), steady state "
+                      "(after 2 s) -- 91.0 Mbit/s of 100Mbit/s: 91%", lines)
+        self.assertIn("MET: one stream >= TCP through wireguard-go (40 ms RTT, no loss), steady state "
+                      "(after 2 s) -- 91.0 Mbit/s vs 90.5 Mbit/s: 1.01x", lines)
+        self.assertIn("NOT MET: one stream >= 1.5x wireguard-go at 1% loss, steady state (after 2 s) -- "
+                      "86.0 Mbit/s vs 86.5 Mbit/s (bbr): 0.99x", lines)
+        self.assertNotIn("steady state", run_table(results(True), "bbr"))
 
     def test_results_without_the_new_figures_still_print(self):
         text = run_table(results(False))
