@@ -154,14 +154,16 @@ if has_cubic:
 line("  e3xd / emulator limit", [ratio(mb(T[s]["e3xd"]), T[s]["blast"]) for s in settings], "{:.0%}")
 has_steady = any(T[s]["e3xd_steady"] is not None for s in settings)
 if has_steady:
+    # The unimpaired link has no steady-state measurements (run-emulated.sh skips them).
+    def steady(figure_of):
+        return [figure_of(T[s]) if s != "none" else NA for s in settings]
+
     print(f"steady state: the same streams, their first {omit} s not counted (iperf3 -O {omit}):")
-    line("  e3xd forward, one stream, Mbit/s", [mb(T[s]["e3xd_steady"]) if s != "none" else NA for s in settings])
-    line(f"  wireguard-go, one stream ({tcp_cc}), Mbit/s",
-         [mb(T[s]["wg_steady"]) if s != "none" else NA for s in settings])
-    line("  e3xd / bottleneck",
-         [ratio(T[s]["e3xd_steady"], bottleneck) if s != "none" else NA for s in settings], "{:.0%}")
-    line(f"  e3xd / wireguard-go ({tcp_cc})",
-         [ratio(T[s]["e3xd_steady"], T[s]["wg_steady"]) if s != "none" else NA for s in settings], "{:.2f}x")
+    line("  e3xd forward, one stream, Mbit/s", steady(lambda t: mb(t["e3xd_steady"])))
+    line(f"  wireguard-go, one stream ({tcp_cc}), Mbit/s", steady(lambda t: mb(t["wg_steady"])))
+    line("  e3xd / bottleneck", steady(lambda t: ratio(t["e3xd_steady"], bottleneck)), "{:.0%}")
+    line(f"  e3xd / wireguard-go ({tcp_cc})", steady(lambda t: ratio(t["e3xd_steady"], t["wg_steady"])),
+         "{:.2f}x")
 line("  TCP retransmits: e3xd forward (A's socket)", [T[s]["e3xd_retx"] for s in settings], "{:.0f}")
 line("  TCP retransmits: inside wireguard-go", [T[s]["wg_retx"] for s in settings], "{:.0f}")
 line("e3xd, two streams at once: total, Mbit/s", [mb(sum(T[s]["two"])) if T[s]["two"] else None for s in settings])

@@ -19,9 +19,9 @@
 # steady state (iperf3 -O OMIT: counted after the first OMIT seconds; impaired links only);
 # two streams at once through e3xd (iperf3 -P 2, each its own forward connection and channel);
 # one stream through e3xd and TCP through wireguard-go at the same time (how e3xd shares a
-# bottleneck with a loss-based TCP: CUBIC where the system has it); `e3xctl ping b` round trips idle and under a bulk stream through
-# e3xd. Each is repeated ROUNDS times, interleaved; medians are reported,
-# and bench/emulated_table.py prints the table, the emulator's counts (with the datagrams the
+# bottleneck with a loss-based TCP: CUBIC where the system has it); `e3xctl ping b` round
+# trips idle and under a bulk stream through e3xd. Each is repeated ROUNDS times, interleaved;
+# medians are reported, and bench/emulated_table.py prints the table, the emulator's counts (with the datagrams the
 # endpoints' own UDP receive buffers dropped, which the emulator cannot see) and the verdicts.
 #
 #   bench/run-emulated.sh [SECONDS]        default 10
