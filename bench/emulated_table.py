@@ -224,7 +224,8 @@ print("(the last round; socket drops during a TCP measurement would mean the emu
 
 print()
 print("== Where e3xd's sender (A) spent its time during each measurement through e3xd ==")
-print(f"{'link':<8}{'measurement':<16}{'paced':>8}{'cwnd':>8}{'peer win':>10}{'app':>8}{'charged s':>11}")
+print(f"{'link':<8}{'measurement':<16}{'paced':>8}{'cwnd':>8}{'peer win':>10}{'app':>8}{'charged s':>11}"
+      f"{'ProbeRTT':>10}{'renewed':>9}")
 for s in settings:
     for what in ("e3xd", "e3xd_steady", "e3xd_two", "e3xd_with_tcp"):
         reports = [r for r in rows if r["setting"] == s and r["what"] == what + "@emulator"]
@@ -235,11 +236,16 @@ for s in settings:
         if total <= 0:
             continue
         share = lambda key: f"{limits.get(key, 0) / total:.1%}"
+        probes = reports[-1].get("a_rtt_probes") or {}
+        count = lambda key: str(probes[key]) if key in probes else "-"
         print(f"{s:<8}{what:<16}{share('pacing'):>8}{share('congestion_window'):>8}"
-              f"{share('peer_window'):>10}{share('application'):>8}{total / 1000:>11.2f}")
+              f"{share('peer_window'):>10}{share('application'):>8}{total / 1000:>11.2f}"
+              f"{count('rtt_probes'):>10}{count('rtt_renewals'):>9}")
 print("(the last round; e3xctl peer's congestion.limited_ms: time the sender waited on the pacer "
       "(the path is the limit), its congestion window, B's advertised window (B's reader or flow "
-      "control), or its own application (the local TCP side had nothing more while packets flew))")
+      "control), or its own application (the local TCP side had nothing more while packets flew); "
+      "ProbeRTT: times its BBR drained the flight to measure the RTT, renewed: expired minimum "
+      "RTTs it renewed without draining)")
 
 print()
 print("== Targets (issue 13, emulated path) ==")

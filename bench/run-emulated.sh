@@ -153,10 +153,13 @@ rcvbuf_errors() {  # ns
 }
 
 # Where e3xd's sender at A has spent its time on its path to B so far (`congestion.limited_ms`
-# of `e3xctl peer b`: paced, congestion window, peer's window, application), or null.
+# of `e3xctl peer b`: paced, congestion window, peer's window, application), with its BBR's
+# RTT probes (`rtt_probes`, `rtt_renewals`: counts, not ms), or null.
 send_limits() {
   "$E3XCTL" -s "$WORK/a/control.sock" --json peer b 2>/dev/null |
-    python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["congestion"]["limited_ms"]))' \
+    python3 -c 'import json,sys
+c=json.load(sys.stdin)["congestion"]
+print(json.dumps({**c["limited_ms"], "rtt_probes": c["rtt_probes"], "rtt_renewals": c["rtt_renewals"]}))' \
       2>/dev/null || echo null
 }
 
@@ -180,8 +183,10 @@ delta={d:{k:a[d][k]-b[d][k] for k in a[d] if isinstance(a[d][k],int) and not isi
 endpoints={"a":int(sys.argv[8])-int(sys.argv[6]),"b":int(sys.argv[9])-int(sys.argv[7])}
 lb,la=json.loads(sys.argv[10]),json.loads(sys.argv[11])
 limits={k:la[k]-lb.get(k,0) for k in la} if isinstance(la,dict) and isinstance(lb,dict) else None
+probes={k:limits.pop(k) for k in ("rtt_probes","rtt_renewals") if k in limits} if limits else None
 print(json.dumps({"setting":sys.argv[1],"round":int(sys.argv[2]),"what":sys.argv[3]+"@emulator",
-                  "delta":delta,"endpoint_rcvbuf_drops":endpoints,"a_send_limits_ms":limits}))' \
+                  "delta":delta,"endpoint_rcvbuf_drops":endpoints,"a_send_limits_ms":limits,
+                  "a_rtt_probes":probes}))' \
     "$setting" "$rnd" "$what" "$before" "$after" "$a_before" "$b_before" \
     "$(rcvbuf_errors "$NA")" "$(rcvbuf_errors "$NB")" "$limits_before" "$(send_limits)" >>"$RESULTS"
 }

@@ -65,6 +65,14 @@ class CongestionController {
   // The controller keeps the flight below what the path takes on purpose (BBR's ProbeRTT):
   // deliveries of what is sent meanwhile are application limited samples.
   virtual bool holding_back() const { return false; }
+  // How often a model-based controller drained the flight to measure the RTT (BBR's
+  // ProbeRTT) and how often it renewed an expired minimum without draining; zero for the
+  // loss-based ones. For stats: where a stream's time went.
+  struct RttProbes {
+    std::uint64_t drained = 0;
+    std::uint64_t renewed = 0;
+  };
+  virtual RttProbes rtt_probes() const { return {}; }
 };
 
 std::unique_ptr<CongestionController> make_congestion_controller(CongestionAlgorithm algorithm,

@@ -173,17 +173,41 @@ void Bbr::check_drain(Instant now, const DeliverySample& sample) {
   if (mode_ == Mode::kDrain && sample.in_flight <= inflight(1)) enter_probe_bw(now);
 }
 
+// RTprop is the least RTT of the last kMinRttFilter. When it is that old, version 1 drains the
+// flight (ProbeRTT) to see the path without a queue. We do that only when the RTTs of those
+// 10 s give cause: when the least of them came within an eighth of RTprop, the queue was
+// nearly empty at that moment and a drain would show about the RTprop we hold, so the
+// minimum is renewed as it stands. A single stream on a path it has to itself keeps no
+// standing queue and so never needs ProbeRTT, which cost it 1.3% of a clean 100 Mbit/s path
+// every 10 s in the simulator (SimBbr.FillsACleanPathLikeTheOthers). A queue that never
+// falls below an eighth of RTprop (ours or other flows'), or a path that got longer, still
+// leads to ProbeRTT as before.
 void Bbr::update_min_rtt(Instant now, const DeliverySample& sample) {
+  if (sample.rtt && (!least_rtt_since_stamp_ || *sample.rtt < *least_rtt_since_stamp_)) {
+    least_rtt_since_stamp_ = *sample.rtt;
+  }
   min_rtt_expired_ = min_rtt_ && now > min_rtt_stamp_ + kMinRttFilter;
+  if (min_rtt_expired_ && mode_ != Mode::kProbeRtt && least_rtt_since_stamp_ &&
+      *least_rtt_since_stamp_ * kSimilarRttDenominator <= *min_rtt_ * kSimilarRttNumerator) {
+    stamp_min_rtt(now);
+    min_rtt_expired_ = false;
+    ++probe_rtt_skips_;
+  }
   if (sample.rtt && (!min_rtt_ || *sample.rtt <= *min_rtt_ || min_rtt_expired_)) {
     min_rtt_ = *sample.rtt;
-    min_rtt_stamp_ = now;
+    stamp_min_rtt(now);
   }
+}
+
+void Bbr::stamp_min_rtt(Instant now) {
+  min_rtt_stamp_ = now;
+  least_rtt_since_stamp_.reset();
 }
 
 void Bbr::check_probe_rtt(Instant now, const DeliverySample& sample) {
   if (mode_ != Mode::kProbeRtt && min_rtt_expired_) {
     mode_ = Mode::kProbeRtt;
+    ++probe_rtts_;
     pacing_gain_ = 1;
     prior_cwnd_ = std::max(prior_cwnd_, cwnd_);
     probe_rtt_done_.reset();
@@ -197,7 +221,7 @@ void Bbr::check_probe_rtt(Instant now, const DeliverySample& sample) {
   } else if (probe_rtt_done_) {
     if (round_start_) probe_rtt_round_done_ = true;
     if (probe_rtt_round_done_ && now > *probe_rtt_done_) {
-      min_rtt_stamp_ = now;
+      stamp_min_rtt(now);
       cwnd_ = std::max(cwnd_, prior_cwnd_);
       prior_cwnd_ = 0;
       if (filled_pipe_) {

@@ -17,7 +17,9 @@
 //             (at least 4 packets) for 200 ms and a round trip, so the queue empties and the
 //             true RTprop shows. Version 1 went down to 4 packets, stopping the stream for
 //             that time; half a BDP is what versions 2 and 3 hold, and it empties the queue
-//             just as well while the bottleneck stays half busy.
+//             just as well while the bottleneck stays half busy. Unlike version 1, not when
+//             an RTT of those 10 s came within 9/8 of RTprop: the queue was nearly empty
+//             then, and RTprop is renewed as it stands (update_min_rtt).
 //
 // Random loss does not change the model: a lost packet is simply resent. Only persistent
 // congestion (the path silent for several timeouts) caps the window at its minimum until
@@ -61,6 +63,10 @@ class Bbr final : public CongestionController {
   static constexpr std::size_t kGainCycleLength = 8;
   static constexpr std::uint64_t kBtlBwFilterRounds = 10;
   static constexpr Duration kMinRttFilter = seconds(10);
+  // RTTs within 9/8 of RTprop count as the path without a queue: an expired RTprop is renewed
+  // by one (update_min_rtt), not probed.
+  static constexpr int kSimilarRttNumerator = 9;
+  static constexpr int kSimilarRttDenominator = 8;
   static constexpr Duration kProbeRttDuration = milliseconds(200);
   static constexpr std::size_t kMinPipePackets = 4;
   static constexpr double kProbeRttCwndGain = 0.5;  // of the BDP, during ProbeRTT
@@ -78,6 +84,7 @@ class Bbr final : public CongestionController {
   void on_delivery_sample(Instant now, const DeliverySample& sample) override;
   std::optional<double> pacing_rate() const override;
   bool holding_back() const override { return mode_ == Mode::kProbeRtt; }
+  RttProbes rtt_probes() const override { return {probe_rtts_, probe_rtt_skips_}; }
 
   // ---- the model, for tests and stats ----
   Mode mode() const { return mode_; }
@@ -99,6 +106,7 @@ class Bbr final : public CongestionController {
   void check_drain(Instant now, const DeliverySample& sample);
   void update_min_rtt(Instant now, const DeliverySample& sample);
   void check_probe_rtt(Instant now, const DeliverySample& sample);
+  void stamp_min_rtt(Instant now);
   void update_pacing_rate();
   void update_cwnd(const DeliverySample& sample);
   void enter_startup();
@@ -116,6 +124,9 @@ class Bbr final : public CongestionController {
   std::optional<Duration> min_rtt_;
   Instant min_rtt_stamp_{};
   bool min_rtt_expired_ = false;
+  std::optional<Duration> least_rtt_since_stamp_;  // the least RTT sampled since min_rtt_stamp_
+  std::uint64_t probe_rtts_ = 0;
+  std::uint64_t probe_rtt_skips_ = 0;
   std::uint64_t round_count_ = 0;
   std::uint64_t next_round_delivered_ = 0;
   bool round_start_ = false;

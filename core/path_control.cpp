@@ -96,6 +96,7 @@ DeliverySnapshot PathControl::on_sent(Instant now, std::size_t bytes, bool retra
     if (now - *last_activity_ >= idle) {
       // What the window and threshold say is about the path as it was: start as a new
       // connection would (the RTT estimate stays, it is the same path).
+      retire_controller();
       controller_ = make_congestion_controller(*algorithm_, config_);
       window_limited_ = false;
       ++idle_restarts_;
@@ -149,6 +150,7 @@ void PathControl::forget(std::size_t bytes) {
 }
 
 void PathControl::reset() {
+  retire_controller();
   if (algorithm_) controller_ = make_congestion_controller(*algorithm_, config_);
   rtt_.reset();
   delivery_.reset();
@@ -160,6 +162,13 @@ void PathControl::reset() {
   last_activity_.reset();
   limit_ = SendLimit::kNone;  // the times stay: they are the exchange's, across its paths
   ++resets_;
+}
+
+// The stats count over the path's life, not one controller's: keep what a replaced one counted.
+void PathControl::retire_controller() {
+  if (!controller_) return;
+  retired_probes_.drained += controller_->rtt_probes().drained;
+  retired_probes_.renewed += controller_->rtt_probes().renewed;
 }
 
 PathFlowStats PathControl::stats() const {
@@ -180,6 +189,13 @@ PathFlowStats PathControl::stats() const {
   s.persistent_congestion = persistent_congestion_;
   s.resets = resets_;
   s.idle_restarts = idle_restarts_;
+  CongestionController::RttProbes probes = retired_probes_;
+  if (controller_) {
+    probes.drained += controller_->rtt_probes().drained;
+    probes.renewed += controller_->rtt_probes().renewed;
+  }
+  s.rtt_probes = probes.drained;
+  s.rtt_renewals = probes.renewed;
   s.limited = limited_;
   return s;
 }

@@ -79,6 +79,8 @@ struct PathFlowStats {
   std::uint64_t persistent_congestion = 0;
   std::uint64_t resets = 0;
   std::uint64_t idle_restarts = 0;  // fresh controllers after kCongestionIdleRestart quiet
+  std::uint64_t rtt_probes = 0;     // BBR's ProbeRTT drains, every controller of the path's
+  std::uint64_t rtt_renewals = 0;   // expired minimum RTTs renewed without a drain
   SendLimitTimes limited;           // since the path control began, up to the last note_limit
 };
 
@@ -143,6 +145,7 @@ class PathControl {
  private:
   double pacing_rate() const;  // bytes per second; 0: do not pace
   void note_activity(Instant now);
+  void retire_controller();
   void note_limit(Instant now, SendLimit limit);
 
   std::optional<CongestionAlgorithm> algorithm_;
@@ -159,9 +162,10 @@ class PathControl {
   std::uint64_t persistent_congestion_ = 0;
   std::uint64_t resets_ = 0;
   std::uint64_t idle_restarts_ = 0;
-  std::optional<Instant> last_activity_;  // the latest send, delivery or loss
-  SendLimit limit_ = SendLimit::kNone;    // why the senders last stopped
-  Instant limit_since_{};                 // when they did
+  CongestionController::RttProbes retired_probes_;  // of the controllers replaced so far
+  std::optional<Instant> last_activity_;            // the latest send, delivery or loss
+  SendLimit limit_ = SendLimit::kNone;              // why the senders last stopped
+  Instant limit_since_{};                           // when they did
   SendLimitTimes limited_;
 };
 

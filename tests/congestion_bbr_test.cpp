@@ -258,6 +258,36 @@ TEST(Bbr, ProbesTheRttWithHalfAProductWhenTheMinimumIsTenSecondsOld) {
   EXPECT_GE(bbr.window(), window);
 }
 
+// Version 1 enters ProbeRTT whenever RTprop is 10 s old. When an RTT of those 10 s came within
+// an eighth of RTprop, the queue was nearly empty then and a drain would show what we hold:
+// RTprop is renewed and the stream goes on. A queue that stays above an eighth still probes.
+TEST(Bbr, RenewsAnExpiredMinimumWithoutProbingWhenAnRttOfTheLastTenSecondsCameClose) {
+  Bbr bbr({});
+  Feeder feed{bbr};
+  for (int i = 0; i < 6; ++i) feed.round(kBw, kRtt, 10, 3 * kBdp);
+  feed.round(kBw, kRtt, 10, kBdp);
+  ASSERT_EQ(bbr.mode(), Bbr::Mode::kProbeBw);
+  // 44 ms (1.1 x RTprop) for 25 s: each expiry renews the minimum; no ProbeRTT.
+  const Instant start = feed.now;
+  while (feed.now <= start + 2 * Bbr::kMinRttFilter + seconds(5)) {
+    feed.round(kBw, milliseconds(44), 10, 2 * kBdp);
+    ASSERT_EQ(bbr.mode(), Bbr::Mode::kProbeBw) << "at " << (feed.now - start).count();
+  }
+  EXPECT_EQ(bbr.rtt_probes().drained, 0u);
+  EXPECT_EQ(bbr.rtt_probes().renewed, 2u);
+  EXPECT_EQ(*bbr.min_rtt(), kRtt);  // renewed as it stood, not raised to 44 ms
+  // 46 ms (1.15 x) from here on. The expiry at about 30 s still renews (its 10 s began at
+  // the renewal at 20 s and hold 5 s of 44 ms); the one at 40 s finds only 46 ms: ProbeRTT.
+  const Instant queued = feed.now;
+  while (feed.now <= queued + 2 * Bbr::kMinRttFilter && bbr.mode() != Bbr::Mode::kProbeRtt) {
+    feed.round(kBw, milliseconds(46), 10, 2 * kBdp);
+  }
+  EXPECT_EQ(bbr.mode(), Bbr::Mode::kProbeRtt);
+  EXPECT_EQ(bbr.rtt_probes().drained, 1u);
+  EXPECT_EQ(bbr.rtt_probes().renewed, 3u);
+  EXPECT_GT(feed.now - start, 4 * Bbr::kMinRttFilter - milliseconds(100));
+}
+
 TEST(Bbr, RandomLossLeavesTheModelAndPersistentCongestionCapsTheWindow) {
   Bbr bbr({});
   Feeder feed{bbr};
@@ -299,6 +329,39 @@ TEST(PathControl, PacesAtBbrsRateAndFeedsItDeliverySamples) {
   newreno.on_sent(at_ms(0), kMss);
   newreno.on_delivered(at_ms(100), at_ms(0), kMss);
   EXPECT_EQ(newreno.bytes_in_flight(), 0u);
+}
+
+// PathControl's stats count BBR's RTT probes over the path's life: a controller replaced after
+// a quiet second (idle restart) leaves its counts behind in them.
+TEST(PathControl, CountsRttProbesAcrossTheControllersOfAPath) {
+  PathControl path(CongestionAlgorithm::kBbr);
+  Instant now = at_ms(0);
+  // One packet every 10 ms, each delivered `rtt` after it left, for `span`.
+  auto packets = [&](Duration rtt, Duration span) {
+    const Instant end = now + span;
+    for (; now < end; now += milliseconds(10)) {
+      path.rtt().on_sample(rtt);
+      const DeliverySnapshot snapshot = path.on_sent(now, kMss);
+      path.on_delivered(now + rtt, now, kMss, &snapshot);
+    }
+  };
+  packets(milliseconds(100), milliseconds(100));
+  // 105 ms (within an eighth of 100) past the minimum's 10 s: renewed, no drain.
+  packets(milliseconds(105), seconds(11));
+  EXPECT_EQ(path.stats().rtt_probes, 0u);
+  EXPECT_EQ(path.stats().rtt_renewals, 1u);
+  // Quiet for 2 s, then a fresh controller whose RTTs rise from 100 ms to 150: ProbeRTT.
+  now += seconds(2);
+  packets(milliseconds(100), milliseconds(100));
+  EXPECT_EQ(path.stats().idle_restarts, 1u);
+  EXPECT_EQ(path.stats().rtt_renewals, 1u);  // the first controller's, kept
+  packets(milliseconds(150), seconds(11));
+  EXPECT_EQ(path.stats().rtt_probes, 1u);
+  EXPECT_EQ(path.stats().rtt_renewals, 1u);
+  // Loss-based controllers never probe.
+  PathControl newreno(CongestionAlgorithm::kNewReno);
+  EXPECT_EQ(newreno.stats().rtt_probes, 0u);
+  EXPECT_EQ(newreno.stats().rtt_renewals, 0u);
 }
 
 TEST(CongestionAlgorithm, NamesParseBack) {

@@ -44,6 +44,7 @@ def results(with_new_figures):
         if with_new_figures and what == "e3xd":
             extra["a_send_limits_ms"] = {"pacing": 6000.0, "congestion_window": 0.0,
                                          "peer_window": 1500.0, "application": 500.0}
+            extra["a_rtt_probes"] = {"rtt_probes": 1, "rtt_renewals": 2}
         add(what + "@emulator", delta=emulator_delta(forwarded, lost), **extra)
     return rows
 
@@ -103,7 +104,7 @@ class EmulatedTable(unittest.TestCase):
         section = text[text.index("Where e3xd's sender (A) spent its time"):]
         # Shares of the time charged (8 s), from A's e3xctl peer before and after.
         self.assertEqual(row_of(section, "lossy   e3xd            "),
-                         ["75.0%", "0.0%", "18.8%", "6.2%", "8.00"])
+                         ["75.0%", "0.0%", "18.8%", "6.2%", "8.00", "1", "2"])
         old = run_table(results(False))
         self.assertNotIn("lossy   e3xd  ", old[old.index("Where e3xd's sender"):])
 

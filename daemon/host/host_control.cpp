@@ -255,6 +255,8 @@ std::optional<json::object> Host::path_flow_json(const Hashname& hashname) const
       {"congestion_events", flow->congestion_events},
       {"persistent_congestion", flow->persistent_congestion},
       {"idle_restarts", flow->idle_restarts},
+      {"rtt_probes", flow->rtt_probes},
+      {"rtt_renewals", flow->rtt_renewals},
       {"limited_ms",
        json::object{
            {"pacing", total_ms(flow->limited.pacing)},
