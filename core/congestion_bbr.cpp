@@ -191,7 +191,7 @@ void Bbr::update_min_rtt(Instant now, const DeliverySample& sample) {
       *least_rtt_since_stamp_ * kSimilarRttDenominator <= *min_rtt_ * kSimilarRttNumerator) {
     stamp_min_rtt(now);
     min_rtt_expired_ = false;
-    ++probe_rtt_skips_;
+    ++min_rtt_renewals_;
   }
   if (sample.rtt && (!min_rtt_ || *sample.rtt <= *min_rtt_ || min_rtt_expired_)) {
     min_rtt_ = *sample.rtt;
@@ -207,7 +207,7 @@ void Bbr::stamp_min_rtt(Instant now) {
 void Bbr::check_probe_rtt(Instant now, const DeliverySample& sample) {
   if (mode_ != Mode::kProbeRtt && min_rtt_expired_) {
     mode_ = Mode::kProbeRtt;
-    ++probe_rtts_;
+    ++probe_rtt_entries_;
     pacing_gain_ = 1;
     prior_cwnd_ = std::max(prior_cwnd_, cwnd_);
     probe_rtt_done_.reset();

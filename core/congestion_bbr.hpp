@@ -84,7 +84,7 @@ class Bbr final : public CongestionController {
   void on_delivery_sample(Instant now, const DeliverySample& sample) override;
   std::optional<double> pacing_rate() const override;
   bool holding_back() const override { return mode_ == Mode::kProbeRtt; }
-  RttProbes rtt_probes() const override { return {probe_rtts_, probe_rtt_skips_}; }
+  RttProbes rtt_probes() const override { return {probe_rtt_entries_, min_rtt_renewals_}; }
 
   // ---- the model, for tests and stats ----
   Mode mode() const { return mode_; }
@@ -125,8 +125,8 @@ class Bbr final : public CongestionController {
   Instant min_rtt_stamp_{};
   bool min_rtt_expired_ = false;
   std::optional<Duration> least_rtt_since_stamp_;  // the least RTT sampled since min_rtt_stamp_
-  std::uint64_t probe_rtts_ = 0;
-  std::uint64_t probe_rtt_skips_ = 0;
+  std::uint64_t probe_rtt_entries_ = 0;
+  std::uint64_t min_rtt_renewals_ = 0;
   std::uint64_t round_count_ = 0;
   std::uint64_t next_round_delivered_ = 0;
   bool round_start_ = false;

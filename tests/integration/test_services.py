@@ -92,6 +92,8 @@ class Services(DaemonTestCase):
         self.assertEqual(flow["algorithm"], "bbr")  # [streams] congestion's default
         self.assertGreater(flow["window"], 0)
         self.assertGreater(flow["srtt_ms"], 0)
+        # A stream of a moment: its BBR never held a minimum RTT 10 s (no drain, no renewal).
+        self.assertEqual((flow["rtt_probes"], flow["rtt_renewals"]), (0, 0))
         self.assertNotIn("congestion", a.ctl("peers")[0], "the list stays small")
         text = subprocess.run([E3XCTL, "-s", a.socket, "peer", "b"], capture_output=True,
                               text=True, timeout=15).stdout
