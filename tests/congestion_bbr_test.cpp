@@ -86,6 +86,10 @@ TEST(DeliveryRateEstimator, MarksWhatIsSentWhileTheSendersAreShortOfDataUntilDel
   EXPECT_FALSE(rate.on_sent(at_ms(151), 0, false).app_limited);
 }
 
+constexpr double kBw = 1'250'000;  // bytes per second (10 Mbit/s)
+constexpr Duration kRtt = milliseconds(40);
+constexpr std::size_t kBdp = 50'000;  // kBw * kRtt
+
 // Feeds a Bbr round by round as a path would: every packet of a round was sent after the
 // previous round's deliveries, so each round is one round trip of the model.
 struct Feeder {
@@ -115,11 +119,13 @@ struct Feeder {
     }
     round_base = delivered;
   }
-};
 
-constexpr double kBw = 1'250'000;  // bytes per second (10 Mbit/s)
-constexpr Duration kRtt = milliseconds(40);
-constexpr std::size_t kBdp = 50'000;  // kBw * kRtt
+  // Startup at kBw until the pipe is full, then Drain down to one product: ProbeBW.
+  void to_probe_bw() {
+    for (int i = 0; i < 6; ++i) round(kBw, kRtt, 10, 3 * kBdp);
+    round(kBw, kRtt, 10, kBdp);
+  }
+};
 
 // Startup until three rounds in a row raise the bandwidth by less than a quarter; Drain until
 // the flight is down to one product; then ProbeBW with a window of twice the product.
@@ -176,8 +182,7 @@ TEST(Bbr, StartupPacesFromTheWindowNotFromATrickle) {
 TEST(Bbr, ProbeBwCyclesThroughItsEightGains) {
   Bbr bbr({});
   Feeder feed{bbr};
-  for (int i = 0; i < 6; ++i) feed.round(kBw, kRtt, 10, 3 * kBdp);
-  feed.round(kBw, kRtt, 10, kBdp);
+  feed.to_probe_bw();
   ASSERT_EQ(bbr.mode(), Bbr::Mode::kProbeBw);
   EXPECT_NE(bbr.pacing_gain(), 0.75);  // never starts with the draining phase
   // A phase lasts at least one min RTT; the probing one also until the flight reached 1.25
@@ -200,8 +205,7 @@ TEST(Bbr, ProbeBwCyclesThroughItsEightGains) {
 TEST(Bbr, ApplicationLimitedSamplesDoNotLowerTheBandwidth) {
   Bbr bbr({});
   Feeder feed{bbr};
-  for (int i = 0; i < 6; ++i) feed.round(kBw, kRtt, 10, 3 * kBdp);
-  feed.round(kBw, kRtt, 10, kBdp);
+  feed.to_probe_bw();
   ASSERT_EQ(bbr.mode(), Bbr::Mode::kProbeBw);
   // Thirty rounds of a sender with little to say: the path is no slower for it.
   for (int i = 0; i < 30; ++i) feed.round(kBw / 10, kRtt, 2, 2 * kMss, true);
@@ -221,8 +225,7 @@ TEST(Bbr, ApplicationLimitedSamplesDoNotLowerTheBandwidth) {
 TEST(Bbr, ProbesTheRttWithHalfAProductWhenTheMinimumIsTenSecondsOld) {
   Bbr bbr({});
   Feeder feed{bbr};
-  for (int i = 0; i < 6; ++i) feed.round(kBw, kRtt, 10, 3 * kBdp);
-  feed.round(kBw, kRtt, 10, kBdp);
+  feed.to_probe_bw();
   ASSERT_EQ(bbr.mode(), Bbr::Mode::kProbeBw);
   const std::size_t window = bbr.window();
   // RTTs above the minimum for ten seconds (a queue that never empties): the minimum is
@@ -264,8 +267,7 @@ TEST(Bbr, ProbesTheRttWithHalfAProductWhenTheMinimumIsTenSecondsOld) {
 TEST(Bbr, RenewsAnExpiredMinimumWithoutProbingWhenAnRttOfTheLastTenSecondsCameClose) {
   Bbr bbr({});
   Feeder feed{bbr};
-  for (int i = 0; i < 6; ++i) feed.round(kBw, kRtt, 10, 3 * kBdp);
-  feed.round(kBw, kRtt, 10, kBdp);
+  feed.to_probe_bw();
   ASSERT_EQ(bbr.mode(), Bbr::Mode::kProbeBw);
   // 44 ms (1.1 x RTprop) for 25 s: each expiry renews the minimum; no ProbeRTT.
   const Instant start = feed.now;
@@ -291,8 +293,7 @@ TEST(Bbr, RenewsAnExpiredMinimumWithoutProbingWhenAnRttOfTheLastTenSecondsCameCl
 TEST(Bbr, RandomLossLeavesTheModelAndPersistentCongestionCapsTheWindow) {
   Bbr bbr({});
   Feeder feed{bbr};
-  for (int i = 0; i < 6; ++i) feed.round(kBw, kRtt, 10, 3 * kBdp);
-  feed.round(kBw, kRtt, 10, kBdp);
+  feed.to_probe_bw();
   for (int i = 0; i < 20; ++i) feed.round(kBw, kRtt, 40, kBdp);
   const std::size_t window = bbr.window();
   const auto rate = bbr.pacing_rate();
