@@ -214,6 +214,9 @@ class Host {
   std::unique_ptr<net::Network> network_;
   std::unique_ptr<control::ControlServer> control_;
   boost::asio::steady_timer core_timer_;
+  // The core deadline core_timer_ waits for, while a wait is pending: a drive that leaves the
+  // earliest deadline where it was does not arm the timer again.
+  std::optional<Instant> core_timer_due_;
   boost::asio::steady_timer housekeeping_timer_;
   boost::asio::steady_timer watchdog_timer_;
   boost::asio::signal_set signals_;
