@@ -198,6 +198,24 @@ TEST(SimBbr, AFreshStreamLeavesStartupWithoutOverflowingTheQueue) {
   EXPECT_GE(bbr.goodput, 0.91 * static_cast<double>(kRate));
 }
 
+// `count` small messages a -> b on a reliable channel, one every 50 ms (a round trip and a
+// little more each on the 40 ms link), then 50 ms more: the short exchanges that come before
+// or between transfers. `run_until(at, nullptr)` advances the simulator.
+template <typename RunUntil>
+void send_trickle(Pair& pair, RunUntil& run_until, int count) {
+  Simulator& sim = pair.sim;
+  const std::uint32_t control =
+      sim.open_channel(*pair.a, *pair.b, "control", true, bytes_of("hello"));
+  for (int i = 0; i < count; ++i) {
+    run_until(sim.now() + milliseconds(50), nullptr);
+    EXPECT_TRUE(pair.a->endpoint()
+                    .send_channel(sim.now(), pair.b->hashname(), control, {}, Bytes(100, 'q'))
+                    .has_value());
+    sim.drain(*pair.a);
+  }
+  run_until(sim.now() + milliseconds(50), nullptr);
+}
+
 // A transfer often follows a short exchange on the same path (iperf3's control connection, an
 // HTTP request): a fresh controller's first samples are then a trickle's. Startup must still
 // begin from the window over the round trip, not from the trickle's rate: the first two
@@ -214,18 +232,7 @@ double first_seconds_goodput(std::uint64_t seed, bool trickle_first) {
     }
   };
   run_until(sim.now() + seconds(2), nullptr);  // the handshake's flight is long settled
-  if (trickle_first) {
-    const std::uint32_t control =
-        sim.open_channel(*pair.a, *pair.b, "control", true, bytes_of("hello"));
-    for (int i = 0; i < 10; ++i) {
-      run_until(sim.now() + milliseconds(50), nullptr);
-      EXPECT_TRUE(pair.a->endpoint()
-                      .send_channel(sim.now(), pair.b->hashname(), control, {}, Bytes(100, 'q'))
-                      .has_value());
-      sim.drain(*pair.a);
-    }
-    run_until(sim.now() + milliseconds(50), nullptr);
-  }
+  if (trickle_first) send_trickle(pair, run_until, 10);
   Bulk bulk;
   bulk.from = pair.a;
   bulk.to = pair.b;
@@ -273,16 +280,7 @@ double second_stream_goodput(std::uint64_t seed) {
   first.open(sim);
   run_until(sim.now() + seconds(2), &first);
   run_until(sim.now() + milliseconds(200), nullptr);  // the first stream's flight drains
-  const std::uint32_t control =
-      sim.open_channel(*pair.a, *pair.b, "control", true, bytes_of("hello"));
-  for (int i = 0; i < 12; ++i) {  // a dozen round trips of small messages
-    run_until(sim.now() + milliseconds(50), nullptr);
-    EXPECT_TRUE(pair.a->endpoint()
-                    .send_channel(sim.now(), pair.b->hashname(), control, {}, Bytes(100, 'q'))
-                    .has_value());
-    sim.drain(*pair.a);
-  }
-  run_until(sim.now() + milliseconds(50), nullptr);
+  send_trickle(pair, run_until, 12);                  // a dozen round trips of small messages
   second.open(sim);
   run_until(sim.now() + seconds(2), &second);
   EXPECT_TRUE(second.order_ok);
