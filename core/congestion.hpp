@@ -71,6 +71,13 @@ class CongestionController {
   struct RttProbes {
     std::uint64_t drained = 0;
     std::uint64_t renewed = 0;
+
+    // A path's counts add up over the controllers it has had (PathControl).
+    RttProbes& operator+=(const RttProbes& other) {
+      drained += other.drained;
+      renewed += other.renewed;
+      return *this;
+    }
   };
   virtual RttProbes rtt_probes() const { return {}; }
 };

@@ -182,8 +182,7 @@ void PathControl::reset() {
 // The stats count over the path's life, not one controller's: keep what a replaced one counted.
 void PathControl::retire_controller() {
   if (!controller_) return;
-  retired_probes_.drained += controller_->rtt_probes().drained;
-  retired_probes_.renewed += controller_->rtt_probes().renewed;
+  retired_probes_ += controller_->rtt_probes();
 }
 
 PathFlowStats PathControl::stats() const {
@@ -205,10 +204,7 @@ PathFlowStats PathControl::stats() const {
   s.resets = resets_;
   s.idle_restarts = idle_restarts_;
   CongestionController::RttProbes probes = retired_probes_;
-  if (controller_) {
-    probes.drained += controller_->rtt_probes().drained;
-    probes.renewed += controller_->rtt_probes().renewed;
-  }
+  if (controller_) probes += controller_->rtt_probes();
   s.rtt_probes = probes.drained;
   s.rtt_renewals = probes.renewed;
   s.limited = limited_;
