@@ -17,7 +17,10 @@
 # through e3xd and through wireguard-go (with the system's TCP congestion control, and with
 # CUBIC too where that is not the default); the e3xd stream and the default TCP once more in
 # steady state (iperf3 -O OMIT: counted after the first OMIT seconds; impaired links only);
-# two streams at once through e3xd (iperf3 -P 2, each its own forward connection and channel);
+# a stream that starts right after a 1 s stream through the same tunnel (impaired links only:
+# what its first 1.5 s carry, from the receiving iperf3's 0.1 s intervals, as the fresh
+# streams' are); two streams at once through e3xd (iperf3 -P 2, each its own forward
+# connection and channel);
 # one stream through e3xd and TCP through wireguard-go at the same time (how e3xd shares a
 # bottleneck with a loss-based TCP: CUBIC where the system has it); `e3xctl ping b` round
 # trips idle and under a bulk stream through e3xd. Each is repeated ROUNDS times, interleaved;
@@ -124,7 +127,9 @@ e3xd_wait_up a b
 wg_keygen a b
 wg_start "$NA" a wem$$a 10.98.3.1/24 b 10.98.1.2:51820 10.98.3.0/24 1420
 wg_start "$NB" b wem$$b 10.98.3.2/24 a 10.98.2.2:51820 10.98.3.0/24 1420
-ip netns exec "$NB" iperf3 -s -B 0.0.0.0 -p 5201 >/dev/null 2>&1 &
+# Its 0.1 s intervals, which a client fetches with --get-server-output, show a stream's start
+# as it arrived (the client's own show what its local socket took).
+ip netns exec "$NB" iperf3 -s -J -i 0.1 -B 0.0.0.0 -p 5201 >/dev/null 2>&1 &
 PIDS+=($!)
 # A second server for the TCP that runs beside a stream through e3xd (one iperf3 server runs
 # one test at a time; e3xd's service reaches the first).
@@ -209,6 +214,15 @@ iperf() {  # host port extra...: iperf3 from A for DURATION, its JSON on stdout
   ip netns exec "$NA" iperf3 -c "$host" -p "$port" -t "$DURATION" --json "$@" 2>/dev/null || true
 }
 
+# A stream right after another through the same tunnel (connections through a forward one
+# after another): a 1 s stream, then at once the measured one, whose first 1.5 s the table
+# reads from the receiving iperf3's intervals. Between the two, iperf3's exchange of results
+# and the next test's setup are a few round trips of small messages.
+after_another() {  # host port: the second stream's JSON, the server's intervals included
+  ip netns exec "$NA" iperf3 -c "$1" -p "$2" -t 1 >/dev/null 2>&1 || true
+  ip netns exec "$NA" iperf3 -c "$1" -p "$2" -t 3 --get-server-output --json 2>/dev/null || true
+}
+
 blast() {  # udp_blast A -> B through the emulator at full rate: {"rx":..,"tx":..}
   local out=$WORK/blast.out _
   ip netns exec "$NB" "$BLAST" recv --bind 10.98.2.1:5001 --mmsg >"$out" &
@@ -243,7 +257,7 @@ pings() {  # count spacing: e3xctl ping b, one rtt_ms a line
 
 for round in $(seq "$ROUNDS"); do
   for setting in $SETTINGS; do
-    echo "round $round of $ROUNDS, link '$setting': udp_blast, ping-pong, e3xd, wireguard-go (TCP $TCP_CC${CUBIC:+, cubic}), two streams, e3xd beside TCP, ping" >&2
+    echo "round $round of $ROUNDS, link '$setting': udp_blast, ping-pong, e3xd, wireguard-go (TCP $TCP_CC${CUBIC:+, cubic}), a stream after another, two streams, e3xd beside TCP, ping" >&2
     start_emulator "$setting"
     # Untimed warm-up: new handshakes if the gap while the emulator restarted needed one, and a
     # stream each way so neither tunnel starts cold.
@@ -253,8 +267,8 @@ for round in $(seq "$ROUNDS"); do
 
     measured "$setting" "$round" blast blast
     measured "$setting" "$round" pingpong pingpong
-    measured "$setting" "$round" e3xd iperf 127.0.0.1 5202
-    measured "$setting" "$round" wireguard iperf 10.98.3.2 5201
+    measured "$setting" "$round" e3xd iperf 127.0.0.1 5202 --get-server-output
+    measured "$setting" "$round" wireguard iperf 10.98.3.2 5201 --get-server-output
     if [[ -n $CUBIC ]]; then
       measured "$setting" "$round" wireguard_cubic iperf 10.98.3.2 5201 -C cubic
     fi
@@ -263,6 +277,11 @@ for round in $(seq "$ROUNDS"); do
     if ((OMIT > 0)) && [[ $setting != none ]]; then
       measured "$setting" "$round" e3xd_steady iperf 127.0.0.1 5202 -O "$OMIT"
       measured "$setting" "$round" wireguard_steady iperf 10.98.3.2 5201 -O "$OMIT"
+    fi
+    # e3xd's path has been idle for the 10 s above; each tunnel's 1 s stream is its "another".
+    if [[ $setting != none ]]; then
+      measured "$setting" "$round" e3xd_after after_another 127.0.0.1 5202
+      measured "$setting" "$round" wireguard_after after_another 10.98.3.2 5201
     fi
     measured "$setting" "$round" e3xd_two iperf 127.0.0.1 5202 -P 2
     # Sharing the bottleneck with TCP: a stream through e3xd and a loss-based TCP (CUBIC, what
