@@ -37,6 +37,16 @@ class AnswerAfterEofHandler(socketserver.BaseRequestHandler):
         self.request.sendall(answer * 2000)  # ~160 KB back after the half close
 
 
+class SinkHandler(socketserver.BaseRequestHandler):
+    """Reads everything up to EOF, then answers with how many bytes that was."""
+
+    def handle(self):
+        total = 0
+        while data := self.request.recv(1 << 20):
+            total += len(data)
+        self.request.sendall(str(total).encode())
+
+
 class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     allow_reuse_address = True
     daemon_threads = True
@@ -116,6 +126,36 @@ class Services(DaemonTestCase):
                 answer += data
         line = f"{len(request)} {hashlib.sha256(request).hexdigest()}\n".encode()
         self.assertEqual(answer, line * 2000)
+
+    def test_a_bulk_stream_travels_in_full_packets(self):
+        # What a fast local writer sends through a forward goes out in full channel packets.
+        # Reads of 64 KiB from the local socket made every 48th packet a third empty, 0.6% of a
+        # path's capacity (issue 13); a read is now a whole number of packets.
+        sink = serve(SinkHandler)
+        self.addCleanup(sink.shutdown)
+        port = free_port(socket.SOCK_STREAM)
+        a, b = self.pair(f'[[service]]\nname = "sink"\ntarget = "tcp://127.0.0.1:'
+                         f'{sink.server_address[1]}"\nallow = ["a"]\n',
+                         f'[[forward]]\nlisten = "127.0.0.1:{port}"\npeer = "b"\n'
+                         f'service = "sink"\n')
+        before = a.peer("b")
+        size = 100_000_000
+        with socket.create_connection(("127.0.0.1", port), timeout=120) as s:
+            s.sendall(bytes(size))  # far faster than the stream: its reads find the socket full
+            s.shutdown(socket.SHUT_WR)
+            answer = b""
+            while data := s.recv(65536):
+                answer += data
+        self.assertEqual(answer, str(size).encode())
+        after = a.peer("b")
+        packets = after["tx_packets"] - before["tx_packets"]
+        average = (after["tx_bytes"] - before["tx_bytes"]) / packets
+        print(f"\n100 MB in {packets} datagrams of {average:.1f} bytes on average", flush=True)
+        # A full stream packet is a datagram of 1,453 bytes (an INNER of 1,400, sealed and
+        # cloaked). Every datagram a sends here is one but the last of each short read, the
+        # open, the end and a few acks and keepalives; resends are full ones too, so losses do
+        # not move the average. With the 64 KiB reads it was about 1,443.
+        self.assertGreater(average, 1449)
 
     def test_http_through_a_forward_and_concurrent_requests(self):
         root = os.path.join(self.root, "www")

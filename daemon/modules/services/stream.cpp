@@ -19,11 +19,21 @@ using boost::system::error_code;
 
 namespace {
 
-// Read this much at a time from the local side; it is split into channel packets.
+// Read about this much at a time from the local side; it is split into channel packets.
 constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr std::size_t kWriteGather = 64;  // packets' bodies per write to the local socket
 
 }  // namespace
+
+// A read that fills the buffer becomes full packets only: with 64 KiB (47 full bodies of
+// 1,374 bytes and one of 958) every 48th packet left a third of its room unused, and a bulk
+// stream carried 0.6% less than the path could (92.2 against 92.8 Mbit/s through a
+// 100 Mbit/s bottleneck, issue 13). A short read, when the local side has nothing more for the
+// moment, still goes out at once.
+std::size_t local_read_size(std::size_t packet_body) {
+  if (packet_body == 0 || packet_body > kReadChunk) return kReadChunk;
+  return kReadChunk / packet_body * packet_body;
+}
 
 Stream::Stream(Host& host, Info info, Finished finished)
     : host_(host), info_(std::move(info)), on_finished_(std::move(finished)) {}
@@ -34,7 +44,6 @@ void Stream::attach(Socket socket, std::string early) {
   if (finished_) return;
   socket_ = std::make_unique<Socket>(std::move(socket));
   attached_ = true;
-  read_buffer_.resize(kReadChunk);
   pending_out_.assign(early.begin(), early.end());
   pending_out_sent_ = 0;
   start_write();  // what the peer sent while we were connecting
@@ -48,6 +57,9 @@ void Stream::attach(Socket socket, std::string early) {
 void Stream::start_read() {
   if (finished_ || !attached_ || reading_ || local_eof_ || pending_out_size() > 0) return;
   reading_ = true;
+  // The quota is read each time: it is smaller while acks are owed (content both ways).
+  const auto& [peer, channel] = info_.key;
+  read_buffer_.resize(local_read_size(host_.endpoint().channel_quota(peer, channel)));
   socket_->async_read_some(asio::buffer(read_buffer_),
                            [self = shared_from_this()](const error_code& error, std::size_t n) {
                              self->on_read(error, n);
@@ -65,11 +77,11 @@ void Stream::on_read(const error_code& error, std::size_t size) {
     return;
   } else if (pending_out_size() == 0) {
     // The usual case (a read starts only once everything before it went out): the read
-    // buffer becomes the pending bytes and the next read gets the old one, no copy.
+    // buffer becomes the pending bytes and the next read gets the old one (start_read sizes
+    // it), no copy.
     read_buffer_.resize(size);
     std::swap(pending_out_, read_buffer_);
     pending_out_sent_ = 0;
-    read_buffer_.resize(kReadChunk);
   } else {
     pending_out_.insert(pending_out_.end(), read_buffer_.begin(), read_buffer_.begin() + size);
   }

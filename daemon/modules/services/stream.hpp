@@ -30,6 +30,11 @@ namespace e3x::daemon {
 
 class Host;
 
+// How much to read from a stream's local socket at a time: about 64 KiB, a whole number of
+// channel packets of `packet_body` bytes (the channel's quota now), so that a full read is
+// sent as full packets only.
+std::size_t local_read_size(std::size_t packet_body);
+
 class Stream : public std::enable_shared_from_this<Stream> {
  public:
   using Socket = boost::asio::generic::stream_protocol::socket;
