@@ -175,32 +175,32 @@ line(f"  e3xd / wireguard-go ({tcp_cc})", [ratio(T[s]["e3xd"], T[s]["wg"]) for s
 if has_cubic:
     line("  e3xd / wireguard-go (cubic)", [ratio(T[s]["e3xd"], T[s]["wg_cubic"]) for s in settings], "{:.2f}x")
 line("  e3xd / emulator limit", [ratio(mb(T[s]["e3xd"]), T[s]["blast"]) for s in settings], "{:.0%}")
+
+
+# run-emulated.sh runs the steady-state and after-another measurements on the impaired links
+# only: the unimpaired one gets "-" in those rows.
+def impaired_only(figure_of):
+    return [figure_of(T[s]) if s != "none" else NA for s in settings]
+
+
 has_steady = any(T[s]["e3xd_steady"] is not None for s in settings)
 if has_steady:
-    # The unimpaired link has no steady-state measurements (run-emulated.sh skips them).
-    def steady(figure_of):
-        return [figure_of(T[s]) if s != "none" else NA for s in settings]
-
     print(f"steady state: the same streams, their first {omit} s not counted (iperf3 -O {omit}):")
-    line("  e3xd forward, one stream, Mbit/s", steady(lambda t: mb(t["e3xd_steady"])))
-    line(f"  wireguard-go, one stream ({tcp_cc}), Mbit/s", steady(lambda t: mb(t["wg_steady"])))
-    line("  e3xd / bottleneck", steady(lambda t: ratio(t["e3xd_steady"], bottleneck)), "{:.0%}")
-    line(f"  e3xd / wireguard-go ({tcp_cc})", steady(lambda t: ratio(t["e3xd_steady"], t["wg_steady"])),
-         "{:.2f}x")
+    line("  e3xd forward, one stream, Mbit/s", impaired_only(lambda t: mb(t["e3xd_steady"])))
+    line(f"  wireguard-go, one stream ({tcp_cc}), Mbit/s", impaired_only(lambda t: mb(t["wg_steady"])))
+    line("  e3xd / bottleneck", impaired_only(lambda t: ratio(t["e3xd_steady"], bottleneck)), "{:.0%}")
+    line(f"  e3xd / wireguard-go ({tcp_cc})",
+         impaired_only(lambda t: ratio(t["e3xd_steady"], t["wg_steady"])), "{:.2f}x")
 line("  TCP retransmits: e3xd forward (A's socket)", [T[s]["e3xd_retx"] for s in settings], "{:.0f}")
 line("  TCP retransmits: inside wireguard-go", [T[s]["wg_retx"] for s in settings], "{:.0f}")
 if any(T[s][k] is not None for s in settings for k in ("e3xd_start", "e3xd_after")):
     print(f"the first {START_SECONDS:g} s of a stream, as the receiver got it (its 0.1 s intervals):")
     line("  e3xd forward, fresh path, Mbit/s", [mb(T[s]["e3xd_start"]) for s in settings])
     line(f"  wireguard-go ({tcp_cc}), fresh, Mbit/s", [mb(T[s]["wg_start"]) for s in settings])
-    # run-emulated.sh measures a stream after another on the impaired links only.
-    def after(figure_of):
-        return [figure_of(T[s]) if s != "none" else NA for s in settings]
-
-    line("  e3xd, right after a 1 s stream, Mbit/s", after(lambda t: mb(t["e3xd_after"])))
-    line(f"  wireguard-go ({tcp_cc}), the same, Mbit/s", after(lambda t: mb(t["wg_after"])))
-    line("  e3xd / wireguard-go, right after another", after(lambda t: ratio(t["e3xd_after"], t["wg_after"])),
-         "{:.2f}x")
+    line("  e3xd, right after a 1 s stream, Mbit/s", impaired_only(lambda t: mb(t["e3xd_after"])))
+    line(f"  wireguard-go ({tcp_cc}), the same, Mbit/s", impaired_only(lambda t: mb(t["wg_after"])))
+    line("  e3xd / wireguard-go, right after another",
+         impaired_only(lambda t: ratio(t["e3xd_after"], t["wg_after"])), "{:.2f}x")
 line("e3xd, two streams at once: total, Mbit/s", [mb(sum(T[s]["two"])) if T[s]["two"] else None for s in settings])
 line("  the slower stream / half the total",
      [T[s]["two"][0] / (sum(T[s]["two"]) / 2) if T[s]["two"] else None for s in settings], "{:.0%}")

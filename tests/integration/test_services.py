@@ -82,6 +82,18 @@ class Services(DaemonTestCase):
         wait_until(lambda: both_up(a, b), 20, "both up")
         return a, b
 
+    def pair_with_forward(self, handler, name, allow='"a"'):
+        """b serves `handler` (a TCP server started here) as service `name`; a forwards a free
+        local port to it. Returns a, b and that port."""
+        server = serve(handler)
+        self.addCleanup(server.shutdown)
+        port = free_port(socket.SOCK_STREAM)
+        a, b = self.pair(f'[[service]]\nname = "{name}"\ntarget = "tcp://127.0.0.1:'
+                         f'{server.server_address[1]}"\nallow = [{allow}]\n',
+                         f'[[forward]]\nlisten = "127.0.0.1:{port}"\npeer = "b"\n'
+                         f'service = "{name}"\n')
+        return a, b, port
+
     def test_connect_carries_bytes_both_ways_binary_safe(self):
         echo = serve(EchoHandler)
         self.addCleanup(echo.shutdown)
@@ -110,13 +122,7 @@ class Services(DaemonTestCase):
         self.assertIn("  congestion: bbr, window ", text)
 
     def test_half_close_the_client_still_gets_the_whole_answer(self):
-        server = serve(AnswerAfterEofHandler)
-        self.addCleanup(server.shutdown)
-        port = free_port(socket.SOCK_STREAM)
-        a, b = self.pair(f'[[service]]\nname = "sum"\ntarget = "tcp://127.0.0.1:'
-                         f'{server.server_address[1]}"\nallow = ["a"]\n',
-                         f'[[forward]]\nlisten = "127.0.0.1:{port}"\npeer = "b"\n'
-                         f'service = "sum"\n')
+        a, b, port = self.pair_with_forward(AnswerAfterEofHandler, "sum")
         request = os.urandom(200_000)
         with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
             s.sendall(request)
@@ -131,13 +137,7 @@ class Services(DaemonTestCase):
         # What a fast local writer sends through a forward goes out in full channel packets.
         # Reads of 64 KiB from the local socket made every 48th packet a third empty, 0.6% of a
         # path's capacity (issue 13); a read is now a whole number of packets.
-        sink = serve(SinkHandler)
-        self.addCleanup(sink.shutdown)
-        port = free_port(socket.SOCK_STREAM)
-        a, b = self.pair(f'[[service]]\nname = "sink"\ntarget = "tcp://127.0.0.1:'
-                         f'{sink.server_address[1]}"\nallow = ["a"]\n',
-                         f'[[forward]]\nlisten = "127.0.0.1:{port}"\npeer = "b"\n'
-                         f'service = "sink"\n')
+        a, b, port = self.pair_with_forward(SinkHandler, "sink")
         before = a.peer("b")
         size = 100_000_000
         with socket.create_connection(("127.0.0.1", port), timeout=120) as s:
@@ -167,14 +167,7 @@ class Services(DaemonTestCase):
         with open(os.path.join(root, "small"), "wb") as f:
             f.write(small)
         handler = lambda *args: QuietHTTP(*args, directory=root)  # noqa: E731
-        web = Server(("127.0.0.1", 0), handler)
-        threading.Thread(target=web.serve_forever, daemon=True).start()
-        self.addCleanup(web.shutdown)
-        port = free_port(socket.SOCK_STREAM)
-        a, b = self.pair(f'[[service]]\nname = "web"\ntarget = "tcp://127.0.0.1:'
-                         f'{web.server_address[1]}"\nallow = ["a"]\n',
-                         f'[[forward]]\nlisten = "127.0.0.1:{port}"\npeer = "b"\n'
-                         f'service = "web"\n')
+        a, b, port = self.pair_with_forward(handler, "web")
         out = subprocess.run(["curl", "-sS", "--max-time", "400", "-o", "-",
                               f"http://127.0.0.1:{port}/blob"], capture_output=True, timeout=420)
         self.assertEqual(out.returncode, 0, out.stderr)
@@ -346,13 +339,7 @@ class Services(DaemonTestCase):
         self.assertEqual(out.stdout, b"againbye")
 
     def test_listings_and_watch_events(self):
-        echo = serve(EchoHandler)
-        self.addCleanup(echo.shutdown)
-        port = free_port(socket.SOCK_STREAM)
-        a, b = self.pair(f'[[service]]\nname = "echo"\ntarget = "tcp://127.0.0.1:'
-                         f'{echo.server_address[1]}"\nallow = ["a", "{"a" * 52}"]\n',
-                         f'[[forward]]\nlisten = "127.0.0.1:{port}"\npeer = "b"\n'
-                         f'service = "echo"\n')
+        a, b, port = self.pair_with_forward(EchoHandler, "echo", f'"a", "{"a" * 52}"')
         services = b.ctl("services")
         self.assertEqual(services[0]["name"], "echo")
         self.assertEqual(services[0]["allow"], ["a", "a" * 52])
