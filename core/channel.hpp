@@ -53,6 +53,15 @@ inline constexpr std::uint32_t kReliableWindow = 100;
 // Auto-tuning grows it up to this: 12,000 packets of 1400 bytes are 16.8 MB, at least 16 MiB.
 // It is also the most of a peer's advertised window we act on.
 inline constexpr std::uint32_t kReliableMaxWindow = 12000;
+// Auto-tuning measures consumption against a round trip of at least this. On a LAN the
+// path's minimum (0.1-0.7 ms between namespaces) leaves out what an ack's trip costs on busy
+// hosts: each side handles a run of datagrams per turn of its event loop and waits its turn
+// for a CPU, milliseconds on a machine shared with the applications at both ends. A window
+// of 1.5 products of the minimum held a stream through a forward on a veth at about 1 Gbit/s,
+// waiting on our window half the time; BBR keeps three pacing quanta (about 3 ms of sending)
+// in its window for the same reason (core/congestion_bbr.cpp). Paths longer than this are
+// tuned by their own round trip, unchanged.
+inline constexpr Duration kReliableWindowMinRtt = milliseconds(2);
 // With nothing received for this long (or 4 RTT, if longer) the window falls back to
 // kReliableWindow: what an idle channel may be sent at once stays modest.
 inline constexpr Duration kReliableWindowIdle = seconds(1);

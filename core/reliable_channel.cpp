@@ -636,13 +636,13 @@ void Channel::deliver_in_order(Instant now) {
 // long that took (T) with the path's minimum round trip. The window then aims at 1.5 times
 // the bandwidth-delay product the consumption rate shows: W <- 1.5 * W * rtt / T, at most
 // doubling, and doubling outright when T <= 1.1 rtt (the window, not the path, was the
-// limit), never below kReliableWindow. Not 1.2: a window 1.17 times the product consumed at
-// the path's rate takes 1.17 rtt, and doubling it let a sender in Startup put 2.3 products
-// in flight and overflow a queue of one product (ReceiveWindowDoesNotOvershootAPath...). Twice the
-// product (what "double while consumed within 2 RTT" would settle at, or more) lets a sender keep a
-// whole product queued at a deep bottleneck; 1.5 keeps the path full (the ack clock needs some
-// slack) with at most half a product queued. A slow reader (consumer-paced) or a slow sender gets a
-// window to match.
+// limit), never below kReliableWindow; rtt is at least kReliableWindowMinRtt. Not 1.2: a
+// window 1.17 times the product consumed at the path's rate takes 1.17 rtt, and doubling it let a
+// sender in Startup put 2.3 products in flight and overflow a queue of one product
+// (ReceiveWindowDoesNotOvershootAPath...). Twice the product (what "double while consumed within 2
+// RTT" would settle at, or more) lets a sender keep a whole product queued at a deep
+// bottleneck; 1.5 keeps the path full (the ack clock needs some slack) with at most half a product
+// queued. A slow reader (consumer-paced) or a slow sender gets a window to match.
 //
 // Repairs need room of their own: while the oldest hole waits for its resend (a round trip
 // or more), nothing is consumed, yet the sender must go on sending to keep the path full, and
@@ -654,10 +654,11 @@ void Channel::deliver_in_order(Instant now) {
 void Channel::on_consumed(Instant now) {
   if (consumed_ - epoch_from_ < window_) return;
   const Duration elapsed = now - epoch_at_;
-  if (auto rtt = receive_rtt(); rtt && *rtt > Duration::zero()) {
+  if (auto measured = receive_rtt(); measured && *measured > Duration::zero()) {
+    const Duration rtt = std::max(*measured, kReliableWindowMinRtt);
     double factor = 2.0;
-    if (elapsed * 10 > *rtt * 11) {
-      factor = std::min(2.0, 1.5 * std::chrono::duration<double>(*rtt).count() /
+    if (elapsed * 10 > rtt * 11) {
+      factor = std::min(2.0, 1.5 * std::chrono::duration<double>(rtt).count() /
                                  std::chrono::duration<double>(elapsed).count());
     }
     const double target = std::min(
